@@ -1,0 +1,208 @@
+"""Gate-level quantum neuron: the nested repeat-until-success circuit of Cao et al. as used by the QRNN.
+
+For a neuron of order ``k`` with ancillas ``a0 .. a_{k-1}`` and target ``t``, let ``P`` be the
+parameter block on ``a0`` (one ``RY(bias + theta)`` plus one multi-controlled ``RY(phi_S)`` per
+source subset ``S``) and ``L = [a0, ..., a_{k-1}, t]``. With ``C_r = CRY(pi)`` from ``L[r]`` to
+``L[r+1]`` (``C_r^dagger = CRY(-pi)``)::
+
+    B_0(dag) = P . C_0(dag) . P^dagger . measure a0
+    B_r(dag) = B_{r-1} . C_r(dag) . B_{r-1}(dag=True) . measure a_r
+
+and the neuron is ``B_{k-1}``: ``2**k`` parameter blocks, ``2**k - 1`` ``CRY(+-pi)`` gates and
+``2**k - 1`` ancilla measurements, each followed by a reset. Conditioned on every ancilla reading
+0, a computational-basis source pattern ``x`` rotates the target by
+``[[c**N, -s**N], [s**N, c**N]]`` (unnormalised), ``N = 2**k``, ``c, s = cos, sin(Theta(x)/2)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qiskit.circuit import (
+    CircuitInstruction,
+    ClassicalRegister,
+    Gate,
+    Measure,
+    ParameterExpression,
+    ParameterVector,
+    QuantumCircuit,
+    QuantumRegister,
+    Reset,
+)
+from qiskit.circuit.library import CRYGate, RYGate
+
+from ..config import num_neuron_weights
+
+__all__ = ["quantum_neuron", "neuron_program", "NeuronOp"]
+
+ParameterLike = ParameterExpression | float
+
+
+@dataclass(frozen=True)
+class NeuronOp:
+    """One element of a neuron's gate program.
+
+    ``kind`` is ``"P"`` (parameter block), ``"Pdg"`` (its inverse), ``"C"`` (``CRY(+pi)`` from
+    ``L[level]`` to ``L[level+1]``), ``"Cdg"`` (``CRY(-pi)``) or ``"M"`` (measure ancilla
+    ``level`` into the next flag bit, then reset it).
+    """
+
+    kind: str
+    level: int = 0
+
+
+def neuron_program(order: int) -> tuple[NeuronOp, ...]:
+    """The gate program of a neuron of ``order``, following the reference's recursion."""
+    if order < 1:
+        raise ValueError(f"order must be >= 1, got {order}.")
+
+    def block(level: int, dagger: bool) -> list[NeuronOp]:
+        static = NeuronOp("Cdg" if dagger else "C", level)
+        if level == 0:
+            body = [NeuronOp("P"), static, NeuronOp("Pdg")]
+        else:
+            body = [*block(level - 1, False), static, *block(level - 1, True)]
+        return [*body, NeuronOp("M", level)]
+
+    return tuple(block(order - 1, False))
+
+
+def _ry_controlled(angle: ParameterLike, num_controls: int) -> Gate:
+    if num_controls == 0:
+        return RYGate(angle)
+    if num_controls == 1:
+        return CRYGate(angle)
+    return RYGate(angle).control(num_controls)
+
+
+class _NeuronGates:
+    """The gate objects of one neuron, created once and shared by every step of a sequence."""
+
+    __slots__ = ("block", "block_inverse", "cry", "cry_inverse")
+
+    def __init__(
+        self,
+        subsets: Sequence[Sequence[int]],
+        weights: Sequence[ParameterLike],
+        theta: ParameterLike,
+        bias: float,
+    ) -> None:
+        # The block's gates all commute (Y rotations on a0 conditioned on basis states); the
+        # inverse lists them in reverse order with negated angles, as the reference does.
+        angle = theta + bias
+        block = [(RYGate(angle), ())]
+        block += [(_ry_controlled(w, len(s)), tuple(s)) for s, w in zip(subsets, weights)]
+        self.block = block
+        self.block_inverse = [
+            (_ry_controlled(-gate.params[0], len(controls)), controls)
+            for gate, controls in reversed(block)
+        ]
+        self.cry = CRYGate(math.pi)
+        self.cry_inverse = CRYGate(-math.pi)
+
+
+def _emit_neuron(
+    circuit: QuantumCircuit,
+    gates: _NeuronGates,
+    program: Sequence[NeuronOp],
+    lanes: Sequence,
+    target,
+    ancillas: Sequence,
+    flags: Sequence,
+) -> None:
+    """Append one neuron to ``circuit`` (fast path; qubits and clbits are ``Bit`` objects)."""
+    chain = [*ancillas, target]
+    a0 = ancillas[0]
+    measure, reset = Measure(), Reset()
+    flag_iter = iter(flags)
+    append = circuit._append
+    for op in program:
+        kind = op.kind
+        if kind == "P" or kind == "Pdg":
+            for gate, controls in gates.block if kind == "P" else gates.block_inverse:
+                qargs = (*[lanes[c] for c in controls], a0)
+                append(CircuitInstruction(gate, qargs, ()))
+        elif kind == "C" or kind == "Cdg":
+            gate = gates.cry if kind == "C" else gates.cry_inverse
+            append(CircuitInstruction(gate, (chain[op.level], chain[op.level + 1]), ()))
+        else:
+            ancilla = ancillas[op.level]
+            append(CircuitInstruction(measure, (ancilla,), (next(flag_iter),)))
+            append(CircuitInstruction(reset, (ancilla,), ()))
+
+
+def quantum_neuron(
+    num_sources: int,
+    *,
+    order: int = 2,
+    degree: int = 2,
+    bias: float = math.pi / 2,
+    weights: Sequence[ParameterLike] | None = None,
+    parameter_prefix: str = "w",
+    name: str = "QuantumNeuron",
+) -> QuantumCircuit:
+    """One QRNN quantum neuron as a circuit with mid-circuit measurements.
+
+    Qubits: ``src`` (``num_sources``), ``target`` (1), ``anc`` (``order``); classical register
+    ``flag`` with one bit per ancilla measurement (``2**order - 1``). The neuron succeeded when
+    every flag reads 0. Weights are ``phi_S`` for every subset ``S`` of the sources with
+    ``1 <= |S| <= degree`` in :func:`itertools.combinations` order, then the bias ``theta``.
+
+    Order 1, one source, degree 1 (``w[1]`` is theta, ``b`` the fixed bias)::
+
+                                                    ┌─────────────┐
+        src:    ─────────────────■──────────────────■─────────────────────────
+                ┌──────────────┐┌┴─────┐          ┌┴──────┐┌────────────────┐┌─┐
+        anc:    ┤ Ry(w[1] + b) ├┤Ry(w0)├──■───────┤Ry(-w0)├┤Ry(-w[1] - b)   ├┤M├─|0>─
+                └──────────────┘└──────┘┌─┴──┐    └───────┘└────────────────┘└╥┘
+        target: ────────────────────────┤Ry(π)├──────────────────────────────────╫─────
+                                        └─────┘                                 ║
+        flag:   ════════════════════════════════════════════════════════════════╩═════
+
+    Args:
+        num_sources: number of lanes the neuron reads.
+        order: nesting depth ``k`` (``k`` ancillas).
+        degree: largest source subset that carries a weight.
+        bias: fixed offset added to the ancilla angle (``pi/2``: the activation's steepest point).
+        weights: ``D + 1`` numbers or parameters; a new :class:`ParameterVector` if omitted.
+        parameter_prefix: name of that vector.
+        name: circuit name.
+
+    Returns:
+        The neuron circuit.
+
+    Raises:
+        ValueError: for non-positive sizes, ``degree > num_sources`` or a wrong weight count.
+    """
+    for label, value in (("num_sources", num_sources), ("order", order), ("degree", degree)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{label} must be a positive integer, got {value!r}.")
+    if degree > num_sources:
+        raise ValueError(
+            f"degree must be at most num_sources={num_sources}, got degree={degree}."
+        )
+    import itertools
+
+    subsets = tuple(
+        itertools.chain.from_iterable(
+            itertools.combinations(range(num_sources), r) for r in range(1, degree + 1)
+        )
+    )
+    count = num_neuron_weights(num_sources, degree) + 1
+    if weights is None:
+        weights = ParameterVector(parameter_prefix, count)
+    if len(weights) != count:
+        raise ValueError(
+            f"Expected {count} weights ({count - 1} subset weights and the bias) for "
+            f"num_sources={num_sources}, degree={degree}; got {len(weights)}."
+        )
+    src = QuantumRegister(num_sources, "src")
+    target = QuantumRegister(1, "target")
+    anc = QuantumRegister(order, "anc")
+    flag = ClassicalRegister(2**order - 1, "flag")
+    circuit = QuantumCircuit(src, target, anc, flag, name=name)
+    gates = _NeuronGates(subsets, list(weights[:-1]), weights[-1], bias)
+    _emit_neuron(circuit, gates, neuron_program(order), list(src), target[0], list(anc), list(flag))
+    return circuit

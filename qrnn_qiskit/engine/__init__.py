@@ -1,0 +1,7 @@
+"""Exact postselected simulation of QRNN circuits, with reverse-mode gradients."""
+
+from __future__ import annotations
+
+from .exact import ExactEngine, SequenceResult, reference_loss_offset
+
+__all__ = ["ExactEngine", "SequenceResult", "reference_loss_offset"]

@@ -1,0 +1,574 @@
+"""Exact postselected simulation of the QRNN with reverse-mode gradients.
+
+This is the meaning of the gate-level circuits of :mod:`qrnn_qiskit.circuits` with every ancilla
+measurement postselected on 0 and every io measurement either postselected on a target (teacher
+forcing) or sampled, the whole state renormalised after each projection.
+
+How it is computed
+------------------
+All gates are real, so amplitudes are real. Conditioned on its ancillas reading 0, a neuron on
+target lane ``t`` maps the two amplitudes ``(a, b)`` of every source pattern ``x`` (target 0 / 1) to
+``(C a - S b, S a + C b)`` with ``C = cos(Theta(x)/2)**N``, ``S = sin(Theta(x)/2)**N``, ``N = 2**order``:
+one pass over the state per neuron. These maps are linear, so the state is renormalised once per
+step instead of once per neuron: the norm lost in a step is the probability that all of its
+neurons succeed (``neuron_acceptance``).
+
+During the input and work stages the io lanes hold the basis state of the input token, so only the
+``2**W`` workspace amplitudes are simulated and the io bits select the neuron's angle table; the full
+``2**(I+W)`` state exists only for the output stage. ``Theta(x) = bias + theta + sum_S phi_S x_S``
+over all patterns is a subset-sum (zeta) transform of the weights, and its adjoint (a superset sum)
+turns angle gradients back into weight gradients.
+
+The reverse pass keeps the normalised workspace state at the start of each step (``B * 2**W``
+floats per step) and recomputes a step's intermediate states when it is differentiated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import QRNNConfig
+from ..exceptions import QRNNError
+
+__all__ = ["ExactEngine", "SequenceResult", "reference_loss_offset"]
+
+_TINY = 1e-300
+
+
+def reference_loss_offset(input_width: int) -> float:
+    """The constant the reference subtracts from its loss: ``-1 + ln(2**I - 1 + e)``.
+
+    With it, a step's loss ``logsumexp(p) - p_y - offset`` lies in ``[0, 1]`` and is 0 exactly when
+    the target has probability 1.
+    """
+    return -1.0 + math.log(2**input_width - 1 + math.e)
+
+
+@dataclass(frozen=True)
+class SequenceResult:
+    """What one pass of the exact engine gives, for ``B`` sequences of ``T`` steps.
+
+    Attributes:
+        probabilities: ``(B, T, 2**I)``, the io outcome distribution before the measurement of
+            each step, indexed by token value (io lane 0 = most significant bit).
+        outcomes: ``(B, T)`` tokens taken at each step (the target, or the sampled value).
+        outcome_probability: ``(B, T)``, ``probabilities`` at the outcome taken: the postselection
+            probability of the target under teacher forcing.
+        neuron_acceptance: ``(B, T)``, the probability that every neuron of the step succeeds
+            (all ancillas read 0), given the state at the start of the step.
+    """
+
+    probabilities: np.ndarray
+    outcomes: np.ndarray
+    outcome_probability: np.ndarray
+    neuron_acceptance: np.ndarray
+
+    @property
+    def min_postselection_probability(self) -> float:
+        """Smallest probability of an outcome taken (the reference's ``min_postsel_prob``)."""
+        return float(self.outcome_probability.min()) if self.outcome_probability.size else 1.0
+
+
+def _bit_reverse(values: np.ndarray, width: int) -> np.ndarray:
+    out = np.zeros_like(values)
+    for i in range(width):
+        out |= ((values >> i) & 1) << (width - 1 - i)
+    return out
+
+
+class _Tables:
+    """Per-neuron activation tables for one parameter vector."""
+
+    def __init__(self, engine: ExactEngine, params: np.ndarray) -> None:
+        cfg = engine.config
+        power = engine.power
+        self.theta_full = []  # full-pattern angle per neuron, shape (2**n,)
+        self.cs = []  # per neuron: (C, S) tables in the layout the neuron's pass uses
+        for spec, masks in zip(cfg.neurons, engine.subset_masks):
+            theta = _zeta(engine.num_lanes, masks, params[spec.weight_slice])
+            theta += cfg.bias + params[spec.bias_index]
+            half = 0.5 * theta
+            c = np.cos(half) ** power
+            s = np.sin(half) ** power
+            self.theta_full.append(theta)
+            self.cs.append(engine._layout_tables(spec.target, c, s))
+        self.unitary = [
+            (math.cos(0.5 * params[i]), math.sin(0.5 * params[i])) for i in engine.unitary_indices
+        ]
+
+
+def _zeta(num_lanes: int, masks: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``Theta[x] = sum_{S subset of x} w_S`` over all ``2**num_lanes`` patterns."""
+    f = np.zeros(1 << num_lanes)
+    np.add.at(f, masks, weights)
+    g = f.reshape((2,) * num_lanes)
+    for axis in range(num_lanes):
+        lo = [slice(None)] * num_lanes
+        hi = [slice(None)] * num_lanes
+        lo[axis], hi[axis] = 0, 1
+        g[tuple(hi)] += g[tuple(lo)]
+    return f
+
+
+def _zeta_adjoint(num_lanes: int, grad_theta: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Adjoint of :func:`_zeta`: ``dW_S = sum_{x superset of S} dTheta[x]``."""
+    g = grad_theta.copy().reshape((2,) * num_lanes)
+    for axis in range(num_lanes):
+        lo = [slice(None)] * num_lanes
+        hi = [slice(None)] * num_lanes
+        lo[axis], hi[axis] = 0, 1
+        g[tuple(lo)] += g[tuple(hi)]
+    return g.reshape(-1)[masks]
+
+
+class ExactEngine:
+    """Exact postselected simulator of a QRNN configuration.
+
+    Args:
+        config: the model.
+
+    Example:
+        >>> cfg = QRNNConfig(input_width=1, workspace=2, stages=1, order=2, degree=1)
+        >>> engine = ExactEngine(cfg)
+        >>> params = cfg.initial_parameters(seed=1)
+        >>> result = engine.simulate(params, [[0, 1, 1]], [[1, 1, 0]])
+        >>> result.probabilities.shape
+        (1, 3, 2)
+    """
+
+    def __init__(self, config: QRNNConfig) -> None:
+        if not isinstance(config, QRNNConfig):
+            raise TypeError(f"config must be a QRNNConfig, got {type(config).__name__}.")
+        self.config = config
+        self.num_lanes = config.num_lanes
+        self.power = 2**config.order
+        self.subset_masks = [
+            np.array([sum(1 << lane for lane in subset) for subset in spec.subsets], dtype=np.int64)
+            for spec in config.neurons
+        ]
+        self.unitary_indices = [
+            config.unitary_index(s, lane)
+            for s in range(config.stages)
+            for lane in config.workspace_lanes
+        ]
+        # The op list of one step, in order: ("n", neuron index) or ("u", unitary position).
+        ops: list[tuple[str, int]] = []
+        stage = None
+        for spec in config.neurons:
+            if spec.stage != stage:
+                stage = spec.stage
+                if stage.startswith("work"):
+                    s = int(stage[4:])
+                    ops += [("u", s * config.workspace + j) for j in range(config.workspace)]
+            ops.append(("n", spec.index))
+        num_ws_ops = len(ops) - config.input_width
+        self._ws_ops = ops[:num_ws_ops]
+        self._out_ops = ops[num_ws_ops:]
+
+    # ------------------------------------------------------------------ layout helpers
+    def _layout_tables(self, target: int, c: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Reshape full-pattern tables to the layout used by the neuron on ``target``.
+
+        Workspace targets: ``(2**I, hi, lo)`` indexed by the io pattern, then the workspace
+        pattern without the target bit. io targets: ``(hi, lo)`` over the full pattern without it.
+        """
+        cfg = self.config
+        num_in, num_ws = cfg.input_width, cfg.workspace
+        if target >= num_in:
+            j = target - num_in
+            shape = (1 << (num_ws - 1 - j), 2, 1 << j, 1 << num_in)
+            # pattern index = ws << I | io, so reshape (ws..., io) and move io to the front.
+            c4 = c.reshape(shape)[:, 0].transpose(2, 0, 1)
+            s4 = s.reshape(shape)[:, 0].transpose(2, 0, 1)
+            return np.ascontiguousarray(c4), np.ascontiguousarray(s4)
+        shape = (1 << (self.num_lanes - 1 - target), 2, 1 << target)
+        return np.ascontiguousarray(c.reshape(shape)[:, 0]), np.ascontiguousarray(s.reshape(shape)[:, 0])
+
+    def _split(self, psi: np.ndarray, lane_bit: int, num_bits: int) -> tuple[np.ndarray, np.ndarray, tuple]:
+        shape = (psi.shape[0], 1 << (num_bits - 1 - lane_bit), 2, 1 << lane_bit)
+        view = psi.reshape(shape)
+        return view[:, :, 0, :], view[:, :, 1, :], shape
+
+    # ------------------------------------------------------------------ validation
+    def _validate(
+        self, params: object, inputs: object, targets: object | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        cfg = self.config
+        params = cfg.validate_parameters(params)
+        inputs = cfg.validate_tokens(inputs, "inputs")
+        if inputs.ndim != 2 or inputs.shape[1] < 1:
+            raise ValueError(
+                f"inputs must have shape (batch, steps) with at least one step, got {inputs.shape}."
+            )
+        if targets is not None:
+            targets = cfg.validate_tokens(targets, "targets")
+            if targets.shape != inputs.shape:
+                raise ValueError(
+                    f"targets must have the same shape as inputs {inputs.shape}, got {targets.shape}."
+                )
+        return params, inputs, targets
+
+    @staticmethod
+    def _step_mask(mask: object, steps: int, name: str) -> np.ndarray:
+        if mask is None:
+            return np.zeros(steps, dtype=bool)
+        array = np.asarray(mask)
+        if array.dtype != bool:
+            raise ValueError(f"{name} must be a boolean mask over the {steps} steps, got dtype {array.dtype}.")
+        if array.shape != (steps,):
+            raise ValueError(f"{name} must have shape ({steps},), one flag per step, got {array.shape}.")
+        return array
+
+    # ------------------------------------------------------------------ one step
+    def _ws_pass(
+        self, tables: _Tables, psi: np.ndarray, io_in: np.ndarray, saved: list | None
+    ) -> np.ndarray:
+        """Input and work stages on the workspace state ``psi`` (B, 2**W), in place."""
+        cfg = self.config
+        num_in, num_ws = cfg.input_width, cfg.workspace
+        for kind, idx in self._ws_ops:
+            if kind == "u":
+                j = idx % num_ws
+                c, s = tables.unitary[idx]
+                a, b, _ = self._split(psi, j, num_ws)
+                if saved is not None:
+                    saved.append(psi.copy())
+                new_a = c * a - s * b
+                b *= c
+                b += s * a
+                a[...] = new_a
+            else:
+                spec = cfg.neurons[idx]
+                j = spec.target - num_in
+                c_tab, s_tab = tables.cs[idx]
+                cg = c_tab[io_in]
+                sg = s_tab[io_in]
+                a, b, _ = self._split(psi, j, num_ws)
+                if saved is not None:
+                    saved.append(psi.copy())
+                new_a = cg * a
+                new_a -= sg * b
+                b *= cg
+                b += sg * a
+                a[...] = new_a
+        return psi
+
+    def _out_pass(self, tables: _Tables, full: np.ndarray, saved: list | None) -> np.ndarray:
+        """Output stage on the full state ``full`` (B, 2**n), in place."""
+        cfg = self.config
+        for _, idx in self._out_ops:
+            spec = cfg.neurons[idx]
+            c_tab, s_tab = tables.cs[idx]
+            a, b, _ = self._split(full, spec.target, self.num_lanes)
+            if saved is not None:
+                saved.append(full.copy())
+            new_a = c_tab * a
+            new_a -= s_tab * b
+            b *= c_tab
+            b += s_tab * a
+            a[...] = new_a
+        return full
+
+    def _step_forward(
+        self, tables: _Tables, psi_ws: np.ndarray, io_in: np.ndarray, saved: list | None = None
+    ) -> np.ndarray:
+        """Unnormalised full state after one step's neurons, shape (B, 2**W, 2**I)."""
+        cfg = self.config
+        psi = self._ws_pass(tables, psi_ws.copy(), io_in, saved)
+        full = np.zeros((psi.shape[0], 1 << cfg.workspace, cfg.num_outcomes))
+        full[:, :, 0] = psi
+        self._out_pass(tables, full.reshape(psi.shape[0], -1), saved)
+        return full
+
+    # ------------------------------------------------------------------ forward
+    def _forward(
+        self,
+        params: np.ndarray,
+        inputs: np.ndarray,
+        targets: np.ndarray | None,
+        sample: np.ndarray,
+        rng: np.random.Generator | None,
+        keep_states: bool,
+    ) -> tuple[SequenceResult, _Tables, list[np.ndarray], np.ndarray]:
+        cfg = self.config
+        batch, steps = inputs.shape
+        num_in = cfg.input_width
+        tables = _Tables(self, params)
+        io_inputs = _bit_reverse(inputs, num_in)
+        io_targets = _bit_reverse(targets, num_in) if targets is not None else None
+        psi = np.zeros((batch, 1 << cfg.workspace))
+        psi[:, 0] = 1.0
+        probs = np.empty((batch, steps, cfg.num_outcomes))
+        outcomes_io = np.empty((batch, steps), dtype=np.int64)
+        taken = np.empty((batch, steps))
+        acceptance = np.empty((batch, steps))
+        starts = []
+        rows = np.arange(batch)
+        for t in range(steps):
+            if keep_states:
+                starts.append(psi)
+            full = self._step_forward(tables, psi, io_inputs[:, t])
+            q = np.einsum("bwy,bwy->by", full, full)
+            z = q.sum(axis=1)
+            if np.any(z <= _TINY):
+                raise QRNNError(
+                    f"At step {t} the neurons' postselection has probability 0 for some sequence; "
+                    "the parameters make the circuit's acceptance vanish."
+                )
+            p = q / z[:, None]
+            if sample[t] or io_targets is None:
+                u = rng.random(batch)[:, None]
+                y = np.minimum((np.cumsum(p, axis=1) < u).sum(axis=1), cfg.num_outcomes - 1)
+                # Never pick an outcome of zero probability through rounding.
+                zero = p[rows, y] <= 0.0
+                if np.any(zero):
+                    y[zero] = np.argmax(p[zero], axis=1)
+            else:
+                y = io_targets[:, t]
+            qy = q[rows, y]
+            if np.any(qy <= _TINY):
+                bad = int(np.argmax(qy <= _TINY))
+                raise QRNNError(
+                    f"Postselecting step {t} of sequence {bad} on outcome "
+                    f"{int(_bit_reverse(np.array([y[bad]]), num_in)[0])} is impossible: it has "
+                    "probability 0 under these parameters."
+                )
+            psi = full[rows, :, y] / np.sqrt(qy)[:, None]
+            probs[:, t] = p
+            outcomes_io[:, t] = y
+            taken[:, t] = p[rows, y]
+            acceptance[:, t] = z
+        order = _bit_reverse(np.arange(cfg.num_outcomes), num_in)
+        result = SequenceResult(
+            probabilities=probs[:, :, order],
+            outcomes=_bit_reverse(outcomes_io, num_in),
+            outcome_probability=taken,
+            neuron_acceptance=acceptance,
+        )
+        return result, tables, starts, outcomes_io
+
+    def simulate(
+        self,
+        parameters: object,
+        inputs: object,
+        targets: object | None = None,
+        *,
+        sample: object | None = None,
+        seed: int | np.random.Generator | None = None,
+    ) -> SequenceResult:
+        """Run ``B`` sequences of ``T`` steps.
+
+        Args:
+            parameters: flat parameter vector (:mod:`qrnn_qiskit.config` layout).
+            inputs: ``(B, T)`` tokens fed at each step.
+            targets: ``(B, T)`` tokens the io measurement of each step is postselected on; if
+                omitted every step's outcome is sampled.
+            sample: ``(T,)`` boolean mask of steps whose outcome is sampled instead of postselected.
+            seed: randomness for sampled steps.
+
+        Returns:
+            The per-step distributions, outcomes and postselection probabilities.
+
+        Raises:
+            ValueError: for malformed parameters, tokens or masks.
+            QRNNError: if a postselection has probability 0.
+        """
+        params, inputs, targets = self._validate(parameters, inputs, targets)
+        mask = self._step_mask(sample, inputs.shape[1], "sample")
+        rng = np.random.default_rng(seed)
+        result, *_ = self._forward(params, inputs, targets, mask, rng, keep_states=False)
+        return result
+
+    # ------------------------------------------------------------------ loss
+    def loss(self, parameters: object, inputs: object, targets: object, scored: object) -> float:
+        """The reference loss (see :meth:`loss_and_gradient`) without its gradient."""
+        params, inputs, targets = self._validate(parameters, inputs, targets)
+        scored = self._scored(scored, inputs.shape[1])
+        result, *_ = self._forward(params, inputs, targets, np.zeros(inputs.shape[1], bool), None, False)
+        return _reference_loss(result.probabilities, targets, scored, self.config.input_width)[0]
+
+    def _scored(self, scored: object, steps: int) -> np.ndarray:
+        mask = self._step_mask(scored, steps, "scored")
+        if not mask.any():
+            raise ValueError("scored must mark at least one step whose prediction enters the loss.")
+        return mask
+
+    def loss_and_gradient(
+        self, parameters: object, inputs: object, targets: object, scored: object
+    ) -> tuple[float, np.ndarray, SequenceResult]:
+        """Reference loss under teacher forcing and its exact gradient.
+
+        The loss is the mean over sequences and scored steps of
+        ``logsumexp(p) - p[target] - (-1 + ln(2**I - 1 + e))``, with ``p`` the step's outcome
+        distribution used as logits (the reference's ``CrossEntropyLoss`` on probabilities). Every
+        step, scored or not, is postselected on its target.
+
+        Args:
+            parameters: flat parameter vector.
+            inputs: ``(B, T)`` tokens fed at each step.
+            targets: ``(B, T)`` target token of each step's prediction.
+            scored: ``(T,)`` boolean mask of the steps that enter the loss.
+
+        Returns:
+            ``(loss, gradient, result)`` with the gradient in the flat parameter layout.
+        """
+        params, inputs, targets = self._validate(parameters, inputs, targets)
+        scored = self._scored(scored, inputs.shape[1])
+        cfg = self.config
+        result, tables, starts, y_io = self._forward(
+            params, inputs, targets, np.zeros(inputs.shape[1], bool), None, keep_states=True
+        )
+        loss, grad_p = _reference_loss(result.probabilities, targets, scored, cfg.input_width)
+        order = _bit_reverse(np.arange(cfg.num_outcomes), cfg.input_width)
+        grad_p_io = np.empty_like(grad_p)
+        grad_p_io[:, :, order] = grad_p
+        grad = self._backward(params, tables, inputs, starts, y_io, grad_p_io)
+        return loss, grad, result
+
+    # ------------------------------------------------------------------ backward
+    def _backward(
+        self,
+        params: np.ndarray,
+        tables: _Tables,
+        inputs: np.ndarray,
+        starts: list[np.ndarray],
+        y_io: np.ndarray,
+        grad_p: np.ndarray,
+    ) -> np.ndarray:
+        cfg = self.config
+        batch, steps = inputs.shape
+        num_in, num_ws, n = cfg.input_width, cfg.workspace, self.num_lanes
+        io_inputs = _bit_reverse(inputs, num_in)
+        rows = np.arange(batch)
+        grad_theta = [np.zeros(1 << n) for _ in cfg.neurons]
+        grad_unitary = np.zeros(len(self.unitary_indices))
+        grad_next = np.zeros((batch, 1 << num_ws))
+        for t in reversed(range(steps)):
+            saved: list = []
+            full = self._step_forward(tables, starts[t], io_inputs[:, t], saved)
+            q = np.einsum("bwy,bwy->by", full, full)
+            z = q.sum(axis=1)
+            p = q / z[:, None]
+            y = y_io[:, t]
+            qy = q[rows, y]
+            # through p = q / z and q = sum_w full**2
+            gp = grad_p[:, t]
+            gq = (gp - np.einsum("by,by->b", gp, p)[:, None]) / z[:, None]
+            g_full = 2.0 * full * gq[:, None, :]
+            # through psi_next = full[:, :, y] / sqrt(q_y)
+            psi_next = full[rows, :, y] / np.sqrt(qy)[:, None]
+            proj = np.einsum("bw,bw->b", psi_next, grad_next)
+            g_full[rows, :, y] += (grad_next - psi_next * proj[:, None]) / np.sqrt(qy)[:, None]
+            # output stage, reversed
+            g_flat = g_full.reshape(batch, -1)
+            for (_, idx), state in zip(reversed(self._out_ops), reversed(saved[len(self._ws_ops):])):
+                spec = cfg.neurons[idx]
+                c_tab, s_tab = tables.cs[idx]
+                a, b, _ = self._split(state, spec.target, n)
+                ga, gb, _ = self._split(g_flat, spec.target, n)
+                d_c = np.einsum("bhl,bhl->hl", ga, a) + np.einsum("bhl,bhl->hl", gb, b)
+                d_s = np.einsum("bhl,bhl->hl", gb, a) - np.einsum("bhl,bhl->hl", ga, b)
+                new_ga = c_tab * ga + s_tab * gb
+                gb *= c_tab
+                gb -= s_tab * ga
+                ga[...] = new_ga
+                self._accumulate_theta(grad_theta[idx], spec.target, tables, idx, d_c, d_s)
+            g_ws = g_flat.reshape(batch, 1 << num_ws, cfg.num_outcomes)[:, :, 0].copy()
+            # input and work stages, reversed
+            onehot = np.zeros((cfg.num_outcomes, batch))
+            onehot[io_inputs[:, t], rows] = 1.0
+            for (kind, idx), state in zip(reversed(self._ws_ops), reversed(saved[: len(self._ws_ops)])):
+                if kind == "u":
+                    j = idx % num_ws
+                    c, s = tables.unitary[idx]
+                    a, b, _ = self._split(state, j, num_ws)
+                    ga, gb, _ = self._split(g_ws, j, num_ws)
+                    # (a', b') = (c a - s b, s a + c b) with c, s = cos, sin(angle / 2)
+                    grad_unitary[idx] += 0.5 * (
+                        np.vdot(gb, c * a - s * b) - np.vdot(ga, s * a + c * b)
+                    )
+                    new_ga = c * ga + s * gb
+                    gb *= c
+                    gb -= s * ga
+                    ga[...] = new_ga
+                    continue
+                spec = cfg.neurons[idx]
+                j = spec.target - num_in
+                c_tab, s_tab = tables.cs[idx]
+                io_in = io_inputs[:, t]
+                cg, sg = c_tab[io_in], s_tab[io_in]
+                a, b, _ = self._split(state, j, num_ws)
+                ga, gb, _ = self._split(g_ws, j, num_ws)
+                d_c = ga * a + gb * b
+                d_s = gb * a - ga * b
+                new_ga = cg * ga + sg * gb
+                gb *= cg
+                gb -= sg * ga
+                ga[...] = new_ga
+                shape = c_tab.shape
+                d_c_tab = (onehot @ d_c.reshape(batch, -1)).reshape(shape)
+                d_s_tab = (onehot @ d_s.reshape(batch, -1)).reshape(shape)
+                self._accumulate_theta(grad_theta[idx], spec.target, tables, idx, d_c_tab, d_s_tab)
+            grad_next = g_ws
+        grad = np.zeros_like(params)
+        for spec, masks, g in zip(cfg.neurons, self.subset_masks, grad_theta):
+            grad[spec.bias_index] = g.sum()
+            grad[spec.weight_slice] = _zeta_adjoint(n, g, masks)
+        grad[self.unitary_indices] = grad_unitary
+        return grad
+
+    def _accumulate_theta(
+        self,
+        grad_theta: np.ndarray,
+        target: int,
+        tables: _Tables,
+        idx: int,
+        d_c: np.ndarray,
+        d_s: np.ndarray,
+    ) -> None:
+        """Add dL/dTheta for the patterns a neuron used, given dL/dC and dL/dS in its layout."""
+        theta = tables.theta_full[idx]
+        half = 0.5 * theta
+        cos, sin = np.cos(half), np.sin(half)
+        k = self.power
+        dc_dth = -0.5 * k * cos ** (k - 1) * sin
+        ds_dth = 0.5 * k * sin ** (k - 1) * cos
+        dc_l, ds_l = self._layout_tables(target, dc_dth, ds_dth)
+        contrib = d_c * dc_l + d_s * ds_l
+        self._scatter_theta(grad_theta, target, contrib)
+
+    def _scatter_theta(self, grad_theta: np.ndarray, target: int, contrib: np.ndarray) -> None:
+        cfg = self.config
+        num_in, num_ws = cfg.input_width, cfg.workspace
+        if target >= num_in:
+            j = target - num_in
+            shape = (1 << (num_ws - 1 - j), 2, 1 << j, 1 << num_in)
+            view = grad_theta.reshape(shape)
+            view[:, 0] += contrib.transpose(1, 2, 0)
+        else:
+            shape = (1 << (self.num_lanes - 1 - target), 2, 1 << target)
+            grad_theta.reshape(shape)[:, 0] += contrib
+
+
+def _reference_loss(
+    probs: np.ndarray, targets: np.ndarray, scored: np.ndarray, input_width: int
+) -> tuple[float, np.ndarray]:
+    """Loss and its gradient with respect to ``probs`` (token order)."""
+    sel = probs[:, scored]  # (B, K, 2**I)
+    tgt = targets[:, scored]
+    count = sel.shape[0] * sel.shape[1]
+    shift = sel.max(axis=2, keepdims=True)
+    exp = np.exp(sel - shift)
+    lse = np.log(exp.sum(axis=2)) + shift[..., 0]
+    picked = np.take_along_axis(sel, tgt[..., None], axis=2)[..., 0]
+    loss = float((lse - picked).sum() / count - reference_loss_offset(input_width))
+    softmax = exp / exp.sum(axis=2, keepdims=True)
+    grad_sel = softmax
+    np.put_along_axis(grad_sel, tgt[..., None], np.take_along_axis(grad_sel, tgt[..., None], 2) - 1.0, 2)
+    grad = np.zeros_like(probs)
+    grad[:, scored] = grad_sel / count
+    return loss, grad
