@@ -170,28 +170,36 @@ class ExactEngine:
         self._out_ops = ops[num_ws_ops:]
 
     # ------------------------------------------------------------------ layout helpers
+    # States keep the batch innermost: the workspace state is (2**W, B) and the full state
+    # (2**n, B) with pattern index ``ws << I | io``. A lane's amplitude pairs are then the views
+    # ``psi.reshape(hi, 2, lo, B)[:, 0]`` and ``[:, 1]``, contiguous along the batch.
     def _layout_tables(self, target: int, c: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Reshape full-pattern tables to the layout used by the neuron on ``target``.
 
-        Workspace targets: ``(2**I, hi, lo)`` indexed by the io pattern, then the workspace
-        pattern without the target bit. io targets: ``(hi, lo)`` over the full pattern without it.
+        Workspace targets: ``(hi*lo, 2**I)``, rows over the workspace pattern without the target
+        bit, columns over the io pattern (the input), so ``table @ onehot(inputs)`` selects each
+        sequence's column. io targets: ``(hi, lo, 1)`` over the full pattern without the target.
         """
         cfg = self.config
         num_in, num_ws = cfg.input_width, cfg.workspace
         if target >= num_in:
             j = target - num_in
             shape = (1 << (num_ws - 1 - j), 2, 1 << j, 1 << num_in)
-            # pattern index = ws << I | io, so reshape (ws..., io) and move io to the front.
-            c4 = c.reshape(shape)[:, 0].transpose(2, 0, 1)
-            s4 = s.reshape(shape)[:, 0].transpose(2, 0, 1)
-            return np.ascontiguousarray(c4), np.ascontiguousarray(s4)
+            rows = shape[0] * shape[2]
+            return (
+                np.ascontiguousarray(c.reshape(shape)[:, 0]).reshape(rows, -1),
+                np.ascontiguousarray(s.reshape(shape)[:, 0]).reshape(rows, -1),
+            )
         shape = (1 << (self.num_lanes - 1 - target), 2, 1 << target)
-        return np.ascontiguousarray(c.reshape(shape)[:, 0]), np.ascontiguousarray(s.reshape(shape)[:, 0])
+        return (
+            np.ascontiguousarray(c.reshape(shape)[:, 0])[..., None],
+            np.ascontiguousarray(s.reshape(shape)[:, 0])[..., None],
+        )
 
-    def _split(self, psi: np.ndarray, lane_bit: int, num_bits: int) -> tuple[np.ndarray, np.ndarray, tuple]:
-        shape = (psi.shape[0], 1 << (num_bits - 1 - lane_bit), 2, 1 << lane_bit)
-        view = psi.reshape(shape)
-        return view[:, :, 0, :], view[:, :, 1, :], shape
+    @staticmethod
+    def _split(psi: np.ndarray, lane_bit: int, num_bits: int) -> tuple[np.ndarray, np.ndarray]:
+        view = psi.reshape(1 << (num_bits - 1 - lane_bit), 2, 1 << lane_bit, psi.shape[-1])
+        return view[:, 0], view[:, 1]
 
     # ------------------------------------------------------------------ validation
     def _validate(
@@ -224,64 +232,72 @@ class ExactEngine:
         return array
 
     # ------------------------------------------------------------------ one step
+    @staticmethod
+    def _rotate(a: np.ndarray, b: np.ndarray, c, s, buf: np.ndarray, buf2: np.ndarray) -> None:
+        """In place: ``(a, b) <- (c a - s b, s a + c b)`` (``c``, ``s`` arrays or scalars)."""
+        np.multiply(c, a, out=buf)
+        np.multiply(s, b, out=buf2)
+        buf -= buf2
+        np.multiply(s, a, out=buf2)
+        b *= c
+        b += buf2
+        a[...] = buf
+
     def _ws_pass(
-        self, tables: _Tables, psi: np.ndarray, io_in: np.ndarray, saved: list | None
+        self, tables: _Tables, psi: np.ndarray, onehot: np.ndarray, saved: list | None
     ) -> np.ndarray:
-        """Input and work stages on the workspace state ``psi`` (B, 2**W), in place."""
+        """Input and work stages on the workspace state ``psi`` (2**W, B), in place."""
         cfg = self.config
         num_in, num_ws = cfg.input_width, cfg.workspace
+        half = (psi.shape[0] // 2,) + psi.shape[1:]
+        buf, buf2 = np.empty(half), np.empty(half)
         for kind, idx in self._ws_ops:
+            if saved is not None:
+                saved.append(psi.copy())
             if kind == "u":
                 j = idx % num_ws
                 c, s = tables.unitary[idx]
-                a, b, _ = self._split(psi, j, num_ws)
-                if saved is not None:
-                    saved.append(psi.copy())
-                new_a = c * a - s * b
-                b *= c
-                b += s * a
-                a[...] = new_a
             else:
-                spec = cfg.neurons[idx]
-                j = spec.target - num_in
+                j = cfg.neurons[idx].target - num_in
                 c_tab, s_tab = tables.cs[idx]
-                cg = c_tab[io_in]
-                sg = s_tab[io_in]
-                a, b, _ = self._split(psi, j, num_ws)
-                if saved is not None:
-                    saved.append(psi.copy())
-                new_a = cg * a
-                new_a -= sg * b
-                b *= cg
-                b += sg * a
-                a[...] = new_a
+                c = (c_tab @ onehot).reshape(-1)
+                s = (s_tab @ onehot).reshape(-1)
+            a, b = self._split(psi, j, num_ws)
+            shape = a.shape
+            if kind != "u":
+                c, s = c.reshape(shape), s.reshape(shape)
+            self._rotate(a, b, c, s, buf.reshape(shape), buf2.reshape(shape))
         return psi
 
     def _out_pass(self, tables: _Tables, full: np.ndarray, saved: list | None) -> np.ndarray:
-        """Output stage on the full state ``full`` (B, 2**n), in place."""
+        """Output stage on the full state ``full`` (2**n, B), in place."""
         cfg = self.config
+        half = (full.shape[0] // 2,) + full.shape[1:]
+        buf, buf2 = np.empty(half), np.empty(half)
         for _, idx in self._out_ops:
             spec = cfg.neurons[idx]
             c_tab, s_tab = tables.cs[idx]
-            a, b, _ = self._split(full, spec.target, self.num_lanes)
             if saved is not None:
                 saved.append(full.copy())
-            new_a = c_tab * a
-            new_a -= s_tab * b
-            b *= c_tab
-            b += s_tab * a
-            a[...] = new_a
+            a, b = self._split(full, spec.target, self.num_lanes)
+            self._rotate(a, b, c_tab, s_tab, buf.reshape(a.shape), buf2.reshape(a.shape))
         return full
+
+    def _onehot(self, io_in: np.ndarray) -> np.ndarray:
+        onehot = np.zeros((self.config.num_outcomes, io_in.shape[0]))
+        onehot[io_in, np.arange(io_in.shape[0])] = 1.0
+        return onehot
 
     def _step_forward(
         self, tables: _Tables, psi_ws: np.ndarray, io_in: np.ndarray, saved: list | None = None
     ) -> np.ndarray:
-        """Unnormalised full state after one step's neurons, shape (B, 2**W, 2**I)."""
+        """Unnormalised full state after one step's neurons, shape (2**W, 2**I, B)."""
         cfg = self.config
-        psi = self._ws_pass(tables, psi_ws.copy(), io_in, saved)
-        full = np.zeros((psi.shape[0], 1 << cfg.workspace, cfg.num_outcomes))
-        full[:, :, 0] = psi
-        self._out_pass(tables, full.reshape(psi.shape[0], -1), saved)
+        batch = psi_ws.shape[1]
+        psi = self._ws_pass(tables, psi_ws.copy(), self._onehot(io_in), saved)
+        full = np.zeros((1 << cfg.workspace, cfg.num_outcomes, batch))
+        full[:, 0, :] = psi
+        self._out_pass(tables, full.reshape(-1, batch), saved)
         return full
 
     # ------------------------------------------------------------------ forward
@@ -300,8 +316,8 @@ class ExactEngine:
         tables = _Tables(self, params)
         io_inputs = _bit_reverse(inputs, num_in)
         io_targets = _bit_reverse(targets, num_in) if targets is not None else None
-        psi = np.zeros((batch, 1 << cfg.workspace))
-        psi[:, 0] = 1.0
+        psi = np.zeros((1 << cfg.workspace, batch))
+        psi[0, :] = 1.0
         probs = np.empty((batch, steps, cfg.num_outcomes))
         outcomes_io = np.empty((batch, steps), dtype=np.int64)
         taken = np.empty((batch, steps))
@@ -312,7 +328,7 @@ class ExactEngine:
             if keep_states:
                 starts.append(psi)
             full = self._step_forward(tables, psi, io_inputs[:, t])
-            q = np.einsum("bwy,bwy->by", full, full)
+            q = np.einsum("wyb,wyb->by", full, full)
             z = q.sum(axis=1)
             if np.any(z <= _TINY):
                 raise QRNNError(
@@ -337,7 +353,7 @@ class ExactEngine:
                     f"{int(_bit_reverse(np.array([y[bad]]), num_in)[0])} is impossible: it has "
                     "probability 0 under these parameters."
                 )
-            psi = full[rows, :, y] / np.sqrt(qy)[:, None]
+            psi = full[:, y, rows] / np.sqrt(qy)
             probs[:, t] = p
             outcomes_io[:, t] = y
             taken[:, t] = p[rows, y]
@@ -444,114 +460,100 @@ class ExactEngine:
         num_in, num_ws, n = cfg.input_width, cfg.workspace, self.num_lanes
         io_inputs = _bit_reverse(inputs, num_in)
         rows = np.arange(batch)
-        grad_theta = [np.zeros(1 << n) for _ in cfg.neurons]
+        # dL/dC and dL/dS per neuron, summed over steps and batch, in the neuron's table layout.
+        grad_c = [np.zeros_like(cs[0]) for cs in tables.cs]
+        grad_s = [np.zeros_like(cs[1]) for cs in tables.cs]
         grad_unitary = np.zeros(len(self.unitary_indices))
-        grad_next = np.zeros((batch, 1 << num_ws))
+        grad_next = np.zeros((1 << num_ws, batch))
+        num_ws_ops = len(self._ws_ops)
         for t in reversed(range(steps)):
             saved: list = []
             full = self._step_forward(tables, starts[t], io_inputs[:, t], saved)
-            q = np.einsum("bwy,bwy->by", full, full)
+            q = np.einsum("wyb,wyb->by", full, full)
             z = q.sum(axis=1)
             p = q / z[:, None]
             y = y_io[:, t]
-            qy = q[rows, y]
-            # through p = q / z and q = sum_w full**2
+            root = np.sqrt(q[rows, y])
+            # through p = q / z with q = sum_w full**2
             gp = grad_p[:, t]
             gq = (gp - np.einsum("by,by->b", gp, p)[:, None]) / z[:, None]
-            g_full = 2.0 * full * gq[:, None, :]
-            # through psi_next = full[:, :, y] / sqrt(q_y)
-            psi_next = full[rows, :, y] / np.sqrt(qy)[:, None]
-            proj = np.einsum("bw,bw->b", psi_next, grad_next)
-            g_full[rows, :, y] += (grad_next - psi_next * proj[:, None]) / np.sqrt(qy)[:, None]
-            # output stage, reversed
-            g_flat = g_full.reshape(batch, -1)
-            for (_, idx), state in zip(reversed(self._out_ops), reversed(saved[len(self._ws_ops):])):
-                spec = cfg.neurons[idx]
+            g_full = 2.0 * full * gq.T[None, :, :]
+            # through psi_next = full[:, y, b] / sqrt(q_y)
+            psi_next = full[:, y, rows] / root
+            proj = np.einsum("wb,wb->b", psi_next, grad_next)
+            g_full[:, y, rows] += (grad_next - psi_next * proj) / root
+            # output stage, reversed: (a', b') = (C a - S b, S a + C b)
+            g_flat = g_full.reshape(-1, batch)
+            for (_, idx), state in zip(reversed(self._out_ops), reversed(saved[num_ws_ops:])):
+                target = cfg.neurons[idx].target
                 c_tab, s_tab = tables.cs[idx]
-                a, b, _ = self._split(state, spec.target, n)
-                ga, gb, _ = self._split(g_flat, spec.target, n)
-                d_c = np.einsum("bhl,bhl->hl", ga, a) + np.einsum("bhl,bhl->hl", gb, b)
-                d_s = np.einsum("bhl,bhl->hl", gb, a) - np.einsum("bhl,bhl->hl", ga, b)
-                new_ga = c_tab * ga + s_tab * gb
-                gb *= c_tab
-                gb -= s_tab * ga
-                ga[...] = new_ga
-                self._accumulate_theta(grad_theta[idx], spec.target, tables, idx, d_c, d_s)
-            g_ws = g_flat.reshape(batch, 1 << num_ws, cfg.num_outcomes)[:, :, 0].copy()
+                a, b = self._split(state, target, n)
+                ga, gb = self._split(g_flat, target, n)
+                grad_c[idx] += (np.einsum("hlb,hlb->hl", ga, a) + np.einsum("hlb,hlb->hl", gb, b))[..., None]
+                grad_s[idx] += (np.einsum("hlb,hlb->hl", gb, a) - np.einsum("hlb,hlb->hl", ga, b))[..., None]
+                self._rotate(ga, gb, c_tab, -s_tab, np.empty(ga.shape), np.empty(ga.shape))
+            g_ws = np.ascontiguousarray(g_flat.reshape(1 << num_ws, cfg.num_outcomes, batch)[:, 0, :])
             # input and work stages, reversed
-            onehot = np.zeros((cfg.num_outcomes, batch))
-            onehot[io_inputs[:, t], rows] = 1.0
-            for (kind, idx), state in zip(reversed(self._ws_ops), reversed(saved[: len(self._ws_ops)])):
+            onehot = self._onehot(io_inputs[:, t])
+            half = (g_ws.shape[0] // 2, batch)
+            buf, buf2 = np.empty(half), np.empty(half)
+            for (kind, idx), state in zip(reversed(self._ws_ops), reversed(saved[:num_ws_ops])):
                 if kind == "u":
                     j = idx % num_ws
                     c, s = tables.unitary[idx]
-                    a, b, _ = self._split(state, j, num_ws)
-                    ga, gb, _ = self._split(g_ws, j, num_ws)
-                    # (a', b') = (c a - s b, s a + c b) with c, s = cos, sin(angle / 2)
+                    a, b = self._split(state, j, num_ws)
+                    ga, gb = self._split(g_ws, j, num_ws)
+                    # d(a', b')/d(angle) = (-(s a + c b), c a - s b) / 2
                     grad_unitary[idx] += 0.5 * (
                         np.vdot(gb, c * a - s * b) - np.vdot(ga, s * a + c * b)
                     )
-                    new_ga = c * ga + s * gb
-                    gb *= c
-                    gb -= s * ga
-                    ga[...] = new_ga
+                    self._rotate(ga, gb, c, -s, buf.reshape(ga.shape), buf2.reshape(ga.shape))
                     continue
-                spec = cfg.neurons[idx]
-                j = spec.target - num_in
+                j = cfg.neurons[idx].target - num_in
                 c_tab, s_tab = tables.cs[idx]
-                io_in = io_inputs[:, t]
-                cg, sg = c_tab[io_in], s_tab[io_in]
-                a, b, _ = self._split(state, j, num_ws)
-                ga, gb, _ = self._split(g_ws, j, num_ws)
-                d_c = ga * a + gb * b
-                d_s = gb * a - ga * b
-                new_ga = cg * ga + sg * gb
-                gb *= cg
-                gb -= sg * ga
-                ga[...] = new_ga
-                shape = c_tab.shape
-                d_c_tab = (onehot @ d_c.reshape(batch, -1)).reshape(shape)
-                d_s_tab = (onehot @ d_s.reshape(batch, -1)).reshape(shape)
-                self._accumulate_theta(grad_theta[idx], spec.target, tables, idx, d_c_tab, d_s_tab)
+                a, b = self._split(state, j, num_ws)
+                ga, gb = self._split(g_ws, j, num_ws)
+                shape = a.shape
+                d_c = ga * a
+                d_c += gb * b
+                d_s = gb * a
+                d_s -= ga * b
+                grad_c[idx] += d_c.reshape(-1, batch) @ onehot.T
+                grad_s[idx] += d_s.reshape(-1, batch) @ onehot.T
+                cg = (c_tab @ onehot).reshape(shape)
+                sg = (s_tab @ onehot).reshape(shape)
+                self._rotate(ga, gb, cg, -sg, buf.reshape(shape), buf2.reshape(shape))
             grad_next = g_ws
         grad = np.zeros_like(params)
-        for spec, masks, g in zip(cfg.neurons, self.subset_masks, grad_theta):
+        k = self.power
+        for spec, masks, theta, d_c, d_s in zip(
+            cfg.neurons, self.subset_masks, tables.theta_full, grad_c, grad_s
+        ):
+            half_angle = 0.5 * theta
+            cos, sin = np.cos(half_angle), np.sin(half_angle)
+            # C = cos(Theta/2)**k, S = sin(Theta/2)**k
+            dc_dth, ds_dth = self._layout_tables(
+                spec.target, -0.5 * k * cos ** (k - 1) * sin, 0.5 * k * sin ** (k - 1) * cos
+            )
+            g = self._scatter_theta(spec.target, d_c * dc_dth + d_s * ds_dth)
             grad[spec.bias_index] = g.sum()
             grad[spec.weight_slice] = _zeta_adjoint(n, g, masks)
         grad[self.unitary_indices] = grad_unitary
         return grad
 
-    def _accumulate_theta(
-        self,
-        grad_theta: np.ndarray,
-        target: int,
-        tables: _Tables,
-        idx: int,
-        d_c: np.ndarray,
-        d_s: np.ndarray,
-    ) -> None:
-        """Add dL/dTheta for the patterns a neuron used, given dL/dC and dL/dS in its layout."""
-        theta = tables.theta_full[idx]
-        half = 0.5 * theta
-        cos, sin = np.cos(half), np.sin(half)
-        k = self.power
-        dc_dth = -0.5 * k * cos ** (k - 1) * sin
-        ds_dth = 0.5 * k * sin ** (k - 1) * cos
-        dc_l, ds_l = self._layout_tables(target, dc_dth, ds_dth)
-        contrib = d_c * dc_l + d_s * ds_l
-        self._scatter_theta(grad_theta, target, contrib)
-
-    def _scatter_theta(self, grad_theta: np.ndarray, target: int, contrib: np.ndarray) -> None:
+    def _scatter_theta(self, target: int, contrib: np.ndarray) -> np.ndarray:
+        """Place a gradient given in a neuron's table layout onto the full pattern space."""
         cfg = self.config
         num_in, num_ws = cfg.input_width, cfg.workspace
+        grad_theta = np.zeros(1 << self.num_lanes)
         if target >= num_in:
             j = target - num_in
             shape = (1 << (num_ws - 1 - j), 2, 1 << j, 1 << num_in)
-            view = grad_theta.reshape(shape)
-            view[:, 0] += contrib.transpose(1, 2, 0)
+            grad_theta.reshape(shape)[:, 0] = contrib.reshape(shape[0], shape[2], shape[3])
         else:
             shape = (1 << (self.num_lanes - 1 - target), 2, 1 << target)
-            grad_theta.reshape(shape)[:, 0] += contrib
+            grad_theta.reshape(shape)[:, 0] = contrib[..., 0]
+        return grad_theta
 
 
 def _reference_loss(
