@@ -144,11 +144,6 @@ class QRNNConfig:
         if not math.isfinite(float(self.bias)):
             raise ValueError(f"bias must be finite, got {self.bias}.")
         object.__setattr__(self, "bias", float(self.bias))
-        if self.num_sources < 1:
-            raise ValueError(
-                "A neuron needs at least one source lane, so input_width + workspace must be >= 2; "
-                f"got input_width={self.input_width}, workspace={self.workspace}."
-            )
         if self.degree > self.num_sources:
             raise ValueError(
                 f"degree must be at most the number of source lanes per neuron "

@@ -46,7 +46,7 @@ def run_postselected(circuit: QuantumCircuit, targets: list[int], input_width: i
     probs = np.zeros((steps, 2**input_width))
     taken = np.zeros(steps)
     acceptance = np.ones(steps)
-    matrices: dict[int, Operator] = {}
+    matrices: dict[tuple, Operator] = {}
     for inst in circuit.data:
         op = inst.operation
         qargs = [qubit_index[q] for q in inst.qubits]
@@ -83,7 +83,8 @@ def run_postselected(circuit: QuantumCircuit, targets: list[int], input_width: i
             elif p1 > 1e-12:
                 raise AssertionError("reset of a qubit that is not in a basis state")
             continue
-        key = id(op)
+        # Key by content: Qiskit hands out fresh Python objects for Rust-backed gates, so ids recycle.
+        key = (name, op.num_qubits, tuple(float(v) for v in op.params))
         if key not in matrices:
             matrices[key] = Operator(op)
         data = Statevector(data).evolve(matrices[key], qargs).data

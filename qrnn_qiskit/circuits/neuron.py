@@ -74,7 +74,7 @@ def _ry_controlled(angle: ParameterLike, num_controls: int) -> Gate:
         return RYGate(angle)
     if num_controls == 1:
         return CRYGate(angle)
-    return RYGate(angle).control(num_controls)
+    return RYGate(angle).control(num_controls, annotated=False)
 
 
 class _NeuronGates:
