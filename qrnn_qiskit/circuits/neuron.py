@@ -31,7 +31,7 @@ from qiskit.circuit import (
     QuantumRegister,
     Reset,
 )
-from qiskit.circuit.library import CRYGate, RYGate
+from qiskit.circuit.library import CRYGate, RYGate, XGate
 
 from ..config import num_neuron_weights
 
@@ -78,9 +78,17 @@ def _ry_controlled(angle: ParameterLike, num_controls: int) -> Gate:
 
 
 class _NeuronGates:
-    """The gate objects of one neuron, created once and shared by every step of a sequence."""
+    """The gate objects of one neuron, created once and shared by every step of a sequence.
 
-    __slots__ = ("block", "block_inverse", "cry", "cry_inverse")
+    ``P`` is ``RY(theta + bias)`` on ``a0`` and one ``RY(phi_S)`` on ``a0`` controlled by each
+    subset ``S``. All of them are Y rotations of ``a0`` conditioned on basis states, and
+    ``X RY(phi) X = RY(-phi)``, so the inverse block is ``P`` conjugated by X on ``a0`` (the
+    reference lists the same gates reversed with negated angles; the unitary is identical).
+    Building it this way keeps every controlled gate's angle a plain parameter: Qiskit's
+    OpenQASM 3 exporter applies an angle *expression* of a custom controlled gate twice.
+    """
+
+    __slots__ = ("block", "cry", "cry_inverse", "flip")
 
     def __init__(
         self,
@@ -89,16 +97,10 @@ class _NeuronGates:
         theta: ParameterLike,
         bias: float,
     ) -> None:
-        # The block's gates all commute (Y rotations on a0 conditioned on basis states); the
-        # inverse lists them in reverse order with negated angles, as the reference does.
-        angle = theta + bias
-        block = [(RYGate(angle), ())]
+        block = [(RYGate(theta + bias), ())]
         block += [(_ry_controlled(w, len(s)), tuple(s)) for s, w in zip(subsets, weights)]
         self.block = block
-        self.block_inverse = [
-            (_ry_controlled(-gate.params[0], len(controls)), controls)
-            for gate, controls in reversed(block)
-        ]
+        self.flip = XGate()
         self.cry = CRYGate(math.pi)
         self.cry_inverse = CRYGate(-math.pi)
 
@@ -121,9 +123,13 @@ def _emit_neuron(
     for op in program:
         kind = op.kind
         if kind == "P" or kind == "Pdg":
-            for gate, controls in gates.block if kind == "P" else gates.block_inverse:
+            if kind == "Pdg":
+                append(CircuitInstruction(gates.flip, (a0,), ()))
+            for gate, controls in gates.block:
                 qargs = (*[lanes[c] for c in controls], a0)
                 append(CircuitInstruction(gate, qargs, ()))
+            if kind == "Pdg":
+                append(CircuitInstruction(gates.flip, (a0,), ()))
         elif kind == "C" or kind == "Cdg":
             gate = gates.cry if kind == "C" else gates.cry_inverse
             append(CircuitInstruction(gate, (chain[op.level], chain[op.level + 1]), ()))
@@ -150,16 +156,15 @@ def quantum_neuron(
     every flag reads 0. Weights are ``phi_S`` for every subset ``S`` of the sources with
     ``1 <= |S| <= degree`` in :func:`itertools.combinations` order, then the bias ``theta``.
 
-    Order 1, one source, degree 1 (``w[1]`` is theta, ``b`` the fixed bias)::
+    Order 1, one source, degree 1 (``w[0]`` is phi, ``w[1]`` theta; ``P^dagger`` is ``X P X``)::
 
-                                                    ┌─────────────┐
-        src:    ─────────────────■──────────────────■─────────────────────────
-                ┌──────────────┐┌┴─────┐          ┌┴──────┐┌────────────────┐┌─┐
-        anc:    ┤ Ry(w[1] + b) ├┤Ry(w0)├──■───────┤Ry(-w0)├┤Ry(-w[1] - b)   ├┤M├─|0>─
-                └──────────────┘└──────┘┌─┴──┐    └───────┘└────────────────┘└╥┘
-        target: ────────────────────────┤Ry(π)├──────────────────────────────────╫─────
-                                        └─────┘                                 ║
-        flag:   ════════════════════════════════════════════════════════════════╩═════
+           src: ───────────────────────■───────────────────────────────────────────■───────────────────
+                                       │      ┌───────┐                            │
+        target: ───────────────────────┼──────┤ Ry(π) ├────────────────────────────┼───────────────────
+                ┌────────────────┐┌────┴─────┐└───┬───┘┌───┐┌────────────────┐┌────┴─────┐┌───┐┌─┐
+           anc: ┤ Ry(π/2 + w[1]) ├┤ Ry(w[0]) ├────■────┤ X ├┤ Ry(π/2 + w[1]) ├┤ Ry(w[0]) ├┤ X ├┤M├─|0>─
+                └────────────────┘└──────────┘         └───┘└────────────────┘└──────────┘└───┘└╥┘
+        flag: 1/════════════════════════════════════════════════════════════════════════════════╩══════
 
     Args:
         num_sources: number of lanes the neuron reads.

@@ -33,6 +33,8 @@ def test_operation_counts(input_width, workspace, stages, order, degree, length)
     # controlled RY: D per block, plus the 2^k - 1 static CRY(+-pi) per neuron
     controlled = sum(v for k, v in ops.items() if k.startswith("c") and k.endswith("ry"))
     assert controlled == length * neurons * (2**order * d + flags)
+    # X conjugation of every inverse parameter block: 2^(k-1) blocks x 2 per neuron
+    assert ops["x"] == length * neurons * 2**order
     assert circuit.num_qubits == input_width + workspace + order
     assert [r.name for r in circuit.cregs] == ["out", "flag"]
     assert circuit.cregs[0].size == length * input_width

@@ -37,22 +37,39 @@ def _postselected_target_one(circuit: QuantumCircuit, source_bits: list[int]) ->
 
 
 class TestStructure:
+    def test_inverse_block_is_exact_inverse(self):
+        # X P X equals the reference's P^dagger (same gates reversed with negated angles)
+        w = [0.3, -1.1, 0.7, 0.25]
+        circuit = quantum_neuron(2, order=1, degree=2, weights=w)
+        ops = [i for i in circuit.data if i.operation.name not in ("measure", "reset")]
+        index = {q: k for k, q in enumerate(circuit.qubits)}
+        block = QuantumCircuit(circuit.num_qubits)
+        for inst in ops[:4]:  # P: bias RY and three controlled RY
+            block.append(inst.operation, [index[q] for q in inst.qubits])
+        inverse = QuantumCircuit(circuit.num_qubits)
+        for inst in ops[5:11]:  # X P X
+            inverse.append(inst.operation, [index[q] for q in inst.qubits])
+        assert Operator(inverse).equiv(Operator(block).adjoint())
+
     def test_order_one_matches_hand_built(self):
         w = ParameterVector("w", 2)
         built = quantum_neuron(1, order=1, degree=1, weights=w)
-        #          ┌──────────────┐┌──────┐      ┌───────┐┌───────────────┐┌─┐
-        # anc:     ┤ Ry(π/2 + w1) ├┤Ry(w0)├──■───┤Ry(-w0)├┤Ry(-π/2 - w1)  ├┤M├─|0>─
-        #          └──────────────┘└──┬───┘┌─┴─┐ └───┬───┘└───────────────┘└╥┘
-        # src:     ───────────────────■────┼───┼─────■──────────────────────╫─────
-        # target:  ────────────────────────┤Ry(π)├───────────────────────────╫─────
+        # P = RY(pi/2 + w1) . CRY(w0); P^dagger = X P X (all of P's gates are Y rotations of anc)
+        #           ┌────────────┐┌──────┐       ┌───┐┌────────────┐┌──────┐┌───┐┌─┐
+        # anc:      ┤Ry(π/2 + w1)├┤Ry(w0)├───■───┤ X ├┤Ry(π/2 + w1)├┤Ry(w0)├┤ X ├┤M├─|0>─
+        #           └────────────┘└──┬───┘ ┌─┴─┐ └───┘└────────────┘└──┬───┘└───┘└╥┘
+        # src:      ─────────────────■─────┼───┼───────────────────────■──────────╫─────
+        # target:   ───────────────────────┤Ry(π)├─────────────────────────────────╫─────
         src, target, anc = QuantumRegister(1, "src"), QuantumRegister(1, "target"), QuantumRegister(1, "anc")
         flag = ClassicalRegister(1, "flag")
         expected = QuantumCircuit(src, target, anc, flag)
         expected.ry(w[1] + math.pi / 2, anc[0])
         expected.cry(w[0], src[0], anc[0])
         expected.cry(math.pi, anc[0], target[0])
-        expected.cry(-w[0], src[0], anc[0])
-        expected.ry(-(w[1] + math.pi / 2), anc[0])
+        expected.x(anc[0])
+        expected.ry(w[1] + math.pi / 2, anc[0])
+        expected.cry(w[0], src[0], anc[0])
+        expected.x(anc[0])
         expected.measure(anc[0], flag[0])
         expected.reset(anc[0])
         bound = {w[0]: 0.37, w[1]: -0.81}
@@ -88,7 +105,8 @@ class TestStructure:
         )
         assert static == 2**order - 1
         assert ops.get("ry", 0) == blocks
-        assert sum(ops.values()) == blocks * (1 + d) + (2**order - 1) * 3
+        assert ops["x"] == blocks  # each of the 2^(k-1) inverse blocks is conjugated by two X
+        assert sum(ops.values()) == blocks * (1 + d) + blocks + (2**order - 1) * 3
         assert circuit.num_parameters == d + 1
         assert circuit.num_qubits == num_sources + 1 + order
 

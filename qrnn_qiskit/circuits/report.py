@@ -1,0 +1,36 @@
+"""Logical resource report of a built QRNN circuit."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from qiskit import QuantumCircuit
+
+__all__ = ["logical_report"]
+
+
+def logical_report(circuit: QuantumCircuit) -> dict:
+    """Qubits, clbits, depth, operation counts and parameters of ``circuit``, before transpiling.
+
+    Multi-controlled rotations are counted by their number of controls under
+    ``controlled_rotations`` (``{"1": n1, "2": n2, ...}``).
+    """
+    counts = Counter()
+    controls = Counter()
+    for inst in circuit.data:
+        op = inst.operation
+        counts[op.name] += 1
+        num_ctrl = getattr(op, "num_ctrl_qubits", 0)
+        if num_ctrl and op.name.endswith("ry"):
+            controls[str(num_ctrl)] += 1
+    return {
+        "qubits": circuit.num_qubits,
+        "clbits": circuit.num_clbits,
+        "depth": circuit.depth(),
+        "operations": dict(sorted(counts.items())),
+        "controlled_rotations": dict(sorted(controls.items(), key=lambda kv: int(kv[0]))),
+        "measurements": counts.get("measure", 0),
+        "resets": counts.get("reset", 0),
+        "parameters": circuit.num_parameters,
+        "metadata": dict(circuit.metadata.get("qrnn", {})) if circuit.metadata else {},
+    }

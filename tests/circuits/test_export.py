@@ -1,0 +1,89 @@
+"""OpenQASM export: round trip with names restored, format errors, atomic writes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from qrnn_qiskit.circuits import qrnn_sequence
+from qrnn_qiskit.circuits.export import export_qasm, load_qasm
+from qrnn_qiskit.config import QRNNConfig
+from statevector_reference import run_postselected
+
+
+def test_qasm3_round_trip_same_operations_and_distributions(tmp_path):
+    cfg = QRNNConfig(input_width=2, workspace=2, stages=1, order=2, degree=2)
+    circuit = qrnn_sequence(cfg, 2)
+    path = export_qasm(circuit, tmp_path / "qrnn.qasm")
+    loaded = load_qasm(path)
+    assert sorted(p.name for p in loaded.parameters) == sorted(p.name for p in circuit.parameters)
+    assert loaded.metadata["qrnn"] == circuit.metadata["qrnn"]
+    assert loaded.num_qubits == circuit.num_qubits and loaded.num_clbits == circuit.num_clbits
+    # same operations up to the names Qiskit gives the custom multi-controlled gates
+    def normalise(counts):
+        out = {}
+        for name, n in counts.items():
+            key = "ccry" if name.startswith("ccry") else name
+            out[key] = out.get(key, 0) + n
+        return out
+
+    assert normalise(loaded.count_ops()) == normalise(circuit.count_ops())
+    rng = np.random.default_rng(0)
+    values = {p.name: float(v) for p, v in zip(circuit.parameters, rng.normal(0, 1, circuit.num_parameters))}
+    for p in circuit.parameters:
+        if p.name.startswith("x"):
+            values[p.name] = float(rng.integers(0, 2))
+    a = circuit.assign_parameters({p: values[p.name] for p in circuit.parameters})
+    b = loaded.assign_parameters({p: values[p.name] for p in loaded.parameters})
+    targets = [1, 2]
+    ra, rb = run_postselected(a, targets, 2), run_postselected(b, targets, 2)
+    np.testing.assert_allclose(rb.probabilities, ra.probabilities, atol=1e-10)
+    np.testing.assert_allclose(rb.neuron_acceptance, ra.neuron_acceptance, atol=1e-10)
+
+
+def test_qasm2_for_bound_circuits(tmp_path):
+    cfg = QRNNConfig(input_width=1, workspace=2, stages=1, order=1, degree=1)
+    params = np.random.default_rng(1).normal(0, 1, cfg.num_parameters)
+    circuit = qrnn_sequence(cfg, 2, weights=params, inputs=[1.0, 0.0])
+    path = export_qasm(circuit, tmp_path / "bound.qasm", fmt="qasm2")
+    assert path.read_text().startswith("OPENQASM 2.0;")
+    loaded = load_qasm(path)
+    ra = run_postselected(circuit, [1, 0], 1)
+    rb = run_postselected(loaded, [1, 0], 1)
+    np.testing.assert_allclose(rb.probabilities, ra.probabilities, atol=1e-10)
+
+
+class TestErrors:
+    cfg = QRNNConfig(input_width=1, workspace=2, stages=1, order=1, degree=1)
+
+    def test_qasm2_refuses_free_parameters(self, tmp_path):
+        with pytest.raises(ValueError, match=r"OpenQASM 2 cannot declare free parameters.*--format qasm3"):
+            export_qasm(qrnn_sequence(self.cfg, 1), tmp_path / "a.qasm", fmt="qasm2")
+        assert not (tmp_path / "a.qasm").exists()
+
+    def test_unknown_format(self, tmp_path):
+        with pytest.raises(ValueError, match=r"Unknown export format 'qasm4'"):
+            export_qasm(qrnn_sequence(self.cfg, 1), tmp_path / "a.qasm", fmt="qasm4")
+
+    def test_missing_folder(self, tmp_path):
+        with pytest.raises(FileNotFoundError, match="does not exist"):
+            export_qasm(qrnn_sequence(self.cfg, 1), tmp_path / "nope" / "a.qasm")
+
+    def test_load_garbage(self, tmp_path):
+        bad = tmp_path / "bad.qasm"
+        bad.write_text("OPENQASM 3.0;\nqubit[2] q;\nfoo q[0];\n")
+        with pytest.raises(ValueError, match="is not valid OpenQASM"):
+            load_qasm(bad)
+        with pytest.raises(FileNotFoundError, match="No OpenQASM file"):
+            load_qasm(tmp_path / "missing.qasm")
+
+    def test_mismatched_sidecar(self, tmp_path):
+        path = export_qasm(qrnn_sequence(self.cfg, 1), tmp_path / "a.qasm")
+        sidecar = tmp_path / "a.qasm.json"
+        data = json.loads(sidecar.read_text())
+        data["parameters"]["_zz_9_"] = "zz[9]"
+        sidecar.write_text(json.dumps(data))
+        with pytest.raises(ValueError, match=r"names inputs \['_zz_9_'\].*do not belong together"):
+            load_qasm(path)

@@ -1,0 +1,48 @@
+"""The qrnn command line, through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from qrnn_qiskit.cli import main
+
+
+def test_build_report_json():
+    result = CliRunner().invoke(main, ["build", "-I", "2", "-W", "3", "-S", "1", "-k", "2", "-d", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    # 1 step, 3 + 3 + 2 = 8 neurons x 3 ancilla measurements + 2 io measurements
+    assert info["measurements"] == 8 * 3 + 2
+    assert info["qubits"] == 2 + 3 + 2
+    assert info["num_parameters_model"] == 8 * (1 + 4 + 6) + 3
+
+
+def test_build_text_report_and_export(tmp_path):
+    out = tmp_path / "cell.qasm"
+    result = CliRunner().invoke(main, ["build", "-W", "2", "-T", "2", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "measurements" in result.output and f"wrote qasm3 to {out}" in result.output
+    assert out.read_text().startswith("OPENQASM 3.0;")
+    assert json.loads((tmp_path / "cell.qasm.json").read_text())["qrnn"]["length"] == 2
+
+
+def test_build_draw():
+    result = CliRunner().invoke(main, ["build", "-I", "1", "-W", "1", "-S", "0", "-k", "1", "-d", "1", "--draw", "--no-report"])
+    assert result.exit_code == 0, result.output
+    assert "io" in result.output and "anc" in result.output
+
+
+def test_build_bad_options(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["build", "-W", "0"])
+    assert result.exit_code == 2 and "workspace must be >= 1, got 0" in result.output
+    result = runner.invoke(main, ["build", "-d", "9"])
+    assert result.exit_code == 2 and "degree must be at most" in result.output
+    result = runner.invoke(main, ["build", "-T", "0"])
+    assert result.exit_code == 2 and "--length must be >= 1" in result.output
+    result = runner.invoke(main, ["build", "-o", str(tmp_path / "a.qasm"), "--format", "qasm2"])
+    assert result.exit_code == 1 and "OpenQASM 2 cannot declare free parameters" in result.output
+    result = runner.invoke(main, ["build", "--format", "qasm4"])
+    assert result.exit_code == 2 and "qasm4" in result.output
