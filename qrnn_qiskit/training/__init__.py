@@ -1,0 +1,20 @@
+"""Datasets, checkpoints, reference import, evaluation and training on the exact engine."""
+
+from __future__ import annotations
+
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .datasets import DATASETS, Dataset, SequenceBatch, get_dataset
+from .evaluate import evaluate_exact
+from .reference_import import import_reference_npz
+
+__all__ = [
+    "Checkpoint",
+    "save_checkpoint",
+    "load_checkpoint",
+    "Dataset",
+    "SequenceBatch",
+    "DATASETS",
+    "get_dataset",
+    "evaluate_exact",
+    "import_reference_npz",
+]
