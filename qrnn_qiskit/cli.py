@@ -99,5 +99,154 @@ def _format_report(config: QRNNConfig, length: int, info: dict) -> str:
     return "\n".join(lines)
 
 
+def _emit(result: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        for key, value in result.items():
+            click.echo(f"{key:32s} {value}")
+
+
+@main.command("datasets")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="folder of the reference MNIST csv.gz files")
+def datasets_command(data_dir):
+    """List the datasets with their input width, sequence length and classes."""
+    from .exceptions import DatasetError
+    from .training.datasets import DATASETS, get_dataset
+
+    click.echo(f"{'name':14s} {'input_width':>11s} {'length':>6s} {'classes':>7s} {'scored':>6s}")
+    for name in DATASETS:
+        try:
+            info = get_dataset(name, data_dir=data_dir).describe()
+        except DatasetError:
+            click.echo(f"{name:14s} {'(needs --data-dir with the reference csv.gz files)':>40s}")
+            continue
+        click.echo(
+            f"{name:14s} {info['input_width']:>11d} {info['sequence_length']:>6d} "
+            f"{info['classes']:>7d} {info['scored_steps']:>6d}"
+        )
+
+
+@main.command("import-reference")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="checkpoint to write (default FILE stem + .qrnn.npz)")
+@click.option("--order", type=int, default=None, help="neuron order (default: sidecar .json, else 2)")
+def import_reference(file, output, order):
+    """Convert a reference PyTorch state dict (.npz) to a qrnn-qiskit checkpoint."""
+    from pathlib import Path
+
+    from .exceptions import CheckpointError
+    from .training import import_reference_npz, save_checkpoint
+
+    try:
+        checkpoint = import_reference_npz(file, order=order)
+    except CheckpointError as exc:
+        _fail(str(exc))
+    target = Path(output) if output else Path(file).with_suffix(".qrnn.npz")
+    save_checkpoint(target, checkpoint)
+    cfg = checkpoint.config
+    click.echo(
+        f"wrote {target}: I={cfg.input_width} W={cfg.workspace} S={cfg.stages} order={cfg.order} "
+        f"degree={cfg.degree}, {cfg.num_parameters} parameters"
+    )
+
+
+@main.command("eval")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--backend", default="exact", show_default=True, help="exact (aer and ibm_* are not implemented yet)")
+@click.option("--dataset", help="dataset name (default: the checkpoint's)")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="folder of the reference MNIST csv.gz files")
+@click.option("--split", type=click.Choice(["train", "validate", "test"]), default="test", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the sampled measurements")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON line")
+def eval_command(checkpoint, backend, dataset, data_dir, split, seed, as_json):
+    """Evaluate a checkpoint: loss, sampled accuracy, exact expected accuracy, CER."""
+    from .exceptions import QRNNError
+    from .training import evaluate_exact, get_dataset, load_checkpoint
+
+    if backend != "exact":
+        _fail(f"--backend {backend!r} is not available yet; use --backend exact.")
+    try:
+        ck = load_checkpoint(checkpoint)
+        name = dataset or ck.meta.get("dataset")
+        if not name:
+            raise click.UsageError("The checkpoint does not name its dataset; pass --dataset.")
+        ds = get_dataset(name, data_dir=data_dir, sentence_length=ck.meta.get("settings", {}).get("sentence_length"))
+        result = evaluate_exact(ck.config, ck.parameters, ds, split=split, seed=seed)
+    except (QRNNError, ValueError) as exc:
+        _fail(str(exc))
+    result["checkpoint"] = str(checkpoint)
+    _emit(result, as_json)
+
+
+_TRAIN_OPTIONS = [
+    click.option("--dataset", default="simple-seq", show_default=True),
+    click.option("--data-dir", type=click.Path(file_okay=False), help="folder of the reference MNIST csv.gz files"),
+    click.option("--workspace", "-W", type=int, default=3, show_default=True),
+    click.option("--stages", "-S", type=int, default=2, show_default=True),
+    click.option("--order", type=int, default=2, show_default=True),
+    click.option("--degree", type=int, default=2, show_default=True),
+    click.option("--sentence-length", type=int, default=20, show_default=True),
+    click.option("--batch-size", type=int, default=1, show_default=True, help="per class for classification sets"),
+    click.option("--optimizer", type=click.Choice(["adam", "sgd", "rmsprop"]), default="adam", show_default=True),
+    click.option("--learning-rate", type=float, default=0.003, show_default=True),
+    click.option("--weight-decay", type=float, default=0.0, show_default=True),
+    click.option("--initial-bias", type=float, default=1.5707963267948966, show_default=True),
+    click.option("--initial-bias-spread", type=float, default=0.1, show_default=True),
+    click.option("--initial-weights-spread", type=float, default=0.01, show_default=True),
+    click.option("--initial-unitaries-spread", type=float, default=0.01, show_default=True),
+    click.option("--steps", type=int, default=5000, show_default=True),
+    click.option("--seed", type=int, default=82727, show_default=True),
+    click.option("--validate-every", type=int, default=10, show_default=True),
+    click.option("--stop-at-loss", type=float, default=None),
+    click.option("--timeout", type=float, default=None, help="seconds"),
+]
+
+
+def _with_train_options(fn):
+    for option in reversed(_TRAIN_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+@main.command("train")
+@_with_train_options
+@click.option("--backend", default="exact", show_default=True, help="exact (aer is not implemented yet)")
+@click.option("--out", type=click.Path(file_okay=False), default="runs/qrnn", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="end with one JSON line summarising the run")
+def train_command(backend, out, as_json, **options):
+    """Train a QRNN on the exact engine (reference settings and loss)."""
+    from .exceptions import QRNNError
+    from .training.trainer import TrainSettings, train
+
+    if backend != "exact":
+        _fail(f"--backend {backend!r} is not available yet; use --backend exact.")
+    try:
+        settings = TrainSettings(**options, argv=sys.argv[1:])
+        summary = train(settings, out)
+    except (QRNNError, ValueError) as exc:
+        _fail(str(exc))
+    _emit(summary, as_json)
+
+
+@main.command("resume")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), help="run folder (default: the checkpoint's)")
+@click.option("--learning-rate", type=float)
+@click.option("--batch-size", type=int)
+@click.option("--steps", type=int, help="new total number of steps")
+@click.option("--json", "as_json", is_flag=True)
+def resume_command(checkpoint, out, learning_rate, batch_size, steps, as_json):
+    """Continue a training run exactly from its checkpoint."""
+    from .exceptions import QRNNError
+    from .training.trainer import resume
+
+    try:
+        summary = resume(checkpoint, out, learning_rate=learning_rate, batch_size=batch_size, steps=steps)
+    except (QRNNError, ValueError) as exc:
+        _fail(str(exc))
+    _emit(summary, as_json)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

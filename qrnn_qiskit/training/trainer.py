@@ -1,0 +1,231 @@
+"""Training on the exact engine with the reference implementation's loop.
+
+One step draws one random batch (with replacement; per class for classification sets), computes
+the reference loss and its exact gradient, clips the gradient norm at 0.5 and takes an optimiser
+step. Every ``validate_every`` steps one validation batch gives the validation loss and the
+character error rate (sampled, as at test time); the checkpoint with the best validation loss is
+kept as ``best.npz`` beside ``final.npz``. A run folder holds ``config.json`` (resolved settings
+and argv), ``metrics.jsonl`` (one JSON object per validation) and the checkpoints.
+
+Resuming restores parameters, optimiser moments, the random generator and the step counter, so
+an interrupted run continues the identical trajectory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from .._io import atomic_write_text
+from ..config import QRNNConfig
+from ..engine import ExactEngine
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .datasets import get_dataset
+from .evaluate import evaluate_exact
+from .optim import OPTIMIZERS, clip_grad_norm, make_optimizer
+
+__all__ = ["TrainSettings", "train", "resume"]
+
+GRAD_CLIP = 0.5
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Every setting of a training run (the reference's options, same defaults where it has them)."""
+
+    dataset: str = "simple-seq"
+    workspace: int = 3
+    stages: int = 2
+    order: int = 2
+    degree: int = 2
+    sentence_length: int = 20
+    batch_size: int = 1
+    optimizer: str = "adam"
+    learning_rate: float = 0.003
+    weight_decay: float = 0.0
+    initial_bias: float = math.pi / 2
+    initial_bias_spread: float = 0.1
+    initial_weights_spread: float = 0.01
+    initial_unitaries_spread: float = 0.01
+    steps: int = 5000
+    seed: int = 82727
+    validate_every: int = 10
+    stop_at_loss: float | None = None
+    timeout: float | None = None
+    data_dir: str | None = None
+    argv: list[str] = field(default_factory=list)
+
+    def validate(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"Unknown optimizer {self.optimizer!r}; available: {', '.join(OPTIMIZERS)}.")
+        for name in ("steps", "validate_every", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        if self.timeout is not None and self.timeout <= 0:
+            raise ValueError(f"timeout must be positive seconds, got {self.timeout}.")
+
+
+def _model(settings: TrainSettings, input_width: int) -> QRNNConfig:
+    return QRNNConfig(
+        input_width=input_width,
+        workspace=settings.workspace,
+        stages=settings.stages,
+        order=settings.order,
+        degree=settings.degree,
+        bias=settings.initial_bias,
+    )
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def train(
+    settings: TrainSettings,
+    out: str | Path,
+    *,
+    on_validation: Callable[[dict], None] | None = None,
+    _resume_from: Checkpoint | None = None,
+) -> dict:
+    """Train a model; returns the summary (best validation loss, steps, seconds, checkpoint paths).
+
+    Raises:
+        ValueError: for invalid settings.
+        DatasetError: when the dataset's files are missing or malformed.
+    """
+    settings.validate()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    dataset = get_dataset(settings.dataset, sentence_length=settings.sentence_length, data_dir=settings.data_dir)
+    config = _model(settings, dataset.input_width)
+    engine = ExactEngine(config)
+    optimizer = make_optimizer(settings.optimizer, config.num_parameters, settings.learning_rate, settings.weight_decay)
+    rng = np.random.default_rng(settings.seed)
+    # validation draws from its own stream, so when and how often it runs never changes training
+    val_rng = np.random.default_rng([settings.seed, 1])
+    if _resume_from is None:
+        params = config.initial_parameters(
+            bias_spread=settings.initial_bias_spread,
+            weights_spread=settings.initial_weights_spread,
+            unitaries_spread=settings.initial_unitaries_spread,
+            seed=rng,
+        )
+        step = 0
+        best = math.inf
+        elapsed = 0.0
+        atomic_write_text(out / "config.json", json.dumps({"settings": asdict(settings), "model": config.to_dict(), "dataset": dataset.describe()}, indent=1))
+    else:
+        ck = _resume_from
+        if ck.config != config:
+            raise ValueError(f"The checkpoint's model {ck.config} differs from the settings' {config}.")
+        params = ck.parameters.copy()
+        optimizer.load_state({k[len("optimizer/"):]: v for k, v in ck.state.items() if k.startswith("optimizer/")})
+        rng.bit_generator.state = ck.meta["rng_state"]
+        val_rng.bit_generator.state = ck.meta["validation_rng_state"]
+        step = int(ck.meta["step"])
+        best = float(ck.meta.get("best_validation_loss", math.inf))
+        elapsed = float(ck.meta.get("seconds", 0.0))
+    scored = dataset.scored()
+    metrics_path = out / "metrics.jsonl"
+    paths = {"best": str(out / "best.npz"), "final": str(out / "final.npz")}
+    start = time.perf_counter() - elapsed
+    last_loss = math.nan
+    stop_reason = "steps"
+
+    def checkpoint(kind: str, validation: dict | None) -> None:
+        meta = {
+            "dataset": settings.dataset,
+            "settings": asdict(settings),
+            "step": step,
+            "seconds": time.perf_counter() - start,
+            "rng_state": rng.bit_generator.state,
+            "validation_rng_state": val_rng.bit_generator.state,
+            "best_validation_loss": best,
+            "kind": kind,
+        }
+        if validation:
+            meta["validation"] = validation
+        state = {f"optimizer/{k}": v for k, v in optimizer.state.items()}
+        save_checkpoint(paths[kind], Checkpoint(config=config, parameters=params, meta=meta, state=state))
+
+    try:
+        while step < settings.steps:
+            batch = dataset.batch(settings.batch_size, rng, "train")
+            inputs, targets = batch.engine_arrays()
+            last_loss, grad, result = engine.loss_and_gradient(params, inputs, targets, scored)
+            grad, _ = clip_grad_norm(grad, GRAD_CLIP)
+            params = optimizer.step(params, grad)
+            step += 1
+            if step % settings.validate_every == 0 or step == settings.steps:
+                val_batch = dataset.batch(settings.batch_size, val_rng, "validate")
+                validation = evaluate_exact(config, params, dataset, batch=val_batch, seed=val_rng)
+                record = {
+                    "step": step,
+                    "loss": last_loss,
+                    "validation_loss": validation["loss"],
+                    "character_error_rate": validation["character_error_rate"],
+                    "min_postselection_probability": min(result.min_postselection_probability, validation["min_postselection_probability"]),
+                    "seconds": round(time.perf_counter() - start, 3),
+                }
+                with metrics_path.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(record) + "\n")
+                improved = validation["loss"] < best
+                if improved:
+                    best = validation["loss"]
+                    checkpoint("best", record)
+                _log(
+                    f"step {step:5d}  loss {last_loss:.5f}  val {validation['loss']:.5f}  "
+                    f"cer {validation['character_error_rate']:.3f}  {'*' if improved else ' '}  "
+                    f"{record['seconds']:.1f}s"
+                )
+                if on_validation is not None:
+                    on_validation(record)
+                if settings.stop_at_loss is not None and validation["loss"] < settings.stop_at_loss:
+                    stop_reason = "stop_at_loss"
+                    break
+            if settings.timeout is not None and time.perf_counter() - start > settings.timeout:
+                stop_reason = "timeout"
+                break
+    except KeyboardInterrupt:
+        stop_reason = "interrupted"
+        _log(f"interrupted at step {step}; writing {paths['final']}")
+    checkpoint("final", None)
+    seconds = time.perf_counter() - start
+    return {
+        "best_validation_loss": best,
+        "final_loss": last_loss,
+        "steps": step,
+        "seconds": round(seconds, 3),
+        "seconds_per_step": round(seconds / max(step, 1), 4),
+        "stopped": stop_reason,
+        "checkpoints": paths,
+        "out": str(out),
+    }
+
+
+def resume(
+    checkpoint_path: str | Path,
+    out: str | Path | None = None,
+    *,
+    learning_rate: float | None = None,
+    batch_size: int | None = None,
+    steps: int | None = None,
+) -> dict:
+    """Continue a run from its ``final.npz`` or ``best.npz`` (same trajectory unless overridden)."""
+    ck = load_checkpoint(checkpoint_path)
+    if "rng_state" not in ck.meta or "settings" not in ck.meta:
+        raise ValueError(f"{checkpoint_path} was not written by `qrnn train`; it cannot be resumed.")
+    fields = dict(ck.meta["settings"])
+    settings = TrainSettings(**fields)
+    overrides = {k: v for k, v in (("learning_rate", learning_rate), ("batch_size", batch_size), ("steps", steps)) if v is not None}
+    settings = replace(settings, **overrides)
+    out = Path(out) if out is not None else Path(checkpoint_path).parent
+    return train(settings, out, _resume_from=ck)
