@@ -54,6 +54,21 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
+def read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file, read without pickle.
+
+    Raises:
+        CheckpointError: if the file is missing, truncated or not an ``.npz`` archive of arrays.
+    """
+    if not path.is_file():
+        raise CheckpointError(f"No {what} at {path}.")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a readable {what} (truncated or not an .npz file): {exc}") from exc
+
+
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint`.
 
@@ -62,15 +77,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             newer version, or inconsistent with its own configuration.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"No checkpoint at {path}.")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"{path} is not a readable checkpoint (truncated or not an .npz file): {exc}"
-        ) from exc
+    arrays = read_npz(path, "checkpoint")
     if "meta" not in arrays or "parameters" not in arrays:
         hint = ""
         if any(name.startswith("module.") for name in arrays):

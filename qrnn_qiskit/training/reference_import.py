@@ -16,14 +16,13 @@ import json
 import math
 import os
 import re
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ..config import QRNNConfig, num_neuron_weights
 from ..exceptions import CheckpointError
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, read_npz
 
 __all__ = ["import_reference_npz", "state_dict_to_parameters"]
 
@@ -122,13 +121,7 @@ def import_reference_npz(path: str | os.PathLike, *, order: int | None = None) -
         CheckpointError: for an unreadable file or a state dict that is not a QRNN cell.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"No reference state dict at {path}.")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            state = {name: data[name] for name in data.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path} is not a readable .npz state dict: {exc}") from exc
+    state = read_npz(path, "reference state dict")
     settings: dict = {}
     sidecar = path.with_suffix(".json")
     if sidecar.is_file():
