@@ -221,14 +221,17 @@ class ExactEngine:
         return params, inputs, targets
 
     @staticmethod
-    def _step_mask(mask: object, steps: int, name: str) -> np.ndarray:
+    def _step_mask(mask: object, steps: int, name: str, batch: int | None = None) -> np.ndarray:
+        """A boolean mask of shape ``(steps,)``, or ``(batch, steps)`` where ``batch`` is given."""
         if mask is None:
             return np.zeros(steps, dtype=bool)
         array = np.asarray(mask)
         if array.dtype != bool:
             raise ValueError(f"{name} must be a boolean mask over the {steps} steps, got dtype {array.dtype}.")
-        if array.shape != (steps,):
-            raise ValueError(f"{name} must have shape ({steps},), one flag per step, got {array.shape}.")
+        shapes = [(steps,)] + ([(batch, steps)] if batch is not None else [])
+        if array.shape not in shapes:
+            allowed = " or ".join(str(s) for s in shapes)
+            raise ValueError(f"{name} must have shape {allowed}, one flag per step, got {array.shape}.")
         return array
 
     # ------------------------------------------------------------------ one step
@@ -336,13 +339,15 @@ class ExactEngine:
                     "the parameters make the circuit's acceptance vanish."
                 )
             p = q / z[:, None]
-            if sample[t] or io_targets is None:
+            draw = np.ones(batch, bool) if io_targets is None else np.broadcast_to(sample[..., t], (batch,))
+            if draw.any():
                 u = rng.random(batch)[:, None]
-                y = np.minimum((np.cumsum(p, axis=1) < u).sum(axis=1), cfg.num_outcomes - 1)
+                drawn = np.minimum((np.cumsum(p, axis=1) < u).sum(axis=1), cfg.num_outcomes - 1)
                 # Never pick an outcome of zero probability through rounding.
-                zero = p[rows, y] <= 0.0
+                zero = p[rows, drawn] <= 0.0
                 if np.any(zero):
-                    y[zero] = np.argmax(p[zero], axis=1)
+                    drawn[zero] = np.argmax(p[zero], axis=1)
+                y = drawn if io_targets is None else np.where(draw, drawn, io_targets[:, t])
             else:
                 y = io_targets[:, t]
             qy = q[rows, y]
@@ -383,7 +388,8 @@ class ExactEngine:
             inputs: ``(B, T)`` tokens fed at each step.
             targets: ``(B, T)`` tokens the io measurement of each step is postselected on; if
                 omitted every step's outcome is sampled.
-            sample: ``(T,)`` boolean mask of steps whose outcome is sampled instead of postselected.
+            sample: boolean mask of steps whose outcome is sampled instead of postselected, shape
+                ``(T,)`` or per sequence ``(B, T)``.
             seed: randomness for sampled steps.
 
         Returns:
@@ -394,7 +400,7 @@ class ExactEngine:
             QRNNError: if a postselection has probability 0.
         """
         params, inputs, targets = self._validate(parameters, inputs, targets)
-        mask = self._step_mask(sample, inputs.shape[1], "sample")
+        mask = self._step_mask(sample, inputs.shape[1], "sample", batch=inputs.shape[0])
         rng = np.random.default_rng(seed)
         result, *_ = self._forward(params, inputs, targets, mask, rng, keep_states=False)
         return result

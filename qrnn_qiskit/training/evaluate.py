@@ -24,8 +24,9 @@ def evaluate_exact(
 ) -> dict:
     """Loss and accuracy of a model on a whole split (or on ``batch``).
 
-    ``accuracy`` samples the io measurement at scored steps and postselects every other step on its
-    target, then counts sequences whose scored words all match (digest 3.2, 7.9).
+    ``accuracy`` samples the io measurement at scored steps (except the dataset's "don't care"
+    steps) and postselects every other step on its target, then counts sequences whose scored
+    words all match (digest 3.2, 7.9).
     ``expected_accuracy`` is the exact probability of that event, averaged over sequences.
     ``character_error_rate`` is the fraction of scored words sampled wrong; ``loss`` the reference
     loss under teacher forcing; ``min_postselection_probability`` the smallest probability of a
@@ -51,7 +52,7 @@ def evaluate_exact(
         loss_sum += _reference_loss(forced.probabilities, y, scored, config.input_width)[0] * n
         expected += float(np.prod(forced.outcome_probability[:, scored], axis=1).sum())
         min_post = min(min_post, forced.min_postselection_probability)
-        sampled = engine.simulate(parameters, x, y, sample=scored, seed=rng)
+        sampled = engine.simulate(parameters, x, y, sample=dataset.sampled(y), seed=rng)
         hits = sampled.outcomes[:, scored] == y[:, scored]
         correct += float(hits.all(axis=1).sum())
         wrong_words += float((~hits).sum())

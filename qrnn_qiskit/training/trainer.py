@@ -60,6 +60,7 @@ class TrainSettings:
     stop_at_loss: float | None = None
     timeout: float | None = None
     data_dir: str | None = None
+    tensorboard: bool = False
     argv: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
@@ -85,7 +86,42 @@ def _model(settings: TrainSettings, input_width: int) -> QRNNConfig:
 
 
 def _log(message: str) -> None:
+    if sys.stderr.isatty():
+        message = "\r\033[K" + message
     print(message, file=sys.stderr, flush=True)
+
+
+def _progress(step: int, total: int, loss: float, seconds: float) -> None:
+    """A one-line progress bar on a terminal; nothing when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        return
+    width = 30
+    filled = int(width * step / max(total, 1))
+    rate = seconds / max(step, 1)
+    print(
+        f"\r\033[K[{'#' * filled}{'.' * (width - filled)}] {step}/{total}  loss {loss:.4f}  "
+        f"{rate:.2f} s/step",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _show_samples(dataset, config: QRNNConfig, params: np.ndarray, batch, count: int = 2, seed=None) -> str:
+    """A few validation sequences in human form with the model's sampled answers."""
+    engine = ExactEngine(config)
+    inputs, targets = batch.engine_arrays()
+    picks = slice(0, min(count, inputs.shape[0]))
+    result = engine.simulate(params, inputs[picks], targets[picks], sample=dataset.sampled(targets[picks]), seed=seed)
+    scored = dataset.scored()
+    lines = []
+    for b in range(result.outcomes.shape[0]):
+        want = targets[b, scored].tolist()
+        got = result.outcomes[b, scored].tolist()
+        p_right = float(np.prod(result.probabilities[b, scored, :][np.arange(scored.sum()), want]))
+        lines.append(dataset.render(batch.inputs[b]))
+        lines.append(f"  target {want}  sampled {got}  P(right) {p_right:.3f}  {'ok' if want == got else 'WRONG'}")
+    return "\n".join(lines)
 
 
 def train(
@@ -134,10 +170,12 @@ def train(
         best = float(ck.meta.get("best_validation_loss", math.inf))
         elapsed = float(ck.meta.get("seconds", 0.0))
     scored = dataset.scored()
+    writer = _tensorboard_writer(out) if settings.tensorboard else None
     metrics_path = out / "metrics.jsonl"
     paths = {"best": str(out / "best.npz"), "final": str(out / "final.npz")}
     start = time.perf_counter() - elapsed
     last_loss = math.nan
+    last_shown = -1
     stop_reason = "steps"
 
     def checkpoint(kind: str, validation: dict | None) -> None:
@@ -160,10 +198,21 @@ def train(
         while step < settings.steps:
             batch = dataset.batch(settings.batch_size, rng, "train")
             inputs, targets = batch.engine_arrays()
-            last_loss, grad, result = engine.loss_and_gradient(params, inputs, targets, scored)
-            grad, _ = clip_grad_norm(grad, GRAD_CLIP)
-            params = optimizer.step(params, grad)
+            results = []
+
+            def closure(values: np.ndarray) -> tuple[float, np.ndarray]:
+                loss, grad, result = engine.loss_and_gradient(values, inputs, targets, scored)
+                results.append(result)
+                return loss, clip_grad_norm(grad, GRAD_CLIP)[0]
+
+            if optimizer.uses_closure:
+                params, last_loss = optimizer.step_closure(params, closure)
+            else:
+                last_loss, grad = closure(params)
+                params = optimizer.step(params, grad)
+            result = results[0]
             step += 1
+            _progress(step, settings.steps, last_loss, time.perf_counter() - start)
             if step % settings.validate_every == 0 or step == settings.steps:
                 val_batch = dataset.batch(settings.batch_size, val_rng, "validate")
                 validation = evaluate_exact(config, params, dataset, batch=val_batch, seed=val_rng)
@@ -177,10 +226,15 @@ def train(
                 }
                 with metrics_path.open("a", encoding="utf-8") as handle:
                     handle.write(json.dumps(record) + "\n")
+                if writer is not None:
+                    writer(record)
                 improved = validation["loss"] < best
                 if improved:
                     best = validation["loss"]
                     checkpoint("best", record)
+                    if step - last_shown >= 100 or last_shown < 0:
+                        last_shown = step
+                        _log(_show_samples(dataset, config, params, val_batch, seed=step))
                 _log(
                     f"step {step:5d}  loss {last_loss:.5f}  val {validation['loss']:.5f}  "
                     f"cer {validation['character_error_rate']:.3f}  {'*' if improved else ' '}  "
@@ -229,3 +283,26 @@ def resume(
     settings = replace(settings, **overrides)
     out = Path(out) if out is not None else Path(checkpoint_path).parent
     return train(settings, out, _resume_from=ck)
+
+
+def _tensorboard_writer(out: Path) -> Callable[[dict], None]:
+    """Scalars of each validation record as TensorBoard event files under ``out/tensorboard``."""
+    from .. import optionals
+
+    optionals.require("tensorboard", "--tensorboard")
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    writer = EventFileWriter(str(out / "tensorboard"))
+
+    def write(record: dict) -> None:
+        values = [
+            Summary.Value(tag=key, simple_value=float(value))
+            for key, value in record.items()
+            if key not in ("step", "seconds") and value is not None
+        ]
+        writer.add_event(Event(wall_time=time.time(), step=int(record["step"]), summary=Summary(value=values)))
+        writer.flush()
+
+    return write

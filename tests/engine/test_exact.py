@@ -173,6 +173,17 @@ class TestSampling:
         assert np.all(result.outcomes[:, 0] == 3) and np.all(result.outcomes[:, 2] == 1)
         assert len(set(result.outcomes[:, 1].tolist())) > 1
 
+    def test_per_sequence_sample_mask(self):
+        cfg = QRNNConfig(input_width=2, workspace=2, stages=1, order=1, degree=1)
+        engine = ExactEngine(cfg)
+        params = np.random.default_rng(1).normal(0, 1, cfg.num_parameters)
+        targets = np.array([[3, 2]] * 40)
+        mask = np.zeros((40, 2), bool)
+        mask[20:, 1] = True
+        result = engine.simulate(params, np.zeros((40, 2), int), targets, sample=mask, seed=0)
+        assert np.all(result.outcomes[:20] == [3, 2])
+        assert len(set(result.outcomes[20:, 1].tolist())) > 1
+
 
 class TestInputs:
     cfg = QRNNConfig(input_width=2, workspace=2, stages=1, degree=1)

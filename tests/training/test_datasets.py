@@ -60,7 +60,7 @@ def test_mnist_shared_files(shared_dir):
 
 @pytest.mark.parametrize(
     ("rows", "match"),
-    [([[1] * 99], "expected 100 pixel codes, got 99"), ([[9] * 100], r"must lie in 0-7"), ([["a"] * 100], "must be integers")],
+    [([[1] * 99], "expected 100 values, got 99"), ([[9] * 100], r"must lie in 0-7"), ([["a"] * 100], "must be integers")],
 )
 def test_malformed_csv(tiny_mnist, rows, match):
     _write(tiny_mnist / "mnist-simple-0-test.csv.gz", rows)
@@ -81,3 +81,104 @@ def test_missing_inputs(tmp_path):
         get_dataset("mnist01", data_dir=tmp_path).split("test")
     with pytest.raises(ValueError, match="Unknown dataset 'mnist99'"):
         get_dataset("mnist99")
+
+
+def test_elman_xor_targets_and_scoring():
+    ds = get_dataset("elman-xor", sentence_length=9)
+    batch = ds.batch(5, np.random.default_rng(2))
+    x = batch.inputs
+    np.testing.assert_array_equal(x[:, 2::3], x[:, 0::3] ^ x[:, 1::3])  # third = first xor second
+    assert np.all(batch.targets[:, 0::3] == 2) and np.all(batch.targets[:, 1::3] == 2)  # marker [1, 0]
+    np.testing.assert_array_equal(batch.targets[:, 2::3], x[:, 2::3])
+    # engine step t predicts target t + 1: the XOR targets 2, 5, 8 are predicted at steps 1, 4, 7
+    np.testing.assert_array_equal(np.flatnonzero(ds.scored()), [1, 4, 7])
+
+
+def test_elman_letter_words():
+    ds = get_dataset("elman-letter", sentence_length=30)
+    batch = ds.batch(3, np.random.default_rng(4))
+    for row, target in zip(batch.inputs, batch.targets):
+        text = ds.render(row)
+        for word in ("ba", "dii", "guuu"):
+            text = text.replace(word, "")
+        assert set(text) <= set("bdgaiu") and len(text) <= 4  # only a truncated last word remains
+        np.testing.assert_array_equal(target, np.where(row >= 4, 7, row))  # consonants -> 111
+
+
+def test_dna_marks_and_targets():
+    ds = get_dataset("dna", sentence_length=20)
+    batch = ds.batch(50, np.random.default_rng(0))
+    for row, target in zip(batch.inputs, batch.targets):
+        marks = np.flatnonzero(row >= 4)
+        assert len(marks) == 1 and 1 <= marks[0] < 10
+        base = row[marks[0]] - 4
+        assert np.all(target[: marks[0] + 1] == 0) and np.all(target[marks[0] + 1 :] == base)
+    assert ds.scored().sum() == 1 and ds.scored()[-1]
+    np.testing.assert_array_equal(ds.split("test").inputs, ds.split("test").inputs)  # fixed seed
+
+
+def test_quotes_advice_masks_consonants():
+    ds = get_dataset("simple-quotes")
+    batch = ds.split("test")
+    assert batch.inputs.shape == (6, 70) and ds.render(batch.inputs[0]).startswith("to keep your balance")
+    targets = batch.engine_arrays()[1]
+    sampled = ds.sampled(targets)
+    letters = np.array([[ds.ALPHABET[t] for t in row] for row in targets])
+    assert np.all(sampled == ~np.isin(letters, list(ds.CONSONANTS)))
+
+
+def test_label_words_for_wide_labels(shared_dir):
+    data = shared_dir / "data/rvqe-mnist"
+    mnist8 = get_dataset("mnist8", data_dir=data)  # 9 classes: 4-bit label in two 3-bit words
+    batch = mnist8.batch(1, np.random.default_rng(0))
+    assert mnist8.input_width == 3 and mnist8.scored().sum() == 2
+    np.testing.assert_array_equal(batch.targets[:, -2:], [[label >> 3, label & 7] for label in range(9)])
+    umap = get_dataset("mnist-umap-d3-r5", data_dir=data)  # 5 bit-planes, pad 1, label 2 words
+    batch = umap.batch(1, np.random.default_rng(0))
+    assert batch.inputs.shape == (10, 5 + 1 + 2) and umap.input_width == 3
+    np.testing.assert_array_equal(batch.inputs[:, 5], 0)
+    np.testing.assert_array_equal(batch.inputs[:, 6:], batch.targets[:, 6:])
+    pca = get_dataset("mnist-pca-r3-p8", data_dir=data)
+    assert pca.sequence_length == 8 + 1 + 2 and pca.num_classes == 10
+    parity = get_dataset("mnist-even-odd", data_dir=data).batch(1, np.random.default_rng(0))
+    np.testing.assert_array_equal(parity.targets[:, -1], [d % 2 for d in range(10)])
+    gen = get_dataset("mnist01-gen", data_dir=data)
+    batch = gen.batch(2, np.random.default_rng(0))
+    np.testing.assert_array_equal(batch.inputs, batch.targets)
+    np.testing.assert_array_equal(batch.inputs[:, 0], [0, 0, 1, 1])
+    assert gen.scored().all()
+
+
+def test_idx_mnist(tmp_path):
+    rng = np.random.default_rng(0)
+
+    def write_idx(name, array):
+        header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+        with gzip.open(tmp_path / f"{name}.gz", "wb") as handle:
+            handle.write(header + array.astype(np.uint8).tobytes())
+
+    images = np.zeros((1200, 28, 28))
+    images[:, 4:14, 4:24] = 255  # top half of the central crop is ink
+    labels = np.repeat([0, 1], 600)
+    write_idx("train-images-idx3-ubyte", images)
+    write_idx("train-labels-idx1-ubyte", labels)
+    write_idx("t10k-images-idx3-ubyte", images[:10])
+    write_idx("t10k-labels-idx1-ubyte", labels[:10])
+    ds = get_dataset("mnist01-idx", data_dir=tmp_path)
+    train = ds.split("train")
+    assert train.inputs.shape == (200, 100) and ds.split("validate").inputs.shape == (1000, 100)
+    # rows 0-4 are ink (bit 0) in both scanlines' first half; background bit is 1
+    assert train.inputs[0, 0] == 0 and train.inputs[0, 99] == 3
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"\x00\x00\x08\x03" + bytes(8)))
+    with pytest.raises(DatasetError, match="truncated|IDX"):
+        ds.split("test")
+    del rng
+
+
+def test_digits(tmp_path):
+    pytest.importorskip("sklearn")
+    ds = get_dataset("digits01")
+    test = ds.split("test")
+    assert test.inputs.shape[1] == 64 and set(test.labels.tolist()) == {0, 1}
+    assert len(ds.split("train").labels) + len(ds.split("validate").labels) + len(test.labels) == 360
+    assert get_dataset("digits").scored().sum() == 2  # ten classes: 4-bit label, two words

@@ -17,7 +17,7 @@ from qrnn_qiskit.training.trainer import TrainSettings, resume, train
 SMALL = dict(dataset="simple-seq", workspace=2, stages=1, order=1, degree=2, sentence_length=6, batch_size=2, learning_rate=0.05, seed=5)
 
 
-@pytest.mark.parametrize("name", ["adam", "sgd", "rmsprop"])
+@pytest.mark.parametrize("name", ["adam", "sgd", "rmsprop", "lbfgs"])
 def test_optimizer_step_lowers_the_loss(name):
     cfg = QRNNConfig(input_width=3, workspace=2, stages=1, order=1, degree=2)
     engine = ExactEngine(cfg)
@@ -26,8 +26,31 @@ def test_optimizer_step_lowers_the_loss(name):
     inputs, targets, scored = seq[:, :-1], seq[:, 1:], np.ones(5, bool)
     loss, grad, _ = engine.loss_and_gradient(params, inputs, targets, scored)
     opt = make_optimizer(name, cfg.num_parameters, 0.01)
-    new = opt.step(params, grad)
+    if opt.uses_closure:
+        new, first = opt.step_closure(params, lambda v: engine.loss_and_gradient(v, inputs, targets, scored)[:2])
+        assert first == pytest.approx(loss)
+    else:
+        new = opt.step(params, grad)
     assert engine.loss(new, inputs, targets, scored) < loss
+
+
+def test_lbfgs_solves_a_quadratic():
+    a, b = np.diag([1.0, 10.0, 100.0]), np.array([1.0, -2.0, 0.5])
+    opt = make_optimizer("lbfgs", 3, 1.0)
+    x = np.zeros(3)
+    for _ in range(3):
+        x, _ = opt.step_closure(x, lambda v: (0.5 * v @ a @ v - b @ v, a @ v - b))
+    np.testing.assert_allclose(x, np.linalg.solve(a, b), atol=1e-5)
+
+
+def test_lbfgs_resume_is_exact(tmp_path):
+    settings = dict(SMALL, optimizer="lbfgs", learning_rate=0.5)
+    train(TrainSettings(**settings, steps=6, validate_every=3), tmp_path / "a")
+    train(TrainSettings(**settings, steps=3, validate_every=3), tmp_path / "b")
+    resume(tmp_path / "b" / "final.npz", steps=6)
+    np.testing.assert_allclose(
+        np.load(tmp_path / "a" / "final.npz")["parameters"], np.load(tmp_path / "b" / "final.npz")["parameters"], atol=1e-12
+    )
 
 
 def test_adam_matches_torch_formula():
