@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/reproduce.py TASK [--steps N] [--timeout S] [--data-dir DIR] [--out DIR]
 
-TASK is one of: simple-seq, mnist01. (dna and digits01 need their datasets, not yet implemented.)
+TASK is one of: simple-seq, dna, mnist01, digits01.
 Fields: steps, seconds, seconds_per_step, best_validation_loss, stopped, and the exact engine's
 test figures (accuracy sampled as the reference does, expected_accuracy, loss).
 """
@@ -26,6 +26,14 @@ TASKS = {
         dataset="simple-seq", workspace=5, stages=2, order=2, degree=3, batch_size=2, optimizer="adam",
         learning_rate=0.05, initial_bias_spread=0.5, initial_weights_spread=0.5,
         initial_unitaries_spread=0.5, steps=500, stop_at_loss=1e-3, seed=112,
+    ),
+    "dna": dict(
+        dataset="dna", sentence_length=20, workspace=5, stages=1, order=2, degree=3, batch_size=128,
+        optimizer="adam", learning_rate=0.01, steps=5000, stop_at_loss=1e-3, seed=1,
+    ),
+    "digits01": dict(
+        dataset="digits01", workspace=6, stages=1, order=2, degree=2, batch_size=10, optimizer="adam",
+        learning_rate=0.03, initial_weights_spread=0.0, steps=600, seed=1,
     ),
     "mnist01": dict(
         dataset="mnist01", workspace=8, stages=2, order=2, degree=2, batch_size=50, optimizer="adam",
@@ -53,7 +61,7 @@ def main() -> None:
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix=f"qrnn-{args.task}-"))
     summary = train(TrainSettings(**options), out)
     best = load_checkpoint(summary["checkpoints"]["best"])
-    dataset = get_dataset(options["dataset"], data_dir=options.get("data_dir"))
+    dataset = get_dataset(options["dataset"], sentence_length=options.get("sentence_length"), data_dir=options.get("data_dir"))
     test = evaluate_exact(best.config, best.parameters, dataset, split="test", seed=0)
     print(
         json.dumps(

@@ -188,7 +188,7 @@ _TRAIN_OPTIONS = [
     click.option("--degree", type=int, default=2, show_default=True),
     click.option("--sentence-length", type=int, default=20, show_default=True),
     click.option("--batch-size", type=int, default=1, show_default=True, help="per class for classification sets"),
-    click.option("--optimizer", type=click.Choice(["adam", "sgd", "rmsprop"]), default="adam", show_default=True),
+    click.option("--optimizer", type=click.Choice(["adam", "sgd", "rmsprop", "lbfgs"]), default="adam", show_default=True),
     click.option("--learning-rate", type=float, default=0.003, show_default=True),
     click.option("--weight-decay", type=float, default=0.0, show_default=True),
     click.option("--initial-bias", type=float, default=1.5707963267948966, show_default=True),
@@ -213,20 +213,42 @@ def _with_train_options(fn):
 @_with_train_options
 @click.option("--backend", default="exact", show_default=True, help="exact (aer is not implemented yet)")
 @click.option("--out", type=click.Path(file_okay=False), default="runs/qrnn", show_default=True)
+@click.option("--tensorboard", is_flag=True, help="also write TensorBoard event files (tensorboard extra)")
+@click.option("--test", "run_test", is_flag=True, help="evaluate the best checkpoint on the test split at the end")
 @click.option("--json", "as_json", is_flag=True, help="end with one JSON line summarising the run")
-def train_command(backend, out, as_json, **options):
+def train_command(backend, out, tensorboard, run_test, as_json, **options):
     """Train a QRNN on the exact engine (reference settings and loss)."""
     from .exceptions import QRNNError
+    from .training import evaluate_exact, get_dataset, load_checkpoint
     from .training.trainer import TrainSettings, train
 
     if backend != "exact":
         _fail(f"--backend {backend!r} is not available yet; use --backend exact.")
     try:
-        settings = TrainSettings(**options, argv=sys.argv[1:])
+        settings = TrainSettings(**options, tensorboard=tensorboard, argv=sys.argv[1:])
         summary = train(settings, out)
+        if run_test:
+            best = load_checkpoint(summary["checkpoints"]["best"])
+            dataset = get_dataset(settings.dataset, sentence_length=settings.sentence_length, data_dir=settings.data_dir)
+            test = evaluate_exact(best.config, best.parameters, dataset, split="test", seed=settings.seed)
+            summary.update({f"test_{k}": v for k, v in test.items() if k not in ("dataset", "split")})
     except (QRNNError, ValueError) as exc:
         _fail(str(exc))
     _emit(summary, as_json)
+
+
+@main.command("plot")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="PNG to write (default RUN_DIR/curves.png)")
+def plot_command(run_dir, output):
+    """Draw a run's loss and error-rate curves to a PNG (plot extra: matplotlib)."""
+    from .exceptions import QRNNError
+    from .training.plot import plot_run
+
+    try:
+        click.echo(f"wrote {plot_run(run_dir, output)}")
+    except QRNNError as exc:
+        _fail(str(exc))
 
 
 @main.command("resume")

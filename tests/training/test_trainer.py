@@ -117,3 +117,39 @@ def test_import_reference_cli(shared_dir, tmp_path):
     bad.write_bytes(b"garbage")
     result = CliRunner().invoke(main, ["import-reference", str(bad)])
     assert result.exit_code == 1 and "not a readable reference state dict" in result.output
+
+
+def test_plot_and_test_flag(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", "--dataset", "dna", "--sentence-length", "6", "-W", "2", "-S", "1", "--order", "1", "--degree", "1", "--batch-size", "4", "--steps", "20", "--out", str(out), "--test", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["test_sequences"] == 1024 and 0 <= summary["test_accuracy"] <= 1
+    plotted = CliRunner().invoke(main, ["plot", str(out)])
+    assert plotted.exit_code == 0, plotted.output
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    missing = CliRunner().invoke(main, ["plot", str(tmp_path)])
+    assert missing.exit_code == 1 and "No metrics.jsonl" in missing.output
+
+
+def test_missing_optional_dependency_message(monkeypatch):
+    from qrnn_qiskit import optionals
+
+    monkeypatch.setattr(optionals, "available", lambda module: False)
+    with pytest.raises(optionals.MissingOptionalDependency, match=r"pip install 'qrnn-qiskit\[digits\]'"):
+        optionals.require("sklearn", "the digits datasets")
+
+
+def test_tensorboard_events(tmp_path):
+    pytest.importorskip("tensorboard")
+    train(TrainSettings(**SMALL, steps=20, tensorboard=True), tmp_path)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    assert {"loss", "validation_loss", "character_error_rate"} <= set(events.Tags()["tensors"] + events.Tags()["scalars"])
+    metrics = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    values = events.Scalars("validation_loss") if "validation_loss" in events.Tags()["scalars"] else []
+    if values:
+        assert [v.step for v in values] == [r["step"] for r in metrics]
