@@ -148,8 +148,8 @@ def test_tensorboard_events(tmp_path):
 
     events = EventAccumulator(str(tmp_path / "tensorboard"))
     events.Reload()
-    assert {"loss", "validation_loss", "character_error_rate"} <= set(events.Tags()["tensors"] + events.Tags()["scalars"])
+    assert {"loss", "validation_loss", "character_error_rate", "min_postselection_probability"} <= set(events.Tags()["scalars"])
     metrics = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    values = events.Scalars("validation_loss") if "validation_loss" in events.Tags()["scalars"] else []
-    if values:
-        assert [v.step for v in values] == [r["step"] for r in metrics]
+    values = events.Scalars("validation_loss")
+    assert [v.step for v in values] == [r["step"] for r in metrics] == [10, 20]
+    np.testing.assert_allclose([v.value for v in values], [r["validation_loss"] for r in metrics], rtol=1e-6)
