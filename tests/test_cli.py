@@ -46,3 +46,15 @@ def test_build_bad_options(tmp_path):
     assert result.exit_code == 1 and "OpenQASM 2 cannot declare free parameters" in result.output
     result = runner.invoke(main, ["build", "--format", "qasm4"])
     assert result.exit_code == 2 and "qasm4" in result.output
+
+
+def test_exports_get_ordinary_permissions(tmp_path):
+    import os
+
+    from qrnn_qiskit._io import atomic_write_text
+
+    path = atomic_write_text(tmp_path / "a.txt", "x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert not list(tmp_path.glob(".a.txt.*"))  # no temporary file left behind
