@@ -11,8 +11,10 @@ One cell step on the registers ``io`` (I), ``ws`` (W) and ``anc`` (order):
 6. measure the io lanes into the classical register ``out`` and reset them.
 
 Classical bits: ``out[t*I + i]`` is io lane ``i`` measured at step ``t``;
-``flag[(t*N + n)*(2**k - 1) + m]`` is the ``m``-th ancilla measurement of neuron ``n`` (cell order)
-at step ``t``, with ``N`` neurons per step. A shot is accepted when every flag reads 0.
+``flag[(t*N + n)*F + m]`` is the ``m``-th ancilla measurement of neuron ``n`` (cell order) at step
+``t``, with ``N`` neurons per step and ``F = 2**k - 1`` flags per neuron in postselect mode (a shot
+is accepted when every flag reads 0); in rus mode ``F`` and the flags that decide acceptance are
+given by :func:`qrnn_qiskit.circuits.rus.acceptance_mask`.
 
 Parameters: ``weights`` (default ``ParameterVector("w", P)``) in the layout documented in
 :mod:`qrnn_qiskit.config`; ``inputs`` (default ``ParameterVector("x", T*I)``) with ``x[t*I + i]`` the
@@ -40,6 +42,7 @@ from qiskit.circuit.library import RYGate, XGate
 
 from ..config import QRNNConfig
 from .neuron import _emit_neuron, _NeuronGates, neuron_program
+from .rus import emit_rus_neuron, rus_flags_per_neuron
 
 __all__ = ["qrnn_cell", "qrnn_sequence", "weight_parameters", "input_parameters"]
 
@@ -84,6 +87,8 @@ def qrnn_sequence(
     weights: Sequence[ParameterLike] | np.ndarray | None = None,
     inputs: Sequence[ParameterLike] | np.ndarray | None = None,
     insert_barriers: bool = False,
+    neuron_mode: str = "postselect",
+    retries: int = 1,
     name: str = "QRNN",
 ) -> QuantumCircuit:
     """The QRNN unrolled over ``length`` steps, with mid-circuit measurements.
@@ -96,6 +101,10 @@ def qrnn_sequence(
         inputs: ``T*I`` input bits (0/1) or parameters, step-major; a new
             ``ParameterVector("x", T*I)`` if omitted. Bits given as numbers become X gates.
         insert_barriers: put a barrier between stages (for drawings).
+        neuron_mode: ``"postselect"`` (each ancilla measured and reset; failing shots are discarded
+            afterwards) or ``"rus"`` (a failed ancilla triggers the neuron's correction and a retry,
+            ``retries`` times; see :mod:`qrnn_qiskit.circuits.rus`).
+        retries: retries per block in ``rus`` mode.
         name: circuit name.
 
     Returns:
@@ -126,12 +135,17 @@ def qrnn_sequence(
     io = QuantumRegister(num_in, "io")
     ws = QuantumRegister(config.workspace, "ws")
     anc = QuantumRegister(config.order, "anc")
-    flags_per_neuron = 2**config.order - 1
+    if neuron_mode not in ("postselect", "rus"):
+        raise ValueError(f"neuron_mode must be 'postselect' or 'rus', got {neuron_mode!r}.")
+    if neuron_mode == "rus" and (not isinstance(retries, int) or retries < 1):
+        raise ValueError(f"rus mode needs retries >= 1, got {retries!r}.")
+    flags_per_neuron = 2**config.order - 1 if neuron_mode == "postselect" else rus_flags_per_neuron(config.order, retries)
     flags_per_step = config.num_neurons * flags_per_neuron
     out = ClassicalRegister(length * num_in, "out")
     flag = ClassicalRegister(length * flags_per_step, "flag")
     circuit = QuantumCircuit(io, ws, anc, out, flag, name=name)
-    circuit.metadata = {"qrnn": {**config.to_dict(), "length": length, "neuron_mode": "postselect"}}
+    mode_label = neuron_mode if neuron_mode == "postselect" else f"rus:{retries}"
+    circuit.metadata = {"qrnn": {**config.to_dict(), "length": length, "neuron_mode": mode_label}}
 
     lanes = [*io, *ws]
     ancillas = list(anc)
@@ -192,15 +206,11 @@ def qrnn_sequence(
                     write_inputs(step, unwrite)
                     stage_barrier()
             first = (step * config.num_neurons + spec.index) * flags_per_neuron
-            _emit_neuron(
-                circuit,
-                gates,
-                program,
-                lanes,
-                lanes[spec.target],
-                ancillas,
-                flag[first : first + flags_per_neuron],
-            )
+            neuron_flags = flag[first : first + flags_per_neuron]
+            if neuron_mode == "rus":
+                emit_rus_neuron(circuit, gates, config.order, retries, lanes, lanes[spec.target], ancillas, neuron_flags)
+            else:
+                _emit_neuron(circuit, gates, program, lanes, lanes[spec.target], ancillas, neuron_flags)
         stage_barrier()
         for i in range(num_in):
             append(CircuitInstruction(measure, (io[i],), (out[step * num_in + i],)))

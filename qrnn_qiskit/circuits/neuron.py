@@ -147,6 +147,8 @@ def quantum_neuron(
     bias: float = math.pi / 2,
     weights: Sequence[ParameterLike] | None = None,
     parameter_prefix: str = "w",
+    neuron_mode: str = "postselect",
+    retries: int = 1,
     name: str = "QuantumNeuron",
 ) -> QuantumCircuit:
     """One QRNN quantum neuron as a circuit with mid-circuit measurements.
@@ -173,6 +175,8 @@ def quantum_neuron(
         bias: fixed offset added to the ancilla angle (``pi/2``: the activation's steepest point).
         weights: ``D + 1`` numbers or parameters; a new :class:`ParameterVector` if omitted.
         parameter_prefix: name of that vector.
+        neuron_mode: ``"postselect"`` or ``"rus"`` (see :mod:`qrnn_qiskit.circuits.rus`).
+        retries: retries per block in ``rus`` mode.
         name: circuit name.
 
     Returns:
@@ -203,11 +207,19 @@ def quantum_neuron(
             f"Expected {count} weights ({count - 1} subset weights and the bias) for "
             f"num_sources={num_sources}, degree={degree}; got {len(weights)}."
         )
+    from .rus import emit_rus_neuron, rus_flags_per_neuron
+
+    if neuron_mode not in ("postselect", "rus"):
+        raise ValueError(f"neuron_mode must be 'postselect' or 'rus', got {neuron_mode!r}.")
+    num_flags = 2**order - 1 if neuron_mode == "postselect" else rus_flags_per_neuron(order, retries)
     src = QuantumRegister(num_sources, "src")
     target = QuantumRegister(1, "target")
     anc = QuantumRegister(order, "anc")
-    flag = ClassicalRegister(2**order - 1, "flag")
+    flag = ClassicalRegister(num_flags, "flag")
     circuit = QuantumCircuit(src, target, anc, flag, name=name)
     gates = _NeuronGates(subsets, list(weights[:-1]), weights[-1], bias)
-    _emit_neuron(circuit, gates, neuron_program(order), list(src), target[0], list(anc), list(flag))
+    if neuron_mode == "rus":
+        emit_rus_neuron(circuit, gates, order, retries, list(src), target[0], list(anc), list(flag))
+    else:
+        _emit_neuron(circuit, gates, neuron_program(order), list(src), target[0], list(anc), list(flag))
     return circuit

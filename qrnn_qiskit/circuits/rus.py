@@ -1,0 +1,135 @@
+"""Repeat-until-success neurons as dynamic circuits (``--neuron-mode rus[:R]``).
+
+A neuron of order ``k`` is a nest of blocks: block ``r`` ends by measuring ancilla ``a_r``, and its
+static gate is ``CRY(+pi)`` (or ``CRY(-pi)`` in a daggered block) from ``L[r]`` to ``L[r+1]`` with
+``L = [a0, ..., a_{k-1}, target]``. Conditioned on the inner ancillas reading 0, a computational-basis
+source pattern leaves the failure branch of block ``r`` (``a_r`` reads 1) with ``L[r+1]`` multiplied by
+``c s (Y' - I)``, proportional to ``RY(-pi/2)`` for ``CRY(+pi)`` (``RY(+pi/2)`` for ``CRY(-pi)``), where
+``Y' = RY(pi)``. So the correction is ``RY(+pi/2)`` (``RY(-pi/2)``) on ``L[r+1]``, after which the block
+is tried again. The correction is exact for basis-state sources and approximate on superpositions
+(the failure amplitude depends on the pattern).
+
+The retries are unrolled: after a block's measurement into bit ``c_0``, ``R`` times
+``if (c_{j-1} == 1) { correct; block; measure a_r -> c_j; reset }``. IBM devices run ``if_else`` but
+no nested control flow and no ``while_loop``, so blocks re-run *inside* a retry body are not
+retried themselves; their measurements must read 0. A shot is accepted when the last bit of every
+retry chain and every measurement inside a retry body read 0 (:func:`acceptance_mask`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+from qiskit.circuit import CircuitInstruction, Measure, QuantumCircuit, Reset
+from qiskit.circuit.library import RYGate
+
+__all__ = ["parse_neuron_mode", "rus_flags_per_neuron", "acceptance_mask", "emit_rus_neuron"]
+
+_MODE = re.compile(r"^(postselect|rus)(?::(\d+))?$")
+
+
+def parse_neuron_mode(mode: str) -> tuple[str, int]:
+    """``"postselect"`` -> ``("postselect", 0)``; ``"rus"`` -> ``("rus", 1)``; ``"rus:3"`` -> ``("rus", 3)``.
+
+    Raises:
+        ValueError: for anything else.
+    """
+    match = _MODE.match(mode) if isinstance(mode, str) else None
+    if not match or (match[1] == "postselect" and match[2] is not None):
+        raise ValueError(f"Unknown neuron mode {mode!r}; expected 'postselect', 'rus' or 'rus:R' with R >= 1 retries.")
+    if match[1] == "postselect":
+        return "postselect", 0
+    retries = 1 if match[2] is None else int(match[2])
+    if retries < 1:
+        raise ValueError(f"rus needs at least one retry, got rus:{retries}; use postselect for none.")
+    return "rus", retries
+
+
+def _block_mask(level: int, retries: int, retry: bool) -> list[bool]:
+    """Which of a block's bits must read 0 for acceptance, in emission order.
+
+    ``retry`` is True for blocks of the first pass (retried) and False inside a retry body.
+    """
+    inner = _block_mask(level - 1, retries, retry) * 2 if level else []
+    if not retry:
+        return inner + [True]
+    mask = inner + [False]  # a failed first attempt is retried
+    for attempt in range(retries):
+        mask += (_block_mask(level - 1, retries, False) * 2 if level else []) + [attempt == retries - 1]
+    return mask
+
+
+def acceptance_mask(order: int, retries: int) -> np.ndarray:
+    """Boolean mask over one neuron's bits: True where the bit must read 0 for an accepted shot.
+
+    Only the last bit of each retry chain counts (an attempt that is not retried leaves the later
+    bits at 0), plus every measurement inside a retry body (those blocks are not retried).
+    """
+    return np.array(_block_mask(order - 1, retries, True), dtype=bool)
+
+
+def rus_flags_per_neuron(order: int, retries: int) -> int:
+    """Classical bits one neuron writes in ``rus:retries`` mode."""
+    return len(_block_mask(order - 1, retries, True))
+
+
+def emit_rus_neuron(circuit: QuantumCircuit, gates, order: int, retries: int, lanes, target, ancillas, flags) -> None:
+    """Append one neuron in RUS mode; ``flags`` are its ``rus_flags_per_neuron`` classical bits."""
+    chain = [*ancillas, target]
+    a0 = ancillas[0]
+    flag_iter = iter(flags)
+    measure, reset = Measure(), Reset()
+    fix_plus, fix_minus = RYGate(math.pi / 2), RYGate(-math.pi / 2)
+    depth = 0  # > 0 inside a retry body, where only the public append reaches the builder scope
+
+    def emit(op, qargs, cargs=()) -> None:
+        if depth:
+            circuit.append(op, qargs, cargs, copy=False)
+        else:
+            circuit._append(CircuitInstruction(op, tuple(qargs), tuple(cargs)))
+
+    def param_block(inverse: bool) -> None:
+        if inverse:
+            emit(gates.flip, (a0,))
+        for gate, controls in gates.block:
+            emit(gate, (*[lanes[c] for c in controls], a0))
+        if inverse:
+            emit(gates.flip, (a0,))
+
+    def body(level: int, dagger: bool, retry: bool) -> None:
+        static = gates.cry_inverse if dagger else gates.cry
+        if level == 0:
+            param_block(False)
+            emit(static, (chain[0], chain[1]))
+            param_block(True)
+        else:
+            block(level - 1, False, retry)
+            emit(static, (chain[level], chain[level + 1]))
+            block(level - 1, True, retry)
+
+    def measure_reset(level: int):
+        bit = next(flag_iter)
+        emit(measure, (ancillas[level],), (bit,))
+        emit(reset, (ancillas[level],))
+        return bit
+
+    def block(level: int, dagger: bool, retry: bool) -> None:
+        nonlocal depth
+        body(level, dagger, retry)
+        bit = measure_reset(level)
+        if not retry:
+            return
+        fix = fix_minus if dagger else fix_plus
+        for _ in range(retries):
+            with circuit.if_test((bit, 1)):
+                depth += 1
+                emit(fix, (chain[level + 1],))
+                body(level, dagger, False)
+                bit = measure_reset(level)
+                depth -= 1
+
+    block(order - 1, False, True)
+    if next(flag_iter, None) is not None:  # pragma: no cover - internal consistency
+        raise AssertionError("rus flag count mismatch")
