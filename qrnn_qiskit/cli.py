@@ -32,12 +32,20 @@ def main() -> None:
 
 
 @main.command()
+@click.option("--checkpoint", type=click.Path(dir_okay=False), help="bind the weights of a trained model")
 @click.option("--input-width", "-I", type=int, default=2, show_default=True, help="io lanes (bits per token)")
 @click.option("--workspace", "-W", type=int, default=3, show_default=True, help="workspace lanes")
 @click.option("--stages", "-S", type=int, default=1, show_default=True, help="work stages")
 @click.option("--order", "-k", type=int, default=2, show_default=True, help="neuron order")
 @click.option("--degree", "-d", type=int, default=2, show_default=True, help="neuron degree")
-@click.option("--length", "-T", type=int, default=1, show_default=True, help="cell steps to unroll")
+@click.option("--length", "-T", type=int, default=None, help="cell steps to unroll [default: 1, or every step of --sample]")
+@click.option("--dataset", help="bind the input bits of one sequence of this dataset")
+@click.option("--sample", type=int, help="index of that sequence in --split")
+@click.option("--split", type=click.Choice(["train", "validate", "test"]), default="test", show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False), help="folder of the reference MNIST csv.gz files")
+@click.option("--neuron-mode", default="postselect", show_default=True, help="postselect, or rus[:R] (R retries)")
+@click.option("--target", "targets", multiple=True, help="generic, fake_<name> (e.g. fake_torino); repeatable")
+@click.option("--optimization-level", type=click.IntRange(0, 3), default=1, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="write OpenQASM here")
 @click.option(
     "--format",
@@ -47,57 +55,88 @@ def main() -> None:
     show_default=True,
     help="OpenQASM version of --output",
 )
-@click.option("--report/--no-report", default=True, show_default=True, help="print the logical report")
+@click.option("--report/--no-report", default=True, show_default=True, help="print the report")
 @click.option("--json", "as_json", is_flag=True, help="print the report as one JSON line")
 @click.option("--draw", is_flag=True, help="print a text drawing (small circuits only)")
-def build(input_width, workspace, stages, order, degree, length, output, fmt, report, as_json, draw):
-    """Build the QRNN as a Qiskit circuit (symbolic weights and inputs), report it, export it."""
-    from .circuits import qrnn_sequence
-    from .circuits.export import export_qasm
-    from .circuits.report import logical_report
+def build(checkpoint, input_width, workspace, stages, order, degree, length, dataset, sample, split, data_dir,
+          neuron_mode, targets, optimization_level, output, fmt, report, as_json, draw):
+    """Build the QRNN as Qiskit circuits, report them (logical and per target), export OpenQASM."""
+    from .build import build as build_circuits
+    from .exceptions import QRNNError
+    from .training import get_dataset, load_checkpoint
 
-    config = _config_from_options(input_width, workspace, stages, order, degree)
-    if length < 1:
-        raise click.BadParameter(f"--length must be >= 1 cell steps, got {length}.", param_hint="--length")
-    circuit = qrnn_sequence(config, length, insert_barriers=draw)
-    info = logical_report(circuit)
-    info["num_parameters_model"] = config.num_parameters
-    if output:
-        try:
-            export_qasm(circuit, output, fmt=fmt)
-        except (ValueError, OSError) as exc:
-            _fail(str(exc))
-        info["output"] = str(output)
-        info["format"] = fmt
+    if (dataset is None) != (sample is None):
+        raise click.UsageError("--dataset and --sample go together: give both to bind one sequence's inputs.")
+    try:
+        if checkpoint:
+            ck = load_checkpoint(checkpoint)
+            config, parameters = ck.config, ck.parameters
+        else:
+            config, parameters = _config_from_options(input_width, workspace, stages, order, degree), None
+        bound = None
+        if dataset is not None:
+            ds = get_dataset(dataset, data_dir=data_dir)
+            if ds.input_width != config.input_width:
+                raise click.UsageError(
+                    f"--dataset {dataset} has {ds.input_width}-bit tokens but the model has input_width="
+                    f"{config.input_width}."
+                )
+            data = ds.split(split)
+            if not 0 <= sample < data.inputs.shape[0]:
+                raise click.UsageError(f"--sample must be in [0, {data.inputs.shape[0]}) for the {split} split, got {sample}.")
+            inputs, expected = data.engine_arrays()
+            bound = (inputs[sample], expected[sample], ds.scored())
+        if length is not None and length < 1:
+            raise click.BadParameter(f"--length must be >= 1 cell steps, got {length}.", param_hint="--length")
+        result = build_circuits(
+            config, parameters=parameters, length=length, sample=bound, neuron_mode=neuron_mode,
+            targets=tuple(targets), optimization_level=optimization_level, output=output, fmt=fmt,
+        )
+    except (QRNNError, ValueError, OSError) as exc:
+        _fail(str(exc))
     if draw:
-        if circuit.size() > 2000:
-            _fail(f"--draw is for small circuits; this one has {circuit.size()} operations.")
-        click.echo(circuit.draw(output="text", fold=120))
+        if result.circuit.size() > 2000:
+            _fail(f"--draw is for small circuits; this one has {result.circuit.size()} operations.")
+        click.echo(result.circuit.draw(output="text", fold=120))
     if as_json:
-        click.echo(json.dumps(info))
+        click.echo(json.dumps(result.report))
     elif report:
-        click.echo(_format_report(config, length, info))
+        click.echo(_format_report(result.report))
 
 
-def _format_report(config: QRNNConfig, length: int, info: dict) -> str:
+def _format_report(report: dict) -> str:
+    m = report["model"]
+    logical = report["logical"]
     lines = [
-        f"QRNN I={config.input_width} W={config.workspace} S={config.stages} "
-        f"order={config.order} degree={config.degree}, {length} step(s)",
-        f"  model parameters   {config.num_parameters}",
-        f"  qubits             {info['qubits']}",
-        f"  clbits             {info['clbits']}",
-        f"  depth              {info['depth']}",
-        f"  measurements       {info['measurements']}",
-        f"  resets             {info['resets']}",
-        f"  circuit parameters {info['parameters']}",
-        "  operations         " + ", ".join(f"{k}: {v}" for k, v in info["operations"].items()),
+        f"QRNN I={m['input_width']} W={m['workspace']} S={m['stages']} order={m['order']} "
+        f"degree={m['degree']}, {report['length']} step(s), neuron mode {report['neuron_mode']}",
+        f"  model parameters   {report['num_parameters']}",
+        f"  qubits             {logical['qubits']}",
+        f"  clbits             {logical['clbits']}",
+        f"  depth              {logical['depth']}",
+        f"  measurements       {logical['measurements']}",
+        f"  resets             {logical['resets']}",
+        f"  circuit parameters {logical['parameters']}",
+        "  operations         " + ", ".join(f"{k}: {v}" for k, v in logical["operations"].items()),
         "  controlled RY by controls "
-        + ", ".join(f"{k}: {v}" for k, v in info["controlled_rotations"].items()),
+        + ", ".join(f"{k}: {v}" for k, v in logical["controlled_rotations"].items()),
     ]
-    if "output" in info:
-        lines.append(f"  wrote {info['format']} to {info['output']}")
+    if "expected_acceptance" in report:
+        acc = report["expected_acceptance"]
+        lines.append(f"  expected acceptance (exact engine): ancillas {acc['ancillas']:.3e}, "
+                     f"ancillas and targets {acc['ancillas_and_targets']:.3e}")
+    for t in report["targets"]:
+        lines.append(f"  target {t['target']} (optimization level {t['optimization_level']}, scaled from one step x {t['steps_scaled']})")
+        lines.append(f"    2-qubit gates      {t['two_qubit_gates']}  ({t['two_qubit_gates_per_step']} per step)")
+        lines.append(f"    depth              {t['depth']}  (2-qubit depth {t['two_qubit_depth']})")
+        if "duration_seconds" in t:
+            lines.append(f"    duration           {t['duration_seconds']:.4g} s")
+            lines.append(f"    success estimate   {t['success_probability_estimate']:.3e} "
+                         f"(per step {t['success_probability_estimate_per_step']:.3e})")
+            lines.append(f"    layout             {t['layout']}")
+    if "output" in report:
+        lines.append(f"  wrote {report['output']['format']} to {report['output']['path']}")
     return "\n".join(lines)
-
 
 def _emit(result: dict, as_json: bool) -> None:
     if as_json:

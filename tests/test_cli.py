@@ -14,9 +14,10 @@ def test_build_report_json():
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
     # 1 step, 3 + 3 + 2 = 8 neurons x 3 ancilla measurements + 2 io measurements
-    assert info["measurements"] == 8 * 3 + 2
-    assert info["qubits"] == 2 + 3 + 2
-    assert info["num_parameters_model"] == 8 * (1 + 4 + 6) + 3
+    assert info["logical"]["measurements"] == 8 * 3 + 2
+    assert info["logical"]["qubits"] == 2 + 3 + 2
+    assert info["num_parameters"] == 8 * (1 + 4 + 6) + 3
+    assert info["targets"] == [] and "expected_acceptance" not in info
 
 
 def test_build_text_report_and_export(tmp_path):

@@ -1,9 +1,14 @@
 """OpenQASM export of QRNN circuits, with a sidecar that restores parameter names.
 
-OpenQASM 3 identifiers cannot contain brackets, so Qiskit writes ``ParameterVector`` elements
-such as ``w[0]`` as ``_w_0_``. :func:`export_qasm` writes ``FILE`` and ``FILE.json``; the sidecar
-maps each declared input back to its Qiskit name and records the model (``metadata["qrnn"]``),
-and :func:`load_qasm` applies it.
+OpenQASM 3 identifiers cannot contain brackets, so ``ParameterVector`` elements such as ``w[0]``
+are declared as ``input float[64] w_0``. :func:`export_qasm` writes ``FILE`` and ``FILE.json``; the
+sidecar maps each declared input back to its Qiskit name and records the model
+(``metadata["qrnn"]``), and :func:`load_qasm` applies it.
+
+QRNN circuits use a small gate set (``ry``, ``cry``, ``x``, RY with ``n`` controls written as
+``ctrl(n) @ ry``, measure, reset, barrier and ``if`` on one bit), which this module writes
+directly: an order of magnitude faster than the general exporter on the 500k-operation MNIST
+circuits. Anything else goes through :func:`qiskit.qasm3.dumps`.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 
 from qiskit import QuantumCircuit, qasm2, qasm3
@@ -50,15 +56,11 @@ def export_qasm(circuit: QuantumCircuit, path: str | os.PathLike, *, fmt: str = 
         text = qasm2.dumps(circuit)
         names: dict[str, str] = {}
     else:
-        text = qasm3.dumps(circuit)
-        declared = _INPUT_DECL.findall(text)
-        ordered = [p.name for p in circuit.parameters]
-        if len(declared) != len(ordered):
-            raise ValueError(
-                f"The OpenQASM 3 text declares {len(declared)} inputs for {len(ordered)} circuit "
-                "parameters; cannot map parameter names."
-            )
-        names = dict(zip(declared, ordered))
+        direct = _dumps_qasm3(circuit)
+        if direct is not None:
+            text, names = direct
+        else:
+            text, names = _qiskit_qasm3(circuit)
     path = Path(path)
     sidecar = {
         "format": fmt,
@@ -68,6 +70,100 @@ def export_qasm(circuit: QuantumCircuit, path: str | os.PathLike, *, fmt: str = 
     atomic_write_text(path, text)
     atomic_write_text(path.with_name(path.name + SIDECAR_SUFFIX), json.dumps(sidecar, indent=1) + "\n")
     return path
+
+
+def _qiskit_qasm3(circuit: QuantumCircuit) -> tuple[str, dict[str, str]]:
+    text = qasm3.dumps(circuit)
+    declared = _INPUT_DECL.findall(text)
+    ordered = [p.name for p in circuit.parameters]
+    if len(declared) != len(ordered):
+        raise ValueError(
+            f"The OpenQASM 3 text declares {len(declared)} inputs for {len(ordered)} circuit "
+            "parameters; cannot map parameter names."
+        )
+    return text, dict(zip(declared, ordered))
+
+
+_ELEMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[(\d+)\]")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _identifier(name: str) -> str | None:
+    plain = _ELEMENT.sub(r"\1_\2", name)
+    return plain if _IDENTIFIER.match(plain) else None
+
+
+def _dumps_qasm3(circuit: QuantumCircuit) -> tuple[str, dict[str, str]] | None:
+    """OpenQASM 3 for circuits of the QRNN gate set, or None when something else is present."""
+    names: dict[str, str] = {}
+    for parameter in circuit.parameters:
+        ident = _identifier(parameter.name)
+        if ident is None or ident in names:
+            return None
+        names[ident] = parameter.name
+    registers = {}
+    for reg in circuit.qregs:
+        for i, bit in enumerate(reg):
+            registers[bit] = f"{reg.name}[{i}]"
+    for reg in circuit.cregs:
+        for i, bit in enumerate(reg):
+            registers[bit] = f"{reg.name}[{i}]"
+    reserved = {"input", "output", "qubit", "bit", "measure", "reset", "if", "else", "ctrl", "pi", "gate"}
+    register_names = [r.name for r in circuit.qregs + circuit.cregs]
+    if len(registers) != circuit.num_qubits + circuit.num_clbits or any(
+        not _IDENTIFIER.match(n) or n in reserved or n in names for n in register_names
+    ):
+        return None
+    angle_text: dict = {}  # keyed by value: Qiskit hands out fresh objects, so ids are recycled
+
+    def angle(value) -> str:
+        if isinstance(value, (int, float)):
+            return repr(float(value))
+        text = angle_text.get(value)
+        if text is None:
+            text = angle_text[value] = _ELEMENT.sub(r"\1_\2", str(value))
+        return text
+
+    lines = ["OPENQASM 3.0;", 'include "stdgates.inc";']
+    lines += [f"input float[64] {ident};" for ident in names]
+    lines += [f"qubit[{r.size}] {r.name};" for r in circuit.qregs]
+    lines += [f"bit[{r.size}] {r.name};" for r in circuit.cregs]
+
+    def emit(block: QuantumCircuit, outer: dict, indent: str) -> bool:
+        for inst in block.data:
+            op = inst.operation
+            name = op.name
+            q = [outer[b] for b in inst.qubits]
+            if name == "measure":
+                lines.append(f"{indent}{outer[inst.clbits[0]]} = measure {q[0]};")
+            elif name == "reset":
+                lines.append(f"{indent}reset {q[0]};")
+            elif name == "x":
+                lines.append(f"{indent}x {q[0]};")
+            elif name == "ry" or name == "cry":
+                lines.append(f"{indent}{name}({angle(op.params[0])}) {', '.join(q)};")
+            elif name == "barrier":
+                lines.append(f"{indent}barrier {', '.join(q)};")
+            elif getattr(op, "base_gate", None) is not None and op.base_gate.name == "ry" and op.ctrl_state == 2**op.num_ctrl_qubits - 1:
+                lines.append(f"{indent}ctrl({op.num_ctrl_qubits}) @ ry({angle(op.params[0])}) {', '.join(q)};")
+            elif name == "if_else" and len(op.blocks) == 1:
+                bit, value = op.condition
+                if not hasattr(bit, "_register") and bit not in outer:
+                    return False
+                body = op.blocks[0]
+                inner = {b: outer[o] for b, o in zip(body.qubits, inst.qubits)}
+                inner.update({b: outer[o] for b, o in zip(body.clbits, inst.clbits)})
+                lines.append(f"{indent}if ({outer[bit]} == {'true' if value else 'false'}) {{")
+                if not emit(body, inner, indent + "  "):
+                    return False
+                lines.append(f"{indent}}}")
+            else:
+                return False
+        return True
+
+    if not emit(circuit, registers, ""):
+        return None
+    return "\n".join(lines) + "\n", names
 
 
 def load_qasm(path: str | os.PathLike) -> QuantumCircuit:
@@ -82,10 +178,13 @@ def load_qasm(path: str | os.PathLike) -> QuantumCircuit:
         raise FileNotFoundError(f"No OpenQASM file at {path}.")
     text = path.read_text(encoding="utf-8")
     try:
-        if text.lstrip().startswith("OPENQASM 2"):
-            circuit = qasm2.loads(text, custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS)
-        else:
-            circuit = qasm3.loads(text)
+        with warnings.catch_warnings():
+            # qiskit-qasm3-import builds `ctrl @` gates with Gate.control()'s deprecated default
+            warnings.filterwarnings("ignore", message=r".*argument ``annotated`` is deprecated", category=DeprecationWarning)
+            if text.lstrip().startswith("OPENQASM 2"):
+                circuit = qasm2.loads(text, custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS)
+            else:
+                circuit = qasm3.loads(text)
     except Exception as exc:  # the importers raise several unrelated types
         raise ValueError(f"{path} is not valid OpenQASM: {exc}") from exc
     sidecar_path = path.with_name(path.name + SIDECAR_SUFFIX)

@@ -87,3 +87,27 @@ class TestErrors:
         sidecar.write_text(json.dumps(data))
         with pytest.raises(ValueError, match=r"names inputs \['_zz_9_'\].*do not belong together"):
             load_qasm(path)
+
+
+def test_rus_circuit_round_trip(tmp_path):
+    from branching_reference import run_branches
+
+    cfg = QRNNConfig(input_width=1, workspace=1, stages=0, order=1, degree=1)
+    params = np.array([0.4, -0.3, 0.8, 0.2])
+    circuit = qrnn_sequence(cfg, 1, weights=params, inputs=[1.0], neuron_mode="rus", retries=2)
+    loaded = load_qasm(export_qasm(circuit, tmp_path / "rus.qasm"))
+    assert loaded.count_ops()["if_else"] == circuit.count_ops()["if_else"]
+    state = np.zeros(2**circuit.num_qubits, dtype=complex)
+    state[0] = 1
+    a, b = run_branches(circuit, state), run_branches(loaded, state)
+    order_a, order_b = np.lexsort(a.bits.T), np.lexsort(b.bits.T)
+    np.testing.assert_array_equal(a.bits[order_a], b.bits[order_b])
+    np.testing.assert_allclose(a.probs[order_a], b.probs[order_b], atol=1e-12)
+
+
+def test_direct_writer_is_used_and_declares_plain_names(tmp_path):
+    cfg = QRNNConfig(input_width=1, workspace=2, stages=1, order=2, degree=2)
+    text = export_qasm(qrnn_sequence(cfg, 1), tmp_path / "a.qasm").read_text()
+    assert "input float[64] w_0;" in text and "ctrl(1) @" not in text
+    assert "ctrl(2) @ ry(w_" in text  # two-control rotations use the modifier, not gate definitions
+    assert "gate " not in text
