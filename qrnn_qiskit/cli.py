@@ -123,8 +123,10 @@ def _format_report(report: dict) -> str:
     ]
     if "expected_acceptance" in report:
         acc = report["expected_acceptance"]
-        lines.append(f"  expected acceptance (exact engine): ancillas {acc['ancillas']:.3e}, "
-                     f"ancillas and targets {acc['ancillas_and_targets']:.3e}")
+        lines.append(f"  expected acceptance (exact engine, {acc['computed_for']}):")
+        lines.append(f"    ancillas           10^{acc['log10_ancillas']:.1f}  ({acc['ancillas_per_step']:.3g} per step)")
+        lines.append(f"    with targets       10^{acc['log10_ancillas_and_targets']:.1f}  "
+                     f"({acc['ancillas_and_targets_per_step']:.3g} per step)")
     for t in report["targets"]:
         lines.append(f"  target {t['target']} (optimization level {t['optimization_level']}, scaled from one step x {t['steps_scaled']})")
         lines.append(f"    2-qubit gates      {t['two_qubit_gates']}  ({t['two_qubit_gates_per_step']} per step)")

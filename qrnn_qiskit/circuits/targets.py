@@ -49,8 +49,8 @@ def fake_backend_names() -> list[str]:
 
     names = []
     for attr in dir(fake_provider):
-        if attr.startswith("Fake") and not attr.startswith("FakeProvider") and not attr.endswith("V2"):
-            names.append(_snake(attr))
+        if attr.startswith("Fake") and not attr.startswith("FakeProvider"):
+            names.append(_snake(attr[:-2] if attr.endswith("V2") else attr))
     return sorted(set(names))
 
 
@@ -69,7 +69,7 @@ def resolve_target(target: str | object) -> Target:
         from qiskit_ibm_runtime import fake_provider
 
         class_name = "Fake" + "".join(part.capitalize() for part in target[len("fake_") :].split("_"))
-        cls = getattr(fake_provider, class_name, None)
+        cls = getattr(fake_provider, class_name + "V2", None) or getattr(fake_provider, class_name, None)
         if cls is None:
             names = fake_backend_names()
             raise ValueError(
@@ -113,6 +113,43 @@ def _success_estimate(circuit: QuantumCircuit, backend) -> float:
 
     visit(circuit, index)
     return math.exp(log_p)
+
+
+def _duration(circuit: QuantumCircuit, backend) -> float:
+    """Critical-path duration in seconds from the backend's instruction durations.
+
+    ``if_else`` bodies count as executed (for rus circuits: every retry happens, an upper bound).
+    Classical feed-forward latency is not modelled.
+    """
+    target = backend.target
+    clock = {q: 0.0 for q in circuit.qubits}
+
+    def visit(circ: QuantumCircuit, mapping: dict) -> None:
+        for inst in circ.data:
+            op = inst.operation
+            qubits = [mapping[q] for q in inst.qubits]
+            if op.name in _CONTROL_FLOW:
+                body = op.blocks[0]
+                start = max((clock[q] for q in qubits), default=0.0)
+                for q in qubits:
+                    clock[q] = start
+                visit(body, {b: mapping[q] for b, q in zip(body.qubits, inst.qubits)})
+                end = max(clock[q] for q in qubits)
+                for q in qubits:
+                    clock[q] = end
+                continue
+            length = 0.0
+            if op.name in target.operation_names:
+                props = target[op.name].get(tuple(index[q] for q in qubits))
+                if props is not None and props.duration:
+                    length = props.duration
+            start = max((clock[q] for q in qubits), default=0.0)
+            for q in qubits:
+                clock[q] = start + length
+
+    index = {q: i for i, q in enumerate(circuit.qubits)}
+    visit(circuit, {q: q for q in circuit.qubits})
+    return max(clock.values(), default=0.0)
 
 
 def transpile_report(
@@ -184,7 +221,7 @@ def transpile_report(
             {
                 "backend_qubits": backend.num_qubits,
                 "layout": layout,
-                "duration_seconds": compiled.estimate_duration(backend.target, unit="s") * length,
+                "duration_seconds": _duration(compiled, backend) * length,
                 "success_probability_estimate": step_success**length,
                 "success_probability_estimate_per_step": step_success,
             }
