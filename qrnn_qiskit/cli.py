@@ -116,6 +116,7 @@ def _format_report(report: dict) -> str:
         f"  depth              {logical['depth']}",
         f"  measurements       {logical['measurements']}",
         f"  resets             {logical['resets']}",
+        f"  if_else blocks     {logical['if_else_blocks']}",
         f"  circuit parameters {logical['parameters']}",
         "  operations         " + ", ".join(f"{k}: {v}" for k, v in logical["operations"].items()),
         "  controlled RY by controls "

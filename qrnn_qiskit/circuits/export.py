@@ -185,6 +185,11 @@ def load_qasm(path: str | os.PathLike) -> QuantumCircuit:
                 circuit = qasm2.loads(text, custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS)
             else:
                 circuit = qasm3.loads(text)
+    except ImportError as exc:
+        raise ImportError(
+            "Reading OpenQASM 3 needs qiskit-qasm3-import; install it with "
+            "pip install 'qrnn-qiskit[qasm3]'."
+        ) from exc
     except Exception as exc:  # the importers raise several unrelated types
         raise ValueError(f"{path} is not valid OpenQASM: {exc}") from exc
     sidecar_path = path.with_name(path.name + SIDECAR_SUFFIX)

@@ -99,6 +99,12 @@ def test_cell_in_rus_mode_structure():
             assert "if_else" not in body.count_ops()  # IBM devices run no nested control flow
             assert len(inst.operation.blocks) == 1 or inst.operation.blocks[1] is None
     assert circuit.metadata["qrnn"]["neuron_mode"] == "rus:2"
+    from qrnn_qiskit.circuits.report import logical_report
+
+    report = logical_report(circuit)
+    assert report["if_else_blocks"] == 2 * cfg.num_neurons * 3 * 2
+    # every flag bit is written by exactly one measurement, plus the io measurements
+    assert report["measurements"] == circuit.num_clbits
 
 
 def test_mask_marks_last_attempts_and_body_measurements():
