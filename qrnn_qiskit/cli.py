@@ -299,14 +299,15 @@ def plot_command(run_dir, output):
 @click.option("--learning-rate", type=float)
 @click.option("--batch-size", type=int)
 @click.option("--steps", type=int, help="new total number of steps")
+@click.option("--timeout", type=float, help="new limit on the run's total seconds (time already spent counts)")
 @click.option("--json", "as_json", is_flag=True)
-def resume_command(checkpoint, out, learning_rate, batch_size, steps, as_json):
+def resume_command(checkpoint, out, learning_rate, batch_size, steps, timeout, as_json):
     """Continue a training run exactly from its checkpoint."""
     from .exceptions import QRNNError
     from .training.trainer import resume
 
     try:
-        summary = resume(checkpoint, out, learning_rate=learning_rate, batch_size=batch_size, steps=steps)
+        summary = resume(checkpoint, out, learning_rate=learning_rate, batch_size=batch_size, steps=steps, timeout=timeout)
     except (QRNNError, ValueError) as exc:
         _fail(str(exc))
     _emit(summary, as_json)

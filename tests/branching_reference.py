@@ -92,7 +92,7 @@ def run_branches(
                 inner_c = {b: cmap[c] for b, c in zip(body.clbits, inst.clbits)}
                 br = Branches.concat([br.select(~taken), run(body, inner_q, inner_c, br.select(taken))])
             else:
-                key = (op.name, tuple(float(p) for p in op.params), op.num_qubits)
+                key = (op.name, tuple(np.asarray(p, dtype=complex).tobytes() for p in op.params), op.num_qubits)
                 if key not in cache:
                     cache[key] = Operator(op).data
                 br = Branches(br.probs, br.bits, _apply(br.states, cache[key], qargs, n))

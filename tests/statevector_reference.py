@@ -84,7 +84,7 @@ def run_postselected(circuit: QuantumCircuit, targets: list[int], input_width: i
                 raise AssertionError("reset of a qubit that is not in a basis state")
             continue
         # Key by content: Qiskit hands out fresh Python objects for Rust-backed gates, so ids recycle.
-        key = (name, op.num_qubits, tuple(float(v) for v in op.params))
+        key = (name, op.num_qubits, tuple(np.asarray(v, dtype=complex).tobytes() for v in op.params))
         if key not in matrices:
             matrices[key] = Operator(op)
         data = Statevector(data).evolve(matrices[key], qargs).data

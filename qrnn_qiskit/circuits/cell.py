@@ -89,6 +89,7 @@ def qrnn_sequence(
     insert_barriers: bool = False,
     neuron_mode: str = "postselect",
     retries: int = 1,
+    synthesis: str = "mc",
     name: str = "QRNN",
 ) -> QuantumCircuit:
     """The QRNN unrolled over ``length`` steps, with mid-circuit measurements.
@@ -105,6 +106,9 @@ def qrnn_sequence(
             afterwards) or ``"rus"`` (a failed ancilla triggers the neuron's correction and a retry,
             ``retries`` times; see :mod:`qrnn_qiskit.circuits.rus`).
         retries: retries per block in ``rus`` mode.
+        synthesis: how a neuron's parameter block is written: ``"mc"``, one (multi-)controlled
+            RY per subset (symbolic weights allowed), or ``"multiplexer"``, the whole block as one
+            uniformly controlled RY (``UCGate``; numeric weights only; native in Aer).
         name: circuit name.
 
     Returns:
@@ -158,6 +162,8 @@ def qrnn_sequence(
                 list(weights[spec.weight_slice]),
                 weights[spec.bias_index],
                 config.bias,
+                synthesis=synthesis,
+                sources=spec.sources,
             ),
         )
         for spec in config.neurons

@@ -96,13 +96,52 @@ class _NeuronGates:
         weights: Sequence[ParameterLike],
         theta: ParameterLike,
         bias: float,
+        *,
+        synthesis: str = "mc",
+        sources: Sequence[int] | None = None,
     ) -> None:
-        block = [(RYGate(theta + bias), ())]
-        block += [(_ry_controlled(w, len(s)), tuple(s)) for s, w in zip(subsets, weights)]
-        self.block = block
+        if synthesis == "multiplexer":
+            self.block = [_multiplexer(subsets, weights, theta, bias, sources)]
+        elif synthesis == "mc":
+            block = [(RYGate(theta + bias), ())]
+            block += [(_ry_controlled(w, len(s)), tuple(s)) for s, w in zip(subsets, weights)]
+            self.block = block
+        else:
+            raise ValueError(f"Unknown block synthesis {synthesis!r}; expected 'mc' or 'multiplexer'.")
         self.flip = XGate()
         self.cry = CRYGate(math.pi)
         self.cry_inverse = CRYGate(-math.pi)
+
+
+def _multiplexer(subsets, weights, theta, bias, sources) -> tuple[Gate, tuple[int, ...]]:
+    """The whole parameter block as one uniformly controlled RY (numeric weights only).
+
+    For source pattern ``x`` (bit ``j`` = source ``j``) the angle is ``bias + theta + sum_S phi_S x_S``.
+    Returned as ``(gate, controls)`` with the gate acting on ``[a0, *controls]`` (``UCGate`` order).
+    """
+    import numpy as np
+    from qiskit.circuit.library import UCGate
+
+    values = [theta, *weights]
+    if any(isinstance(v, ParameterExpression) for v in values):
+        raise ValueError("The multiplexer synthesis needs numeric weights; build from a checkpoint or pass numbers.")
+    sources = tuple(sources)
+    position = {lane: j for j, lane in enumerate(sources)}
+    patterns = np.arange(1 << len(sources))
+    angles = np.full(patterns.shape, float(bias) + float(theta))
+    for subset, weight in zip(subsets, weights):
+        mask = sum(1 << position[lane] for lane in subset)
+        angles[(patterns & mask) == mask] += float(weight)
+    half_c, half_s = np.cos(angles / 2), np.sin(angles / 2)
+    matrices = [np.array([[c, -s], [s, c]]) for c, s in zip(half_c, half_s)]
+    return UCGate(matrices, up_to_diagonal=False), sources
+
+
+def _block_qargs(gate: Gate, controls, lanes, a0) -> tuple:
+    """Qubits of a block gate: controls then a0, except UCGate, which takes its target first."""
+    if gate.name == "multiplexer":
+        return (a0, *[lanes[c] for c in controls])
+    return (*[lanes[c] for c in controls], a0)
 
 
 def _emit_neuron(
@@ -126,7 +165,7 @@ def _emit_neuron(
             if kind == "Pdg":
                 append(CircuitInstruction(gates.flip, (a0,), ()))
             for gate, controls in gates.block:
-                qargs = (*[lanes[c] for c in controls], a0)
+                qargs = _block_qargs(gate, controls, lanes, a0)
                 append(CircuitInstruction(gate, qargs, ()))
             if kind == "Pdg":
                 append(CircuitInstruction(gates.flip, (a0,), ()))

@@ -25,6 +25,8 @@ import numpy as np
 from qiskit.circuit import CircuitInstruction, Measure, QuantumCircuit, Reset
 from qiskit.circuit.library import RYGate
 
+from .neuron import _block_qargs
+
 __all__ = ["parse_neuron_mode", "rus_flags_per_neuron", "acceptance_mask", "emit_rus_neuron"]
 
 _MODE = re.compile(r"^(postselect|rus)(?::(\d+))?$")
@@ -94,7 +96,7 @@ def emit_rus_neuron(circuit: QuantumCircuit, gates, order: int, retries: int, la
         if inverse:
             emit(gates.flip, (a0,))
         for gate, controls in gates.block:
-            emit(gate, (*[lanes[c] for c in controls], a0))
+            emit(gate, _block_qargs(gate, controls, lanes, a0))
         if inverse:
             emit(gates.flip, (a0,))
 

@@ -272,6 +272,7 @@ def resume(
     learning_rate: float | None = None,
     batch_size: int | None = None,
     steps: int | None = None,
+    timeout: float | None = None,
 ) -> dict:
     """Continue a run from its ``final.npz`` or ``best.npz`` (same trajectory unless overridden)."""
     ck = load_checkpoint(checkpoint_path)
@@ -279,7 +280,8 @@ def resume(
         raise ValueError(f"{checkpoint_path} was not written by `qrnn train`; it cannot be resumed.")
     fields = dict(ck.meta["settings"])
     settings = TrainSettings(**fields)
-    overrides = {k: v for k, v in (("learning_rate", learning_rate), ("batch_size", batch_size), ("steps", steps)) if v is not None}
+    pairs = (("learning_rate", learning_rate), ("batch_size", batch_size), ("steps", steps), ("timeout", timeout))
+    overrides = {k: v for k, v in pairs if v is not None}
     settings = replace(settings, **overrides)
     out = Path(out) if out is not None else Path(checkpoint_path).parent
     return train(settings, out, _resume_from=ck)

@@ -109,3 +109,45 @@ class TestInputs:
     def test_config_type(self):
         with pytest.raises(TypeError, match="config must be a QRNNConfig"):
             qrnn_sequence({"input_width": 2}, 1)
+
+
+@pytest.mark.parametrize("order", [1, 2])
+@pytest.mark.parametrize("neuron_mode", ["postselect", "rus"])
+def test_multiplexer_synthesis_is_the_same_circuit(order, neuron_mode):
+    from branching_reference import run_branches
+
+    cfg = QRNNConfig(input_width=2, workspace=2, stages=1, order=order, degree=2)
+    params = np.random.default_rng(order).normal(0, 1, cfg.num_parameters)
+    bits = cfg.token_to_bits([2, 1]).reshape(-1).astype(float)
+    mc = qrnn_sequence(cfg, 2, weights=params, inputs=bits, neuron_mode=neuron_mode)
+    mux = qrnn_sequence(cfg, 2, weights=params, inputs=bits, neuron_mode=neuron_mode, synthesis="multiplexer")
+    # every parameter block (1 + D rotations) becomes one uniformly controlled RY
+    assert "ccry" not in mux.count_ops() and mux.count_ops()["multiplexer"] > 0
+    if neuron_mode == "postselect":
+        assert mux.count_ops()["multiplexer"] == 2 * cfg.num_neurons * 2**order
+        a, b = run_postselected(mc, [1, 3], 2), run_postselected(mux, [1, 3], 2)
+        np.testing.assert_allclose(b.probabilities, a.probabilities, atol=1e-10)
+        np.testing.assert_allclose(b.neuron_acceptance, a.neuron_acceptance, atol=1e-10)
+    else:
+        from qrnn_qiskit.circuits.rus import acceptance_mask
+
+        # live branches multiply across neurons, so compare on a two-neuron, one-step cell
+        small = QRNNConfig(input_width=1, workspace=1, stages=0, order=order, degree=1)
+        weights = np.random.default_rng(order).normal(0, 1, small.num_parameters)
+        a_circ = qrnn_sequence(small, 1, weights=weights, inputs=[1.0], neuron_mode="rus")
+        b_circ = qrnn_sequence(small, 1, weights=weights, inputs=[1.0], neuron_mode="rus", synthesis="multiplexer")
+        must = np.concatenate([[False], np.tile(acceptance_mask(order, 1), small.num_neurons)])
+        state = np.zeros(2**a_circ.num_qubits, dtype=complex)
+        state[0] = 1
+        a, b = run_branches(a_circ, state, must_be_zero=must), run_branches(b_circ, state, must_be_zero=must)
+        oa, ob = np.lexsort(a.bits.T), np.lexsort(b.bits.T)
+        np.testing.assert_array_equal(a.bits[oa], b.bits[ob])
+        np.testing.assert_allclose(a.probs[oa], b.probs[ob], atol=1e-10)
+
+
+def test_multiplexer_needs_numbers():
+    cfg = QRNNConfig(input_width=1, workspace=2, stages=0, degree=1)
+    with pytest.raises(ValueError, match="multiplexer synthesis needs numeric weights"):
+        qrnn_sequence(cfg, 1, synthesis="multiplexer")
+    with pytest.raises(ValueError, match="Unknown block synthesis 'gray'"):
+        qrnn_sequence(cfg, 1, weights=np.zeros(cfg.num_parameters), synthesis="gray")
