@@ -195,26 +195,45 @@ def import_reference(file, output, order):
 
 @main.command("eval")
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
-@click.option("--backend", default="exact", show_default=True, help="exact (aer and ibm_* are not implemented yet)")
+@click.option("--backend", default="exact", show_default=True, help="exact, or aer (sampled shots of the real circuits)")
 @click.option("--dataset", help="dataset name (default: the checkpoint's)")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="folder of the reference MNIST csv.gz files")
 @click.option("--split", type=click.Choice(["train", "validate", "test"]), default="test", show_default=True)
+@click.option("--limit", type=int, help="evaluate only the first N sequences of the split")
+@click.option("--shots", type=int, default=1024, show_default=True, help="shots per sequence (aer)")
+@click.option("--neuron-mode", default="postselect", show_default=True, help="postselect or rus[:R] (aer)")
+@click.option("--noise", help="fake_<name>: the noise model of a fake backend (aer)")
+@click.option("--device", type=click.Choice(["CPU", "GPU"]), default="CPU", show_default=True, help="Aer device")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the sampled measurements")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON line")
-def eval_command(checkpoint, backend, dataset, data_dir, split, seed, as_json):
-    """Evaluate a checkpoint: loss, sampled accuracy, exact expected accuracy, CER."""
+def eval_command(checkpoint, backend, dataset, data_dir, split, limit, shots, neuron_mode, noise, device, seed, as_json):
+    """Evaluate a checkpoint: loss, sampled accuracy, exact expected accuracy, CER, acceptance."""
     from .exceptions import QRNNError
     from .training import evaluate_exact, get_dataset, load_checkpoint
 
-    if backend != "exact":
-        _fail(f"--backend {backend!r} is not available yet; use --backend exact.")
+    if backend not in ("exact", "aer"):
+        _fail(f"--backend {backend!r} is not available yet; use exact or aer.")
     try:
         ck = load_checkpoint(checkpoint)
         name = dataset or ck.meta.get("dataset")
         if not name:
             raise click.UsageError("The checkpoint does not name its dataset; pass --dataset.")
         ds = get_dataset(name, data_dir=data_dir, sentence_length=ck.meta.get("settings", {}).get("sentence_length"))
-        result = evaluate_exact(ck.config, ck.parameters, ds, split=split, seed=seed)
+        if backend == "exact":
+            if limit is not None:
+                data = ds.split(split)
+                from .training.datasets import SequenceBatch
+
+                batch = SequenceBatch(data.inputs[:limit], data.targets[:limit], data.labels[:limit])
+                result = evaluate_exact(ck.config, ck.parameters, ds, batch=batch, seed=seed)
+            else:
+                result = evaluate_exact(ck.config, ck.parameters, ds, split=split, seed=seed)
+        else:
+            from .runners.aer import AerRunner, evaluate_shots
+
+            runner = AerRunner(device=device, noise=noise, shots=shots, seed=seed, neuron_mode=neuron_mode)
+            result = evaluate_shots(ck.config, ck.parameters, ds, runner, split=split, limit=limit)
+            result.update({"backend": "aer", "neuron_mode": neuron_mode, "noise": noise, "device": device})
     except (QRNNError, ValueError) as exc:
         _fail(str(exc))
     result["checkpoint"] = str(checkpoint)

@@ -28,6 +28,7 @@ __all__ = [
     "shift_rule",
     "occurrences_per_step",
     "parameter_shift_gradient",
+    "shift_plan",
 ]
 
 
@@ -79,6 +80,28 @@ def occurrences_per_step(engine: ExactEngine) -> np.ndarray:
     return counts
 
 
+def shift_plan(
+    engine: ExactEngine, params: np.ndarray, steps: int, indices: Sequence[int] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every shifted parameter vector of the exact rule, for evaluation in one batch.
+
+    Returns ``(vectors (N, P), coefficients (N,), parameter index (N,))``; the derivative of a
+    joint probability by parameter ``i`` is ``sum over rows of i: coefficient * Q(vector)``.
+    """
+    occurrences = occurrences_per_step(engine)
+    vectors, coeffs, owners = [], [], []
+    for i in range(engine.config.num_parameters) if indices is None else indices:
+        # frequencies of Q in phi/2: up to 2 * (occurrences up to the last step)
+        shifts, weights = shift_rule(int(2 * occurrences[i] * steps))
+        for shift, weight in zip(shifts, weights):
+            values = params.copy()
+            values[i] += 2.0 * shift
+            vectors.append(values)
+            coeffs.append(0.5 * weight)  # d/dphi = (1/2) d/d(phi/2)
+            owners.append(i)
+    return np.array(vectors), np.array(coeffs), np.array(owners, dtype=np.int64)
+
+
 def parameter_shift_gradient(
     engine: ExactEngine,
     parameters: object,
@@ -95,8 +118,8 @@ def parameter_shift_gradient(
         engine: supplies the configuration and, unless ``joint_fn`` is given, the evaluations.
         parameters, inputs, targets, scored: as for :meth:`ExactEngine.loss_and_gradient`.
         indices: parameters to differentiate (all by default); the others get 0.
-        joint_fn: maps a parameter vector to ``Q`` of shape ``(B, T, 2**I)`` (for example an
-            estimate from shots); by default the exact engine's.
+        joint_fn: maps parameter vectors ``(N, P)`` to ``Q`` of shape ``(N, B, T, 2**I)`` (for
+            example estimates from shots, all rows in one run); by default the exact engine's.
 
     Returns:
         The gradient vector in the flat layout.
@@ -106,23 +129,16 @@ def parameter_shift_gradient(
     inputs = cfg.validate_tokens(inputs, "inputs")
     targets = cfg.validate_tokens(targets, "targets")
     scored = np.asarray(scored, dtype=bool)
-    steps = inputs.shape[1]
 
     if joint_fn is None:
 
-        def joint_fn(values: np.ndarray) -> np.ndarray:
-            return joint_probabilities(engine.simulate(values, inputs, targets))
+        def joint_fn(vectors: np.ndarray) -> np.ndarray:
+            return np.stack([joint_probabilities(engine.simulate(v, inputs, targets)) for v in vectors])
 
-    _, grad_q = loss_gradient_from_joint(joint_fn(params), targets, scored, cfg.input_width)
-    occurrences = occurrences_per_step(engine)
+    vectors, coeffs, owners = shift_plan(engine, params, inputs.shape[1], indices)
+    joints = joint_fn(np.vstack([params[None, :], vectors]))
+    _, grad_q = loss_gradient_from_joint(joints[0], targets, scored, cfg.input_width)
+    contributions = coeffs * np.einsum("nbty,bty->n", joints[1:], grad_q)
     grad = np.zeros_like(params)
-    for i in range(cfg.num_parameters) if indices is None else indices:
-        # frequencies of Q in phi/2: up to 2 * (occurrences up to the last step)
-        shifts, coeffs = shift_rule(int(2 * occurrences[i] * steps))
-        d_joint = 0.0
-        for shift, coeff in zip(shifts, coeffs):
-            values = params.copy()
-            values[i] += 2.0 * shift
-            d_joint = d_joint + coeff * joint_fn(values)
-        grad[i] = 0.5 * float(np.sum(grad_q * d_joint))
+    np.add.at(grad, owners, contributions)
     return grad

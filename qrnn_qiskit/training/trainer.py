@@ -129,9 +129,14 @@ def train(
     out: str | Path,
     *,
     on_validation: Callable[[dict], None] | None = None,
+    gradient: Callable | None = None,
     _resume_from: Checkpoint | None = None,
 ) -> dict:
     """Train a model; returns the summary (best validation loss, steps, seconds, checkpoint paths).
+
+    ``gradient(params, inputs, targets, scored) -> (loss, grad)`` replaces the exact engine's
+    gradient (for example :class:`qrnn_qiskit.runners.aer_training.AerGradient`); validation stays
+    on the exact engine.
 
     Raises:
         ValueError: for invalid settings.
@@ -201,8 +206,12 @@ def train(
             results = []
 
             def closure(values: np.ndarray) -> tuple[float, np.ndarray]:
-                loss, grad, result = engine.loss_and_gradient(values, inputs, targets, scored)
-                results.append(result)
+                if gradient is not None:  # e.g. estimated from shots on Aer
+                    loss, grad = gradient(values, inputs, targets, scored)
+                    results.append(None)
+                else:
+                    loss, grad, result = engine.loss_and_gradient(values, inputs, targets, scored)
+                    results.append(result)
                 return loss, clip_grad_norm(grad, GRAD_CLIP)[0]
 
             if optimizer.uses_closure:
@@ -221,7 +230,10 @@ def train(
                     "loss": last_loss,
                     "validation_loss": validation["loss"],
                     "character_error_rate": validation["character_error_rate"],
-                    "min_postselection_probability": min(result.min_postselection_probability, validation["min_postselection_probability"]),
+                    "min_postselection_probability": min(
+                        result.min_postselection_probability if result is not None else 1.0,
+                        validation["min_postselection_probability"],
+                    ),
                     "seconds": round(time.perf_counter() - start, 3),
                 }
                 with metrics_path.open("a", encoding="utf-8") as handle:
