@@ -32,8 +32,8 @@ TASKS = {
         optimizer="adam", learning_rate=0.01, steps=5000, stop_at_loss=1e-3, seed=1,
     ),
     "digits01": dict(
-        dataset="digits01", workspace=6, stages=1, order=2, degree=2, batch_size=10, optimizer="adam",
-        learning_rate=0.03, initial_weights_spread=0.0, steps=600, seed=1,
+        dataset="digits01", workspace=6, stages=2, order=2, degree=2, batch_size=25, optimizer="adam",
+        learning_rate=0.005, initial_weights_spread=0.0, steps=1500, seed=1,
     ),
     "mnist01": dict(
         dataset="mnist01", workspace=8, stages=2, order=2, degree=2, batch_size=50, optimizer="adam",
