@@ -107,6 +107,14 @@ class _Generated(Dataset):
     """A task whose sequences come from a generator; fixed seeds make the held-out splits."""
 
     split_sizes = {"validate": 256, "test": 1024}
+    minimum_length = 2
+
+    def __init__(self, sequence_length: int) -> None:
+        if sequence_length < self.minimum_length:
+            raise ValueError(
+                f"sequence_length must be >= {self.minimum_length} for {self.name}, got {sequence_length}."
+            )
+        self.sequence_length = int(sequence_length)
 
     def _generate(self, count: int, rng: np.random.Generator) -> SequenceBatch:
         raise NotImplementedError
@@ -192,10 +200,7 @@ class ElmanXOR(_Generated):
     name = "elman-xor"
     input_width = 2
 
-    def __init__(self, sequence_length: int = 36) -> None:
-        if sequence_length < 3:
-            raise ValueError(f"sequence_length must be >= 3 for elman-xor, got {sequence_length}.")
-        self.sequence_length = int(sequence_length)
+    minimum_length = 3
 
     def _generate(self, count: int, rng: np.random.Generator) -> SequenceBatch:
         triples = math.ceil(self.sequence_length / 3)
@@ -222,10 +227,7 @@ class ElmanLetter(_Generated):
     CODES = {"b": 4, "d": 5, "g": 6, "a": 0, "i": 1, "u": 2}
     WORDS = {"b": "ba", "d": "dii", "g": "guuu"}
 
-    def __init__(self, sequence_length: int = 36) -> None:
-        if sequence_length < 2:
-            raise ValueError(f"sequence_length must be >= 2 for elman-letter, got {sequence_length}.")
-        self.sequence_length = int(sequence_length)
+    minimum_length = 2
 
     def _generate(self, count: int, rng: np.random.Generator) -> SequenceBatch:
         rows = []
@@ -250,10 +252,7 @@ class DNA(_Generated):
     name = "dna"
     input_width = 3
 
-    def __init__(self, sequence_length: int = 20) -> None:
-        if sequence_length < 4:
-            raise ValueError(f"sequence_length must be >= 4 for dna, got {sequence_length}.")
-        self.sequence_length = int(sequence_length)
+    minimum_length = 4
 
     def _generate(self, count: int, rng: np.random.Generator) -> SequenceBatch:
         length = self.sequence_length

@@ -182,3 +182,9 @@ def test_digits(tmp_path):
     assert test.inputs.shape[1] == 64 and set(test.labels.tolist()) == {0, 1}
     assert len(ds.split("train").labels) + len(ds.split("validate").labels) + len(test.labels) == 360
     assert get_dataset("digits").scored().sum() == 2  # ten classes: 4-bit label, two words
+
+
+@pytest.mark.parametrize(("name", "length", "minimum"), [("elman-xor", 2, 3), ("elman-letter", 1, 2), ("dna", 3, 4), ("simple-seq", 1, 2)])
+def test_too_short_sequences(name, length, minimum):
+    with pytest.raises(ValueError, match=rf"sequence_length must be >= {minimum} for {name}, got {length}"):
+        get_dataset(name, sentence_length=length)
