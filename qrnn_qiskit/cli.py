@@ -272,27 +272,51 @@ def _with_train_options(fn):
 
 @main.command("train")
 @_with_train_options
-@click.option("--backend", default="exact", show_default=True, help="exact (aer is not implemented yet)")
+@click.option("--backend", type=click.Choice(["exact", "aer"]), default="exact", show_default=True,
+              help="exact engine, or gradients from Aer shots of the real circuits")
+@click.option("--gradient", type=click.Choice(["param-shift", "spsa"]), default="param-shift", show_default=True,
+              help="how --backend aer estimates gradients")
+@click.option("--shots", type=int, default=1024, show_default=True, help="shots per circuit row (aer)")
+@click.option("--device", type=click.Choice(["CPU", "GPU"]), default="CPU", show_default=True, help="Aer device")
 @click.option("--out", type=click.Path(file_okay=False), default="runs/qrnn", show_default=True)
 @click.option("--tensorboard", is_flag=True, help="also write TensorBoard event files (tensorboard extra)")
 @click.option("--test", "run_test", is_flag=True, help="evaluate the best checkpoint on the test split at the end")
 @click.option("--json", "as_json", is_flag=True, help="end with one JSON line summarising the run")
-def train_command(backend, out, tensorboard, run_test, as_json, **options):
-    """Train a QRNN on the exact engine (reference settings and loss)."""
+def train_command(backend, gradient, shots, device, out, tensorboard, run_test, as_json, **options):
+    """Train a QRNN (reference settings and loss) on the exact engine or with Aer gradients."""
     from .exceptions import QRNNError
     from .training import evaluate_exact, get_dataset, load_checkpoint
-    from .training.trainer import TrainSettings, train
+    from .training.trainer import TrainSettings, _model, train
 
-    if backend != "exact":
-        _fail(f"--backend {backend!r} is not available yet; use --backend exact.")
     try:
         settings = TrainSettings(**options, tensorboard=tensorboard, argv=sys.argv[1:])
-        summary = train(settings, out)
+        settings.validate()
+        estimator = None
+        if backend == "aer":
+            import numpy as np
+
+            from .runners.aer import AerRunner
+            from .runners.aer_training import AerGradient
+
+            dataset = get_dataset(settings.dataset, sentence_length=settings.sentence_length, data_dir=settings.data_dir)
+            config = _model(settings, dataset.input_width)
+            estimator = AerGradient(config, AerRunner(shots=shots, seed=settings.seed, device=device), gradient, seed=settings.seed)
+            probe = dataset.batch(settings.batch_size, np.random.default_rng(0))
+            inputs, targets = probe.engine_arrays()
+            rows = estimator.evaluations_per_step(inputs.shape[1]) * inputs.shape[0]
+            seconds = estimator.estimate_seconds(inputs, targets)
+            click.echo(
+                f"aer {gradient}: {rows} circuit rows x {shots} shots = {rows * shots:,} shots per step, "
+                f"about {seconds:.1f} s per step ({seconds * settings.steps / 60:.1f} min for {settings.steps} steps)",
+                err=True,
+            )
+        summary = train(settings, out, gradient=estimator)
         if run_test:
             best = load_checkpoint(summary["checkpoints"]["best"])
             dataset = get_dataset(settings.dataset, sentence_length=settings.sentence_length, data_dir=settings.data_dir)
             test = evaluate_exact(best.config, best.parameters, dataset, split="test", seed=settings.seed)
             summary.update({f"test_{k}": v for k, v in test.items() if k not in ("dataset", "split")})
+        summary["backend"] = backend
     except (QRNNError, ValueError) as exc:
         _fail(str(exc))
     _emit(summary, as_json)

@@ -102,8 +102,8 @@ def test_bad_settings(tmp_path):
         train(TrainSettings(**{**SMALL, "optimizer": "lbfgs2"}), tmp_path)
     with pytest.raises(ValueError, match="steps must be a positive integer, got 0"):
         train(TrainSettings(**SMALL, steps=0), tmp_path)
-    result = CliRunner().invoke(main, ["train", "--backend", "aer", "--out", str(tmp_path)])
-    assert result.exit_code == 1 and "not available yet" in result.output
+    result = CliRunner().invoke(main, ["train", "--backend", "ibm_torino", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "ibm_torino" in result.output
     result = CliRunner().invoke(main, ["eval", str(tmp_path / "missing.npz")])
     assert result.exit_code == 1 and "No checkpoint at" in result.output
 
@@ -153,3 +153,17 @@ def test_tensorboard_events(tmp_path):
     values = events.Scalars("validation_loss")
     assert [v.step for v in values] == [r["step"] for r in metrics] == [10, 20]
     np.testing.assert_allclose([v.value for v in values], [r["validation_loss"] for r in metrics], rtol=1e-6)
+
+
+def test_train_on_aer_with_spsa(tmp_path):
+    out = tmp_path / "aer"
+    result = CliRunner().invoke(main, [
+        "train", "--backend", "aer", "--gradient", "spsa", "--shots", "400", "--dataset", "simple-seq",
+        "--sentence-length", "2", "-W", "1", "-S", "0", "--order", "1", "--degree", "1", "--batch-size", "2",
+        "--steps", "4", "--validate-every", "2", "--out", str(out), "--json",
+    ])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["backend"] == "aer" and summary["steps"] == 4
+    assert "aer spsa: 4 circuit rows x 400 shots" in result.output
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
