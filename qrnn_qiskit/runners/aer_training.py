@@ -103,9 +103,12 @@ class AerGradient:
         return loss, grad
 
     def estimate_seconds(self, inputs: np.ndarray, targets: np.ndarray, probe_rows: int = 2) -> float:
-        """Seconds per training step, from timing a few rows."""
+        """Seconds per training step, from timing a few rows (after one warm-up run that builds
+        and transpiles the circuit, which happens once per run)."""
+        zeros = np.zeros((probe_rows, self.config.num_parameters))
+        self.joints(zeros[:1], inputs, targets)
         start = time.perf_counter()
-        self.joints(np.zeros((probe_rows, self.config.num_parameters)), inputs, targets)
+        self.joints(zeros, inputs, targets)
         per_row = (time.perf_counter() - start) / probe_rows
         return per_row * self.evaluations_per_step(inputs.shape[1])
 
