@@ -31,9 +31,18 @@ def test_shots_agree_with_the_exact_engine(order):
     assert np.all(np.abs(estimate - exact) <= 5 * sigma), np.max(np.abs(estimate - exact) / sigma)
 
 
-def test_rus_mode_is_refused_until_validated():
-    with pytest.raises(QRNNError, match="--neuron-mode rus is not available on Aer yet"):
-        AerRunner(neuron_mode="rus:2")
+def test_rus_accepts_more_and_agrees_for_basis_inputs():
+    # one step, no work stage: every neuron sees basis-state sources, where rus is exact
+    cfg = QRNNConfig(input_width=1, workspace=1, stages=0, order=1, degree=1)
+    params = np.array([0.6, -0.4, 0.0, 0.3])  # the output neuron ignores the workspace (phi = 0)
+    inputs = np.array([[1]])
+    exact = ExactEngine(cfg).simulate(params, inputs, np.array([[1]]))
+    post = AerRunner(shots=20000, seed=1).sample(cfg, params, inputs)
+    rus = AerRunner(shots=20000, seed=1, neuron_mode="rus:2").sample(cfg, params, inputs)
+    assert rus.accepted().mean() > post.accepted().mean()
+    ok = rus.accepted()[0]
+    p_one = (rus.tokens[0, ok, 0] == 1).mean()
+    assert p_one == pytest.approx(exact.probabilities[0, 0, 1], abs=5 * np.sqrt(0.25 / ok.sum()))
 
 
 def test_parameter_shift_from_shots_matches_the_exact_gradient():
