@@ -1,4 +1,4 @@
-"""Aer sampling speed for one QRNN cell step (postselect mode, CPU); prints one JSON line per model.
+"""Aer sampling speed for one QRNN cell step (postselect and rus:1, CPU); one JSON line per model and mode.
 
 ``seconds_per_shot`` is the median over repeats of one SamplerV2 run of the runner's circuit
 (bound weights: each parameter block one ``multiplexer``; gate fusion forced); ``naive_seconds_per_shot``
@@ -32,9 +32,9 @@ def main() -> None:
     parser.add_argument("--naive-shots", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    for name, config in MODELS.items():
+    for (name, config), mode in [(item, mode) for item in MODELS.items() for mode in ("postselect", "rus:1")]:
         params = config.initial_parameters(seed=1)
-        runner = AerRunner(shots=args.shots, seed=1)
+        runner = AerRunner(shots=args.shots, seed=1, neuron_mode=mode)
         circuit, _ = runner.circuit(config, 1, params)
         values = np.ones((1, circuit.num_parameters))
         times = []
@@ -46,14 +46,16 @@ def main() -> None:
         from qiskit_aer import AerSimulator
         from qiskit_aer.primitives import SamplerV2
 
-        naive = qrnn_sequence(config, 1, weights=params, inputs=np.ones(config.input_width))
+        rus = runner.mode == "rus"
+        naive = qrnn_sequence(config, 1, weights=params, inputs=np.ones(config.input_width),
+                              neuron_mode=runner.mode, retries=max(runner.retries, 1) if rus else 1)
         naive = generate_preset_pass_manager(optimization_level=1, backend=AerSimulator()).run(naive)
         start = time.perf_counter()
         SamplerV2(options={"run_options": {"seed_simulator": 1}}).run([naive], shots=args.naive_shots).result()
         naive_s = (time.perf_counter() - start) / args.naive_shots
         per_shot = statistics.median(times)
         print(json.dumps({
-            "benchmark": "aer", "model": name, "qubits": config.num_qubits, "mode": "postselect", "device": "CPU",
+            "benchmark": "aer", "model": name, "qubits": config.num_qubits, "mode": mode, "device": "CPU",
             "shots": args.shots, "repeats": args.repeats, "seconds_per_shot": round(per_shot, 5),
             "shots_per_second": round(1 / per_shot, 1), "naive_seconds_per_shot": round(naive_s, 4),
             "speedup": round(naive_s / per_shot, 1), "operations": sum(circuit.count_ops().values()),
