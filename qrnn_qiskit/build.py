@@ -21,11 +21,12 @@ __all__ = ["BuildResult", "build"]
 
 @dataclass
 class BuildResult:
-    """The built circuit, the circuit of one step (what reports transpile) and the report."""
+    """The built circuit, the circuit of one step (what target reports transpile; ``None``
+    without targets) and the report."""
 
     config: QRNNConfig
     circuit: QuantumCircuit
-    step_circuit: QuantumCircuit
+    step_circuit: QuantumCircuit | None
     report: dict = field(default_factory=dict)
 
 
@@ -76,7 +77,8 @@ def build(
         length = 1 if length is None else length
     options = {"weights": parameters, "neuron_mode": mode, "retries": retries}
     circuit = qrnn_sequence(config, length, inputs=bits, **options)
-    step = qrnn_sequence(config, 1, **options)
+    # target reports transpile one step (inputs symbolic) and scale it; build it only for them
+    step = qrnn_sequence(config, 1, **options) if targets else None
     report = {"model": config.to_dict(), "num_parameters": config.num_parameters, "length": length}
     report["neuron_mode"] = neuron_mode
     report["logical"] = logical_report(circuit)

@@ -161,11 +161,10 @@ class AerRunner:
         return ~np.any(shaped[..., per_step], axis=-1)
 
     # -------------------------------------------------------------------------------- sampling
-    def run(self, pubs: list[tuple[QuantumCircuit, np.ndarray]]):
-        """Run PUBs ``(circuit, values)`` in one Aer job; returns the primitive result."""
+    def run(self, pubs: list):
+        """Run PUBs (bound circuits or ``(circuit, values)``) in one Aer job; returns the result."""
         from qiskit_aer.primitives import SamplerV2
 
-        pubs = [pub[0] if isinstance(pub, tuple) and pub[1] is None else pub for pub in pubs]
         run_options = {} if self.seed is None else {"seed_simulator": int(self.seed)}
         sampler = SamplerV2(options={"backend_options": self.backend_options, "run_options": run_options})
         return sampler.run(pubs, shots=self.shots).result()

@@ -17,7 +17,7 @@ from qiskit.circuit import ParameterVector
 from ..config import QRNNConfig
 from ..engine import ExactEngine
 from ..engine.shift import loss_gradient_from_joint, shift_plan
-from .aer import AerRunner, _parameter_order
+from .aer import AerRunner, ShotResult, _parameter_order
 
 __all__ = ["AerGradient", "GRADIENTS"]
 
@@ -65,15 +65,12 @@ class AerGradient:
         # distributions when it bound these circuits' weight parameters from a value array itself
         # (input-bit arrays bind correctly), see the closing note of the Aer issue.
         parameters = list(circuit.parameters)
-        pubs = [(circuit.assign_parameters(dict(zip(parameters, row))), np.zeros((0,))) for row in values]
-        result = self.runner.run([(pub, None) for pub, _ in pubs])
+        result = self.runner.run([circuit.assign_parameters(dict(zip(parameters, row))) for row in values])
         tokens, ok = [], []
         for pub_result in result:
             shots = self.runner.to_shots(cfg, pub_result, steps)
             tokens.append(shots.tokens)
             ok.append(shots.neurons_ok)
-        from .aer import ShotResult
-
         shots = ShotResult(tokens=np.stack(tokens), neurons_ok=np.stack(ok))
         joint = shots.joint_probabilities(np.tile(targets, (vectors.shape[0], 1)), cfg.num_outcomes)
         return joint.reshape(vectors.shape[0], batch, steps, cfg.num_outcomes)
