@@ -3,9 +3,11 @@
 Prints one JSON line per (model, T): median-of-N seconds to build the T-step circuit (symbolic
 weights and inputs), to export it as OpenQASM 3, and to produce the report (logical figures of the
 whole circuit plus the generic-basis transpile of one step, scaled to T), with the 2-qubit gate
-count and depth on the generic basis {cx, rz, sx, x}; and once per model the fake_torino figures.
+count and depth on the generic basis {cx, rz, sx, x} (default synthesis ``auto``); then, per
+model and block-synthesis strategy, the 2-qubit gates and depth of one cell step on the generic
+basis and on fake_torino (with the default and the compact layout, and the SWAP overhead).
 
-Usage: python benchmarks/build.py [--repeats 3] [--lengths 1 10 99]
+Usage: python benchmarks/build.py [--repeats 3] [--lengths 1 10 99] [--strategies-only]
 """
 
 from __future__ import annotations
@@ -42,7 +44,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--lengths", type=int, nargs="+", default=[1, 10, 99])
+    parser.add_argument("--strategies-only", action="store_true", help="only the per-strategy step figures")
     args = parser.parse_args()
+    if args.strategies_only:
+        args.lengths = []
     folder = Path(tempfile.mkdtemp(prefix="qrnn-build-bench-"))
     for name, config in MODELS.items():
         step = qrnn_sequence(config, 1)
@@ -61,15 +66,21 @@ def main() -> None:
                 "two_qubit_gates_generic": generic["two_qubit_gates"], "depth_generic": generic["depth"],
                 "qasm_mib": round((folder / f"{name}-{length}.qasm").stat().st_size / 2**20, 2),
             }), flush=True)
-        torino = transpile_report(step, "fake_torino", length=1)
-        print(json.dumps({
-            "benchmark": "build", "model": name, "target": "fake_torino", "steps": 1,
-            "two_qubit_gates": torino["two_qubit_gates"], "depth": torino["depth"],
-            "two_qubit_depth": torino["two_qubit_depth"], "duration_s": torino["duration_seconds"],
-            "success_probability_estimate": torino["success_probability_estimate"],
-            "transpile_s": torino["transpile_seconds_per_step"],
-        }), flush=True)
-
+        for strategy in ("mc", "multiplexer", "phase-polynomial", "auto"):
+            one = qrnn_sequence(config, 1, synthesis=strategy)
+            generic = transpile_report(one, "generic")
+            torino = transpile_report(one, "fake_torino", layout="auto")
+            print(json.dumps({
+                "benchmark": "build-synthesis", "model": name, "synthesis": strategy, "steps": 1,
+                "generic_two_qubit_gates": generic["two_qubit_gates"], "generic_depth": generic["depth"],
+                "torino_two_qubit_gates": torino["two_qubit_gates"], "torino_depth": torino["depth"],
+                "torino_layout": torino["layout_strategy"],
+                "torino_two_qubit_gates_default_layout": torino["two_qubit_gates_per_step_default_layout"],
+                "torino_swap_overhead_two_qubit_gates": torino["swap_overhead_two_qubit_gates_per_step"],
+                "torino_duration_s": torino["duration_seconds"],
+                "torino_success_probability_estimate": torino["success_probability_estimate"],
+                "transpile_s": round(generic["transpile_seconds_per_step"] + torino["transpile_seconds_per_step"], 3),
+            }), flush=True)
 
 if __name__ == "__main__":
     main()

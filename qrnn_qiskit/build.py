@@ -41,6 +41,9 @@ def build(
     optimization_level: int = 1,
     output: str | os.PathLike | None = None,
     fmt: str = "qasm3",
+    synthesis: str = "auto",
+    layout: str = "auto",
+    compare_synthesis: bool = True,
 ) -> BuildResult:
     """Build, report and optionally export a QRNN.
 
@@ -55,6 +58,11 @@ def build(
         optimization_level: preset pass manager level.
         output: OpenQASM file to write.
         fmt: ``qasm3`` or ``qasm2``.
+        synthesis: parameter-block strategy (``mc``, ``multiplexer``, ``phase-polynomial``,
+            ``auto``); see :mod:`qrnn_qiskit.circuits.synthesis`.
+        layout: initial layout on device targets (``auto``, ``default``, ``compact``).
+        compare_synthesis: add ``report["synthesis"]["compare"]``: 2-qubit gates per step of every
+            strategy, on the generic basis and on each target (default layout there).
 
     Raises:
         ValueError: for inconsistent options (a length that does not match the sample, an
@@ -75,7 +83,10 @@ def build(
     else:
         bits = None
         length = 1 if length is None else length
-    options = {"weights": parameters, "neuron_mode": mode, "retries": retries}
+    from .circuits.synthesis import STRATEGIES, choose_strategy, strategy_cnot_counts
+
+    choose_strategy(synthesis, 1, 1)  # checks the name before anything is built
+    options = {"weights": parameters, "neuron_mode": mode, "retries": retries, "synthesis": synthesis}
     circuit = qrnn_sequence(config, length, inputs=bits, **options)
     # target reports transpile one step (inputs symbolic) and scale it; build it only for them
     step = qrnn_sequence(config, 1, **options) if targets else None
@@ -98,9 +109,36 @@ def build(
                 "to its target; per-step figures are geometric means"
             ),
         }
+    shapes = sorted({(len(spec.sources), config.degree) for spec in config.neurons})
+    report["synthesis"] = {
+        "requested": synthesis,
+        "neuron_shapes": [
+            {
+                "sources": n,
+                "degree": d,
+                "neurons": sum(1 for spec in config.neurons if len(spec.sources) == n),
+                "chosen": choose_strategy(synthesis, n, d),
+                "block_cnots": strategy_cnot_counts(n, d),
+            }
+            for n, d in shapes
+        ],
+    }
     report["targets"] = [
-        transpile_report(step, target, length=length, optimization_level=optimization_level) for target in targets
+        transpile_report(step, target, length=length, optimization_level=optimization_level, layout=layout)
+        for target in targets
     ]
+    if compare_synthesis:
+        compare = {}
+        for strategy in STRATEGIES[:-1]:
+            one = qrnn_sequence(config, 1, **{**options, "synthesis": strategy})
+            compare[strategy] = {
+                name: transpile_report(one, name, optimization_level=optimization_level, layout="default")["two_qubit_gates_per_step"]
+                for name in ("generic", *targets)
+            }
+        report["synthesis"]["compare"] = {
+            "two_qubit_gates_per_step": compare,
+            "note": "one step transpiled per strategy; device targets with the default layout",
+        }
     if output is not None:
         export_qasm(circuit, output, fmt=fmt)
         report["output"] = {"path": str(Path(output)), "format": fmt}

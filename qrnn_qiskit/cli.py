@@ -46,6 +46,12 @@ def main() -> None:
 @click.option("--neuron-mode", default="postselect", show_default=True, help="postselect, or rus[:R] (R retries)")
 @click.option("--target", "targets", multiple=True, help="generic, fake_<name> (e.g. fake_torino); repeatable")
 @click.option("--optimization-level", type=click.IntRange(0, 3), default=1, show_default=True)
+@click.option("--synthesis", type=click.Choice(["auto", "mc", "multiplexer", "phase-polynomial"]), default="auto",
+              show_default=True, help="how each neuron's parameter block is synthesised (auto: fewest CNOTs per neuron shape)")
+@click.option("--layout", type=click.Choice(["auto", "default", "compact"]), default="auto", show_default=True,
+              help="initial layout on device targets (auto: the better of the transpiler's and a compact one)")
+@click.option("--compare/--no-compare", default=True, show_default=True,
+              help="report the 2-qubit gates of every synthesis strategy side by side")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="write OpenQASM here")
 @click.option(
     "--format",
@@ -59,7 +65,7 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the report as one JSON line")
 @click.option("--draw", is_flag=True, help="print a text drawing (small circuits only)")
 def build(checkpoint, input_width, workspace, stages, order, degree, length, dataset, sample, split, data_dir,
-          neuron_mode, targets, optimization_level, output, fmt, report, as_json, draw):
+          neuron_mode, targets, optimization_level, synthesis, layout, compare, output, fmt, report, as_json, draw):
     """Build the QRNN as Qiskit circuits, report them (logical and per target), export OpenQASM."""
     from .build import build as build_circuits
     from .exceptions import QRNNError
@@ -91,6 +97,7 @@ def build(checkpoint, input_width, workspace, stages, order, degree, length, dat
         result = build_circuits(
             config, parameters=parameters, length=length, sample=bound, neuron_mode=neuron_mode,
             targets=tuple(targets), optimization_level=optimization_level, output=output, fmt=fmt,
+            synthesis=synthesis, layout=layout, compare_synthesis=compare,
         )
     except (QRNNError, ValueError, OSError) as exc:
         _fail(str(exc))
@@ -128,6 +135,19 @@ def _format_report(report: dict) -> str:
         lines.append(f"    ancillas           10^{acc['log10_ancillas']:.1f}  ({acc['ancillas_per_step']:.3g} per step)")
         lines.append(f"    with targets       10^{acc['log10_ancillas_and_targets']:.1f}  "
                      f"({acc['ancillas_and_targets_per_step']:.3g} per step)")
+    syn = report.get("synthesis")
+    if syn:
+        lines.append(f"  block synthesis    {syn['requested']}")
+        for shape in syn["neuron_shapes"]:
+            cnots = ", ".join(f"{k} {v}" for k, v in shape["block_cnots"].items())
+            lines.append(f"    {shape['neurons']} neuron(s), {shape['sources']} sources, degree {shape['degree']}: "
+                         f"{shape['chosen']} (CNOTs per block: {cnots})")
+        if "compare" in syn:
+            table = syn["compare"]["two_qubit_gates_per_step"]
+            names = list(next(iter(table.values())))
+            lines.append("    2-qubit gates per step   " + "".join(f"{n:>16s}" for n in names))
+            for strategy, row in table.items():
+                lines.append(f"      {strategy:22s} " + "".join(f"{row[n]:>16d}" for n in names))
     for t in report["targets"]:
         lines.append(f"  target {t['target']} (optimization level {t['optimization_level']}, scaled from one step x {t['steps_scaled']})")
         lines.append(f"    2-qubit gates      {t['two_qubit_gates']}  ({t['two_qubit_gates_per_step']} per step)")
@@ -136,7 +156,10 @@ def _format_report(report: dict) -> str:
             lines.append(f"    duration           {t['duration_seconds']:.4g} s")
             lines.append(f"    success estimate   {t['success_probability_estimate']:.3e} "
                          f"(per step {t['success_probability_estimate_per_step']:.3e})")
-            lines.append(f"    layout             {t['layout']}")
+            lines.append(f"    layout             {t['layout_strategy']} {t['layout']}")
+            lines.append(f"    routing overhead   {t['swap_overhead_two_qubit_gates_per_step']} 2-qubit gates per step "
+                         f"(all-to-all {t['two_qubit_gates_per_step_all_to_all']}, "
+                         f"default layout {t['two_qubit_gates_per_step_default_layout']})")
     if "output" in report:
         lines.append(f"  wrote {report['output']['format']} to {report['output']['path']}")
     return "\n".join(lines)

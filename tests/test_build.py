@@ -63,6 +63,52 @@ def test_fake_backend_report():
     assert report["duration_seconds"] > 0
 
 
+def test_layouts_on_a_device():
+    from qrnn_qiskit.circuits.targets import compact_layouts
+
+    cfg = QRNNConfig(input_width=2, workspace=4, stages=1, order=2, degree=2)
+    step = qrnn_sequence(cfg, 1)
+    default = transpile_report(step, "fake_torino", layout="default")
+    compact = transpile_report(step, "fake_torino", layout="compact")
+    auto = transpile_report(step, "fake_torino")
+    # auto keeps the better of the pass manager's layout and the compact candidates
+    assert auto["two_qubit_gates_per_step"] == min(default["two_qubit_gates_per_step"], compact["two_qubit_gates_per_step"])
+    assert auto["two_qubit_gates_per_step_default_layout"] == default["two_qubit_gates_per_step"]
+    assert default["layout_strategy"] == "default" and compact["layout_strategy"] == "compact"
+    # routing overhead is measured against the same circuit on an all-to-all device
+    assert auto["swap_overhead_two_qubit_gates_per_step"] == (
+        auto["two_qubit_gates_per_step"] - auto["two_qubit_gates_per_step_all_to_all"]
+    ) >= 0
+    backend = resolve_target("fake_torino").backend
+    edges = {frozenset(e) for e in backend.coupling_map.get_edges()}
+    for layout in compact_layouts(backend, step, count=3):
+        assert len(set(layout)) == step.num_qubits
+        # the ancillas (the neurons' hubs) sit next to each other on the device
+        assert frozenset(layout[-2:]) in edges
+    with pytest.raises(ValueError, match="Unknown layout 'dense'; expected one of auto, default, compact"):
+        transpile_report(step, "fake_torino", layout="dense")
+
+
+def test_report_compares_strategies_side_by_side():
+    cfg = QRNNConfig(input_width=3, workspace=5, stages=1, order=2, degree=3)  # 7 sources, degree 3
+    result = build(cfg, targets=("generic",))
+    syn = result.report["synthesis"]
+    assert syn["neuron_shapes"] == [
+        {"sources": 7, "degree": 3, "neurons": 13, "chosen": "phase-polynomial",
+         "block_cnots": {"mc": 882, "multiplexer": 128, "phase-polynomial": 84}}
+    ]
+    table = syn["compare"]["two_qubit_gates_per_step"]
+    assert table["phase-polynomial"]["generic"] == result.report["targets"][0]["two_qubit_gates_per_step"]
+    assert table["phase-polynomial"]["generic"] < table["multiplexer"]["generic"] < table["mc"]["generic"]
+    r = CliRunner().invoke(main, ["build", "-I", "3", "-W", "5", "-d", "3", "--synthesis", "mc", "--no-compare", "--json"])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    assert report["synthesis"]["neuron_shapes"][0]["chosen"] == "mc" and "compare" not in report["synthesis"]
+    assert report["logical"]["controlled_rotations"]["3"] > 0
+    r = CliRunner().invoke(main, ["build", "--synthesis", "gray"])
+    assert r.exit_code == 2 and "'gray' is not one of 'auto', 'mc', 'multiplexer', 'phase-polynomial'" in r.output
+
+
 def test_rus_on_a_static_backend_is_refused():
     step = qrnn_sequence(CFG, 1, neuron_mode="rus", retries=1)
     with pytest.raises(ValueError, match=r"fake_athens does not support \['if_else'\].*--neuron-mode postselect"):
@@ -132,7 +178,8 @@ def test_text_report_with_targets(tmp_path):
          "--target", "fake_torino", "--neuron-mode", "rus:2"],
     )
     assert r.exit_code == 0, r.output
-    for text in ("neuron mode rus:2", "target generic", "target fake_torino", "success estimate", "lower bound for rus"):
+    for text in ("neuron mode rus:2", "target generic", "target fake_torino", "success estimate", "lower bound for rus",
+                 "routing overhead", "2-qubit gates per step", "block synthesis    auto"):
         assert text in r.output
 
 

@@ -89,7 +89,7 @@ def qrnn_sequence(
     insert_barriers: bool = False,
     neuron_mode: str = "postselect",
     retries: int = 1,
-    synthesis: str = "mc",
+    synthesis: str = "auto",
     name: str = "QRNN",
 ) -> QuantumCircuit:
     """The QRNN unrolled over ``length`` steps, with mid-circuit measurements.
@@ -106,9 +106,12 @@ def qrnn_sequence(
             afterwards) or ``"rus"`` (a failed ancilla triggers the neuron's correction and a retry,
             ``retries`` times; see :mod:`qrnn_qiskit.circuits.rus`).
         retries: retries per block in ``rus`` mode.
-        synthesis: how a neuron's parameter block is written: ``"mc"``, one (multi-)controlled
-            RY per subset (symbolic weights allowed), or ``"multiplexer"``, the whole block as one
-            uniformly controlled RY (``UCGate``; numeric weights only; native in Aer).
+        synthesis: how a neuron's parameter block is written (all keep symbolic weights):
+            ``"mc"``, one (multi-)controlled RY per subset; ``"multiplexer"``, a Gray-code
+            uniformly controlled RY; ``"phase-polynomial"``, a CNOT-phase network; ``"auto"``,
+            the one with the fewest CNOTs per neuron shape (see
+            :mod:`qrnn_qiskit.circuits.synthesis`). ``"ucgate"`` writes each block as one
+            ``UCGate`` (numeric weights only; native in Aer).
         name: circuit name.
 
     Returns:

@@ -5,7 +5,8 @@ are declared as ``input float[64] w_0``. :func:`export_qasm` writes ``FILE`` and
 sidecar maps each declared input back to its Qiskit name and records the model
 (``metadata["qrnn"]``), and :func:`load_qasm` applies it.
 
-QRNN circuits use a small gate set (``ry``, ``cry``, ``x``, RY with ``n`` controls written as
+QRNN circuits use a small gate set (``ry``, ``rz``, ``cry``, ``cx``, ``x``, ``h``, ``s``, ``sdg``, RY
+with ``n`` controls written as
 ``ctrl(n) @ ry``, measure, reset, barrier and ``if`` on one bit), which this module writes
 directly: an order of magnitude faster than the general exporter on the 500k-operation MNIST
 circuits. Anything else goes through :func:`qiskit.qasm3.dumps`.
@@ -138,9 +139,9 @@ def _dumps_qasm3(circuit: QuantumCircuit) -> tuple[str, dict[str, str]] | None:
                 lines.append(f"{indent}{outer[inst.clbits[0]]} = measure {q[0]};")
             elif name == "reset":
                 lines.append(f"{indent}reset {q[0]};")
-            elif name == "x":
-                lines.append(f"{indent}x {q[0]};")
-            elif name == "ry" or name == "cry":
+            elif name in ("x", "h", "s", "sdg", "cx"):
+                lines.append(f"{indent}{name} {', '.join(q)};")
+            elif name in ("ry", "rz", "cry"):
                 lines.append(f"{indent}{name}({angle(op.params[0])}) {', '.join(q)};")
             elif name == "barrier":
                 lines.append(f"{indent}barrier {', '.join(q)};")

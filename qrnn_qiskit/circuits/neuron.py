@@ -80,15 +80,16 @@ def _ry_controlled(angle: ParameterLike, num_controls: int) -> Gate:
 class _NeuronGates:
     """The gate objects of one neuron, created once and shared by every step of a sequence.
 
-    ``P`` is ``RY(theta + bias)`` on ``a0`` and one ``RY(phi_S)`` on ``a0`` controlled by each
-    subset ``S``. All of them are Y rotations of ``a0`` conditioned on basis states, and
-    ``X RY(phi) X = RY(-phi)``, so the inverse block is ``P`` conjugated by X on ``a0`` (the
-    reference lists the same gates reversed with negated angles; the unitary is identical).
-    Building it this way keeps every controlled gate's angle a plain parameter: Qiskit's
-    OpenQASM 3 exporter applies an angle *expression* of a custom controlled gate twice.
+    ``block`` and ``inverse`` are lists of ``(gate, refs)`` where a reference is a lane or
+    ``None`` for ``a0`` (see :mod:`qrnn_qiskit.circuits.synthesis`). ``inverse`` is ``None``
+    where the inverse block is ``P`` conjugated by X on ``a0``: every block strategy except the
+    phase polynomial is a set of Y rotations of ``a0`` conditioned on basis states, and
+    ``X RY(phi) X = RY(-phi)``. Building it that way keeps every controlled gate's angle a plain
+    parameter (Qiskit's OpenQASM 3 exporter applies an angle *expression* of a custom controlled
+    gate twice).
     """
 
-    __slots__ = ("block", "cry", "cry_inverse", "flip")
+    __slots__ = ("block", "inverse", "cry", "cry_inverse", "flip", "strategy")
 
     def __init__(
         self,
@@ -100,17 +101,29 @@ class _NeuronGates:
         synthesis: str = "mc",
         sources: Sequence[int] | None = None,
     ) -> None:
-        if synthesis == "multiplexer":
-            self.block = [_multiplexer(subsets, weights, theta, bias, sources)]
-        elif synthesis == "mc":
-            block = [(RYGate(theta + bias), ())]
-            block += [(_ry_controlled(w, len(s)), tuple(s)) for s, w in zip(subsets, weights)]
-            self.block = block
-        else:
-            raise ValueError(f"Unknown block synthesis {synthesis!r}; expected 'mc' or 'multiplexer'.")
+        from .synthesis import choose_strategy, synthesize_block
+
+        if sources is None:
+            sources = sorted({lane for subset in subsets for lane in subset})
+        degree = max((len(s) for s in subsets), default=1)
+        self.strategy = choose_strategy(synthesis, len(sources), degree)
+        self.block, self.inverse = synthesize_block(self.strategy, subsets, weights, theta, bias, sources)
         self.flip = XGate()
         self.cry = CRYGate(math.pi)
         self.cry_inverse = CRYGate(-math.pi)
+
+    def emit_block(self, emit, inverse: bool, lanes, a0) -> None:
+        """Call ``emit(gate, qargs)`` for each gate of ``P`` (or ``P^dagger``)."""
+        if inverse and self.inverse is not None:
+            for gate, refs in self.inverse:
+                emit(gate, tuple(a0 if r is None else lanes[r] for r in refs))
+            return
+        if inverse:
+            emit(self.flip, (a0,))
+        for gate, refs in self.block:
+            emit(gate, tuple(a0 if r is None else lanes[r] for r in refs))
+        if inverse:
+            emit(self.flip, (a0,))
 
 
 def _multiplexer(subsets, weights, theta, bias, sources) -> tuple[Gate, tuple[int, ...]]:
@@ -124,7 +137,7 @@ def _multiplexer(subsets, weights, theta, bias, sources) -> tuple[Gate, tuple[in
 
     values = [theta, *weights]
     if any(isinstance(v, ParameterExpression) for v in values):
-        raise ValueError("The multiplexer synthesis needs numeric weights; build from a checkpoint or pass numbers.")
+        raise ValueError("The ucgate synthesis (one UCGate per block, for Aer) needs numeric weights; bind the weights or use another synthesis.")
     sources = tuple(sources)
     position = {lane: j for j, lane in enumerate(sources)}
     patterns = np.arange(1 << len(sources))
@@ -135,13 +148,6 @@ def _multiplexer(subsets, weights, theta, bias, sources) -> tuple[Gate, tuple[in
     half_c, half_s = np.cos(angles / 2), np.sin(angles / 2)
     matrices = [np.array([[c, -s], [s, c]]) for c, s in zip(half_c, half_s)]
     return UCGate(matrices, up_to_diagonal=False), sources
-
-
-def _block_qargs(gate: Gate, controls, lanes, a0) -> tuple:
-    """Qubits of a block gate: controls then a0, except UCGate, which takes its target first."""
-    if gate.name == "multiplexer":
-        return (a0, *[lanes[c] for c in controls])
-    return (*[lanes[c] for c in controls], a0)
 
 
 def _emit_neuron(
@@ -159,16 +165,13 @@ def _emit_neuron(
     measure, reset = Measure(), Reset()
     flag_iter = iter(flags)
     append = circuit._append
+    def emit(gate, qargs) -> None:
+        append(CircuitInstruction(gate, qargs, ()))
+
     for op in program:
         kind = op.kind
         if kind == "P" or kind == "Pdg":
-            if kind == "Pdg":
-                append(CircuitInstruction(gates.flip, (a0,), ()))
-            for gate, controls in gates.block:
-                qargs = _block_qargs(gate, controls, lanes, a0)
-                append(CircuitInstruction(gate, qargs, ()))
-            if kind == "Pdg":
-                append(CircuitInstruction(gates.flip, (a0,), ()))
+            gates.emit_block(emit, kind == "Pdg", lanes, a0)
         elif kind == "C" or kind == "Cdg":
             gate = gates.cry if kind == "C" else gates.cry_inverse
             append(CircuitInstruction(gate, (chain[op.level], chain[op.level + 1]), ()))
@@ -188,6 +191,7 @@ def quantum_neuron(
     parameter_prefix: str = "w",
     neuron_mode: str = "postselect",
     retries: int = 1,
+    synthesis: str = "mc",
     name: str = "QuantumNeuron",
 ) -> QuantumCircuit:
     """One QRNN quantum neuron as a circuit with mid-circuit measurements.
@@ -216,6 +220,7 @@ def quantum_neuron(
         parameter_prefix: name of that vector.
         neuron_mode: ``"postselect"`` or ``"rus"`` (see :mod:`qrnn_qiskit.circuits.rus`).
         retries: retries per block in ``rus`` mode.
+        synthesis: block strategy, one of :data:`~qrnn_qiskit.circuits.synthesis.STRATEGIES`.
         name: circuit name.
 
     Returns:
@@ -256,7 +261,9 @@ def quantum_neuron(
     anc = QuantumRegister(order, "anc")
     flag = ClassicalRegister(num_flags, "flag")
     circuit = QuantumCircuit(src, target, anc, flag, name=name)
-    gates = _NeuronGates(subsets, list(weights[:-1]), weights[-1], bias)
+    gates = _NeuronGates(
+        subsets, list(weights[:-1]), weights[-1], bias, synthesis=synthesis, sources=range(num_sources)
+    )
     if neuron_mode == "rus":
         emit_rus_neuron(circuit, gates, order, retries, list(src), target[0], list(anc), list(flag))
     else:

@@ -25,7 +25,6 @@ import numpy as np
 from qiskit.circuit import CircuitInstruction, Measure, QuantumCircuit, Reset
 from qiskit.circuit.library import RYGate
 
-from .neuron import _block_qargs
 
 __all__ = ["parse_neuron_mode", "rus_flags_per_neuron", "acceptance_mask", "emit_rus_neuron"]
 
@@ -93,12 +92,7 @@ def emit_rus_neuron(circuit: QuantumCircuit, gates, order: int, retries: int, la
             circuit._append(CircuitInstruction(op, tuple(qargs), tuple(cargs)))
 
     def param_block(inverse: bool) -> None:
-        if inverse:
-            emit(gates.flip, (a0,))
-        for gate, controls in gates.block:
-            emit(gate, _block_qargs(gate, controls, lanes, a0))
-        if inverse:
-            emit(gates.flip, (a0,))
+        gates.emit_block(emit, inverse, lanes, a0)
 
     def body(level: int, dagger: bool, retry: bool) -> None:
         static = gates.cry_inverse if dagger else gates.cry

@@ -8,7 +8,15 @@ Every step of an unrolled QRNN is the same circuit up to its input parameters, s
 ``T`` steps transpiles **one** step (inputs symbolic) and scales: gate counts are exact
 (``T`` times the step's), depths and durations are ``T`` times the step's (an upper bound: steps
 share every qubit, so little overlap is lost), the success estimate is the step's to the power
-``T``. ``transpile_report(..., whole=True)`` transpiles the whole circuit instead.
+``T``.
+
+Layout on devices: a neuron couples every source lane with its first ancilla, a star that a
+heavy-hex or square lattice cannot hold, so routing adds SWAPs. ``layout="auto"`` (the default)
+transpiles with the preset pass manager's own layout and with compact layouts (the ancillas on a
+well-connected, low-error qubit and the lanes on its breadth-first neighbourhood) and keeps the
+one with the fewest 2-qubit gates, so it is never worse than the default. The report gives the
+SWAP overhead: 2-qubit gates on the device minus those of the same circuit transpiled to the
+device's basis with all-to-all connectivity.
 """
 
 from __future__ import annotations
@@ -21,7 +29,9 @@ from dataclasses import dataclass
 from qiskit import QuantumCircuit
 from qiskit.transpiler import generate_preset_pass_manager
 
-__all__ = ["GENERIC_BASIS", "resolve_target", "transpile_report", "fake_backend_names"]
+__all__ = ["GENERIC_BASIS", "LAYOUTS", "resolve_target", "transpile_report", "fake_backend_names", "compact_layouts"]
+
+LAYOUTS = ("auto", "default", "compact")
 
 GENERIC_BASIS = ("cx", "rz", "sx", "x")
 _CONTROL_FLOW = {"if_else", "while_loop", "for_loop", "switch_case", "box"}
@@ -152,6 +162,78 @@ def _duration(circuit: QuantumCircuit, backend) -> float:
     return max(clock.values(), default=0.0)
 
 
+def _two_qubit_count(circuit: QuantumCircuit) -> int:
+    """2-qubit gates, counting each ``if_else`` body once."""
+    total = 0
+    for inst in circuit.data:
+        op = inst.operation
+        if op.name in _CONTROL_FLOW:
+            total += sum(_two_qubit_count(block) for block in op.blocks)
+        elif op.num_qubits == 2 and op.name != "barrier":
+            total += 1
+    return total
+
+
+def _undirected(backend) -> dict[int, set[int]]:
+    neighbours: dict[int, set[int]] = {q: set() for q in range(backend.num_qubits)}
+    for a, b in backend.coupling_map.get_edges():
+        neighbours[a].add(b)
+        neighbours[b].add(a)
+    return neighbours
+
+
+def _two_qubit_errors(backend) -> dict[frozenset, float]:
+    target = backend.target
+    errors: dict[frozenset, float] = {}
+    for name in target.operation_names:
+        op = target.operation_from_name(name) if hasattr(target, "operation_from_name") else None
+        if op is None or getattr(op, "num_qubits", 0) != 2:
+            continue
+        for qargs, props in target[name].items():
+            if qargs is not None and props is not None and props.error is not None:
+                key = frozenset(qargs)
+                errors[key] = min(errors.get(key, 1.0), props.error)
+    return errors
+
+
+def compact_layouts(backend, circuit: QuantumCircuit, count: int = 6) -> list[list[int]]:
+    """Initial layouts that keep the circuit's qubits in one compact patch of the device.
+
+    Each candidate puts the ancillas (the ``anc`` register, the hubs of every neuron) on a centre
+    qubit and its nearest neighbours and the lanes on the rest of a breadth-first ball around it
+    (higher-degree qubits first). Centres are ranked by the mean 2-qubit error inside their ball;
+    the ``count`` best are returned, as lists of physical qubits in the circuit's qubit order.
+    """
+    neighbours = _undirected(backend)
+    errors = _two_qubit_errors(backend)
+    size = circuit.num_qubits
+    hubs = [q for reg in circuit.qregs if reg.name == "anc" for q in reg]
+    order = hubs + [q for q in circuit.qubits if q not in set(hubs)]
+    ranked = []
+    for centre in range(backend.num_qubits):
+        ball, seen, frontier = [centre], {centre}, [centre]
+        while frontier and len(ball) < size:
+            following = []
+            for u in frontier:
+                for v in sorted(neighbours[u], key=lambda v: (-len(neighbours[v]), v)):
+                    if v not in seen and len(ball) < size:
+                        seen.add(v)
+                        ball.append(v)
+                        following.append(v)
+            frontier = following
+        if len(ball) < size:
+            continue
+        inside = [e for pair, e in errors.items() if pair <= seen]
+        score = sum(inside) / len(inside) if inside else 0.0
+        ranked.append((score, -len(neighbours[centre]), centre, ball))
+    ranked.sort()
+    layouts = []
+    for _, _, _, ball in ranked[:count]:
+        physical = dict(zip(order, ball))
+        layouts.append([physical[q] for q in circuit.qubits])
+    return layouts
+
+
 def transpile_report(
     step_circuit: QuantumCircuit,
     target: str | object,
@@ -159,6 +241,7 @@ def transpile_report(
     length: int = 1,
     optimization_level: int = 1,
     seed: int | None = 7,
+    layout: str = "auto",
 ) -> dict:
     """Transpile one step (or a whole circuit with ``length=1``) and report device figures.
 
@@ -168,15 +251,20 @@ def transpile_report(
         length: number of steps the figures are scaled to.
         optimization_level: preset pass manager level 0-3.
         seed: transpiler seed (layout and routing are randomised).
+        layout: devices only: ``"default"`` (the pass manager's), ``"compact"`` (the best of
+            :func:`compact_layouts`) or ``"auto"`` (the better of both).
 
     Raises:
-        ValueError: for a bad target or optimisation level, or a circuit with control flow on a
-            backend that does not support it.
+        ValueError: for a bad target, optimisation level or layout, or a circuit with control flow
+            on a backend that does not support it.
     """
     if optimization_level not in (0, 1, 2, 3):
         raise ValueError(f"optimization_level must be 0, 1, 2 or 3, got {optimization_level!r}.")
+    if layout not in LAYOUTS:
+        raise ValueError(f"Unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}.")
     resolved = resolve_target(target)
     flow = sorted({i.operation.name for i in step_circuit.data} & _CONTROL_FLOW)
+    candidates: list[tuple[str, object]] = []
     if resolved.is_device:
         backend = resolved.backend
         supported = set(backend.target.operation_names)
@@ -190,18 +278,33 @@ def transpile_report(
             raise ValueError(
                 f"The circuit needs {step_circuit.num_qubits} qubits but {resolved.name} has {backend.num_qubits}."
             )
-        pm = generate_preset_pass_manager(optimization_level=optimization_level, backend=backend, seed_transpiler=seed)
+        if layout in ("auto", "default"):
+            candidates.append(
+                ("default", generate_preset_pass_manager(optimization_level=optimization_level, backend=backend, seed_transpiler=seed))
+            )
+        if layout in ("auto", "compact"):
+            for initial in compact_layouts(backend, step_circuit):
+                candidates.append(
+                    (
+                        "compact",
+                        generate_preset_pass_manager(
+                            optimization_level=optimization_level, backend=backend, seed_transpiler=seed, initial_layout=initial
+                        ),
+                    )
+                )
     else:
-        pm = generate_preset_pass_manager(
-            optimization_level=optimization_level, basis_gates=list(GENERIC_BASIS), seed_transpiler=seed
+        candidates.append(
+            ("generic", generate_preset_pass_manager(optimization_level=optimization_level, basis_gates=list(GENERIC_BASIS), seed_transpiler=seed))
         )
     start = time.perf_counter()
-    compiled = pm.run(step_circuit)
+    results = []
+    for label, pm in candidates:
+        compiled_candidate = pm.run(step_circuit)
+        results.append((_two_qubit_count(compiled_candidate), len(results), label, compiled_candidate))
     seconds = time.perf_counter() - start
+    default_count = next((count for count, _, label, _ in results if label == "default"), None)
+    two_qubit, _, chosen, compiled = min(results, key=lambda r: r[:2])
     ops = dict(compiled.count_ops())
-    two_qubit = sum(
-        1 for inst in compiled.data if inst.operation.num_qubits == 2 and inst.operation.name != "barrier"
-    )
     report = {
         "target": resolved.name,
         "optimization_level": optimization_level,
@@ -215,12 +318,23 @@ def transpile_report(
     }
     if resolved.is_device:
         backend = resolved.backend
-        layout = compiled.layout.initial_index_layout(filter_ancillas=True) if compiled.layout else None
+        free = generate_preset_pass_manager(
+            optimization_level=optimization_level,
+            basis_gates=[n for n in backend.target.operation_names if n not in _CONTROL_FLOW],
+            seed_transpiler=seed,
+        ).run(step_circuit)
+        unrouted = _two_qubit_count(free)
+        initial = compiled.layout.initial_index_layout(filter_ancillas=True) if compiled.layout else None
         step_success = _success_estimate(compiled, backend)
         report.update(
             {
                 "backend_qubits": backend.num_qubits,
-                "layout": layout,
+                "layout": initial,
+                "layout_strategy": chosen,
+                "layout_candidates": len(results),
+                "two_qubit_gates_per_step_default_layout": default_count,
+                "two_qubit_gates_per_step_all_to_all": unrouted,
+                "swap_overhead_two_qubit_gates_per_step": two_qubit - unrouted,
                 "duration_seconds": _duration(compiled, backend) * length,
                 "success_probability_estimate": step_success**length,
                 "success_probability_estimate_per_step": step_success,

@@ -8,9 +8,9 @@ mode) must read 0, and evaluation also keeps only shots whose "don't care" io ou
 targets, as the reference evaluates.
 
 Speed: with bound weights each parameter block is built as one uniformly controlled RY
-(``multiplexer``, native in Aer) instead of ``1 + D`` multi-controlled rotations that the transpiler
+(``ucgate`` synthesis: a UCGate, native in Aer) instead of ``1 + D`` multi-controlled rotations that the transpiler
 would decompose; gate fusion is forced (Aer fuses only from 14 qubits by default). In rus mode the
-blocks stay multi-controlled rotations: Aer 0.18.2 runs a multiplexer inside ``if_else`` wrongly.
+blocks stay multi-controlled rotations: Aer 0.18.2 runs a UCGate inside ``if_else`` wrongly.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ class AerRunner:
         # same circuit agrees gate for gate with the mc build, which Aer runs correctly), so rus
         # circuits keep one controlled rotation per subset.
         fast = numeric and self._noise_backend is None and self.mode == "postselect"
-        synthesis = "multiplexer" if fast else "mc"
+        synthesis = "ucgate" if fast else "mc"
         circuit = qrnn_sequence(
             config, length, weights=weights, inputs=inputs, neuron_mode=self.mode, retries=self.retries, synthesis=synthesis
         )

@@ -19,7 +19,7 @@ from statevector_reference import run_postselected
 )
 def test_operation_counts(input_width, workspace, stages, order, degree, length):
     cfg = QRNNConfig(input_width=input_width, workspace=workspace, stages=stages, order=order, degree=degree)
-    circuit = qrnn_sequence(cfg, length)
+    circuit = qrnn_sequence(cfg, length, synthesis="mc")
     ops = circuit.count_ops()
     neurons = workspace + stages * workspace + input_width  # per step
     d = sum(math.comb(workspace + input_width - 1, j) for j in range(1, degree + 1))
@@ -113,14 +113,14 @@ class TestInputs:
 
 @pytest.mark.parametrize("order", [1, 2])
 @pytest.mark.parametrize("neuron_mode", ["postselect", "rus"])
-def test_multiplexer_synthesis_is_the_same_circuit(order, neuron_mode):
+def test_ucgate_synthesis_is_the_same_circuit(order, neuron_mode):
     from branching_reference import run_branches
 
     cfg = QRNNConfig(input_width=2, workspace=2, stages=1, order=order, degree=2)
     params = np.random.default_rng(order).normal(0, 1, cfg.num_parameters)
     bits = cfg.token_to_bits([2, 1]).reshape(-1).astype(float)
     mc = qrnn_sequence(cfg, 2, weights=params, inputs=bits, neuron_mode=neuron_mode)
-    mux = qrnn_sequence(cfg, 2, weights=params, inputs=bits, neuron_mode=neuron_mode, synthesis="multiplexer")
+    mux = qrnn_sequence(cfg, 2, weights=params, inputs=bits, neuron_mode=neuron_mode, synthesis="ucgate")
     # every parameter block (1 + D rotations) becomes one uniformly controlled RY
     assert "ccry" not in mux.count_ops() and mux.count_ops()["multiplexer"] > 0
     if neuron_mode == "postselect":
@@ -135,7 +135,7 @@ def test_multiplexer_synthesis_is_the_same_circuit(order, neuron_mode):
         small = QRNNConfig(input_width=1, workspace=1, stages=0, order=order, degree=1)
         weights = np.random.default_rng(order).normal(0, 1, small.num_parameters)
         a_circ = qrnn_sequence(small, 1, weights=weights, inputs=[1.0], neuron_mode="rus")
-        b_circ = qrnn_sequence(small, 1, weights=weights, inputs=[1.0], neuron_mode="rus", synthesis="multiplexer")
+        b_circ = qrnn_sequence(small, 1, weights=weights, inputs=[1.0], neuron_mode="rus", synthesis="ucgate")
         must = np.concatenate([[False], np.tile(acceptance_mask(order, 1), small.num_neurons)])
         state = np.zeros(2**a_circ.num_qubits, dtype=complex)
         state[0] = 1
@@ -145,9 +145,9 @@ def test_multiplexer_synthesis_is_the_same_circuit(order, neuron_mode):
         np.testing.assert_allclose(a.probs[oa], b.probs[ob], atol=1e-10)
 
 
-def test_multiplexer_needs_numbers():
+def test_ucgate_needs_numbers():
     cfg = QRNNConfig(input_width=1, workspace=2, stages=0, degree=1)
-    with pytest.raises(ValueError, match="multiplexer synthesis needs numeric weights"):
-        qrnn_sequence(cfg, 1, synthesis="multiplexer")
+    with pytest.raises(ValueError, match="ucgate synthesis .* needs numeric weights"):
+        qrnn_sequence(cfg, 1, synthesis="ucgate")
     with pytest.raises(ValueError, match="Unknown block synthesis 'gray'"):
         qrnn_sequence(cfg, 1, weights=np.zeros(cfg.num_parameters), synthesis="gray")

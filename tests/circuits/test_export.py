@@ -13,9 +13,10 @@ from qrnn_qiskit.config import QRNNConfig
 from statevector_reference import run_postselected
 
 
-def test_qasm3_round_trip_same_operations_and_distributions(tmp_path):
+@pytest.mark.parametrize("synthesis", ["mc", "multiplexer", "phase-polynomial"])
+def test_qasm3_round_trip_same_operations_and_distributions(tmp_path, synthesis):
     cfg = QRNNConfig(input_width=2, workspace=2, stages=1, order=2, degree=2)
-    circuit = qrnn_sequence(cfg, 2)
+    circuit = qrnn_sequence(cfg, 2, synthesis=synthesis)
     path = export_qasm(circuit, tmp_path / "qrnn.qasm")
     loaded = load_qasm(path)
     assert sorted(p.name for p in loaded.parameters) == sorted(p.name for p in circuit.parameters)
@@ -107,7 +108,7 @@ def test_rus_circuit_round_trip(tmp_path):
 
 def test_direct_writer_is_used_and_declares_plain_names(tmp_path):
     cfg = QRNNConfig(input_width=1, workspace=2, stages=1, order=2, degree=2)
-    text = export_qasm(qrnn_sequence(cfg, 1), tmp_path / "a.qasm").read_text()
+    text = export_qasm(qrnn_sequence(cfg, 1, synthesis="mc"), tmp_path / "a.qasm").read_text()
     assert "input float[64] w_0;" in text and "ctrl(1) @" not in text
     assert "ctrl(2) @ ry(w_" in text  # two-control rotations use the modifier, not gate definitions
     assert "gate " not in text
