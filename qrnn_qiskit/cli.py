@@ -218,24 +218,39 @@ def import_reference(file, output, order):
 
 @main.command("eval")
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
-@click.option("--backend", default="exact", show_default=True, help="exact, or aer (sampled shots of the real circuits)")
+@click.option("--backend", default="exact", show_default=True,
+              help="exact; aer (sampled shots of the real circuits); ibm_<name> (IBM Quantum device) or fake_<name> (offline)")
 @click.option("--dataset", help="dataset name (default: the checkpoint's)")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="folder of the reference MNIST csv.gz files")
 @click.option("--split", type=click.Choice(["train", "validate", "test"]), default="test", show_default=True)
 @click.option("--limit", type=int, help="evaluate only the first N sequences of the split")
-@click.option("--shots", type=int, default=1024, show_default=True, help="shots per sequence (aer)")
-@click.option("--neuron-mode", default="postselect", show_default=True, help="postselect or rus[:R] (aer)")
+@click.option("--shots", type=int, default=1024, show_default=True, help="shots per sequence (aer, ibm_*, fake_*)")
+@click.option("--neuron-mode", default="postselect", show_default=True, help="postselect or rus[:R] (aer, ibm_*, fake_*)")
 @click.option("--noise", help="fake_<name>: the noise model of a fake backend (aer)")
 @click.option("--device", type=click.Choice(["CPU", "GPU"]), default="CPU", show_default=True, help="Aer device")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the sampled measurements")
+@click.option("--token", help=f"IBM Quantum API key (default: $QISKIT_IBM_TOKEN, then the saved account); never printed")
+@click.option("--instance", help="IBM Quantum instance CRN or name (default: $QISKIT_IBM_INSTANCE)")
+@click.option("--optimization-level", type=click.IntRange(0, 3), default=1, show_default=True, help="transpiler level (ibm_*, fake_*)")
+@click.option("--layout", type=click.Choice(["auto", "default", "compact"]), default="auto", show_default=True,
+              help="initial layout (ibm_*, fake_*)")
+@click.option("--dynamical-decoupling", is_flag=True, help="enable dynamical decoupling (not with rus mode)")
+@click.option("--twirling", is_flag=True, help="enable gate and measurement twirling")
+@click.option("--yes", is_flag=True, help="submit to a real device after the cost is shown")
+@click.option("--out", type=click.Path(file_okay=False), help="folder for jobs.json and result.json (ibm_*: default runs/ibm-<backend>-<time>)")
+@click.option("--job-id", "job_ids", multiple=True, help="collect these submitted jobs instead of submitting (repeatable, in order)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON line")
-def eval_command(checkpoint, backend, dataset, data_dir, split, limit, shots, neuron_mode, noise, device, seed, as_json):
+def eval_command(checkpoint, backend, dataset, data_dir, split, limit, shots, neuron_mode, noise, device, seed, token,
+                 instance, optimization_level, layout, dynamical_decoupling, twirling, yes, out, job_ids, as_json):
     """Evaluate a checkpoint: loss, sampled accuracy, exact expected accuracy, CER, acceptance."""
     from .exceptions import QRNNError
     from .training import evaluate_exact, get_dataset, load_checkpoint
 
-    if backend not in ("exact", "aer"):
-        _fail(f"--backend {backend!r} is not available yet; use exact or aer.")
+    ibm = backend.startswith("ibm_") or backend.startswith("fake_")
+    if backend not in ("exact", "aer") and not ibm:
+        _fail(f"Unknown --backend {backend!r}; expected exact, aer, ibm_<name> (e.g. ibm_torino) or fake_<name> (e.g. fake_torino).")
+    if job_ids and not ibm:
+        _fail("--job-id collects IBM Quantum jobs; give the --backend they ran on (ibm_<name> or fake_<name>).")
     try:
         ck = load_checkpoint(checkpoint)
         name = dataset or ck.meta.get("dataset")
@@ -251,16 +266,77 @@ def eval_command(checkpoint, backend, dataset, data_dir, split, limit, shots, ne
                 result = evaluate_exact(ck.config, ck.parameters, ds, batch=batch, seed=seed)
             else:
                 result = evaluate_exact(ck.config, ck.parameters, ds, split=split, seed=seed)
-        else:
+        elif backend == "aer":
             from .runners.aer import AerRunner, evaluate_shots
 
             runner = AerRunner(device=device, noise=noise, shots=shots, seed=seed, neuron_mode=neuron_mode)
             result = evaluate_shots(ck.config, ck.parameters, ds, runner, split=split, limit=limit)
             result.update({"backend": "aer", "neuron_mode": neuron_mode, "noise": noise, "device": device})
+        else:
+            result = _eval_ibm(ck, ds, backend, split=split, limit=limit, shots=shots, neuron_mode=neuron_mode,
+                               seed=seed, token=token, instance=instance, optimization_level=optimization_level,
+                               layout=layout, dynamical_decoupling=dynamical_decoupling, twirling=twirling, yes=yes,
+                               out=out, job_ids=job_ids, checkpoint=checkpoint)
     except (QRNNError, ValueError) as exc:
         _fail(str(exc))
     result["checkpoint"] = str(checkpoint)
     _emit(result, as_json)
+
+
+def _eval_ibm(ck, ds, backend, *, split, limit, shots, neuron_mode, seed, token, instance, optimization_level, layout,
+              dynamical_decoupling, twirling, yes, out, job_ids, checkpoint) -> dict:
+    """``qrnn eval --backend ibm_*|fake_*``: cost and report, --yes gate, submit or collect, evaluate."""
+    import time
+    from pathlib import Path
+
+    from .runners.aer import evaluate_shots
+    from .runners.ibm import FetchedShots, IBMRunner, JobRecord, connect, resolve_backend
+
+    live = backend.startswith("ibm_")
+    service = connect(token, instance)[0] if live else None
+    runner = IBMRunner(
+        resolve_backend(backend, service), shots=shots, neuron_mode=neuron_mode, optimization_level=optimization_level,
+        layout=layout, dynamical_decoupling=dynamical_decoupling, twirling=twirling, seed=seed,
+    )
+    data = ds.split(split)
+    inputs, _ = data.engine_arrays()
+    if limit is not None:
+        if limit < 1:
+            raise ValueError(f"--limit must be >= 1 sequences, got {limit}.")
+        inputs = inputs[:limit]
+    prepared = runner.prepare(ck.config, ck.parameters, inputs.shape[1])
+    cost = runner.cost(prepared, inputs.shape[0])
+    figures = {k: prepared.report[k] for k in (
+        "two_qubit_gates", "depth", "two_qubit_depth", "qubits", "layout", "layout_strategy",
+        "swap_overhead_two_qubit_gates_per_step", "duration_seconds", "success_probability_estimate")}
+    figures["swap_overhead_two_qubit_gates"] = figures.pop("swap_overhead_two_qubit_gates_per_step")
+    if not job_ids:
+        click.echo(f"cost on {backend}: {cost['circuits']} circuit(s) in {cost['jobs']} job(s) x {shots} shots, "
+                   f"about {cost['estimated_qpu_seconds']} QPU seconds ({cost['estimate_basis']})", err=True)
+        click.echo(f"compiled for {backend}: {figures['two_qubit_gates']} 2-qubit gates, depth {figures['depth']}, "
+                   f"{figures['qubits']} qubits, estimated success {figures['success_probability_estimate']:.3e}", err=True)
+        if live and not yes:
+            raise click.ClickException(f"Nothing was submitted to {backend}: review the cost above and add --yes to submit.")
+    context = {"checkpoint": str(checkpoint), "dataset": ds.name, "split": split, "limit": limit}
+    if job_ids:
+        record = JobRecord(backend, list(job_ids), [None] * len(job_ids), inputs.shape[1], shots, neuron_mode, context)
+        shots_result = runner.collect(ck.config, record, service=service)
+    else:
+        if out is None and live:
+            out = f"runs/ibm-{backend}-{time.strftime('%Y%m%d-%H%M%S')}"
+        record = runner.submit(ck.config, ck.parameters, inputs, context=context)
+        if out is not None:
+            path = runner.save_record(record, out)
+            click.echo(f"job ids {record.job_ids} saved in {path}; collect later with --job-id", err=True)
+        shots_result = runner.collect(ck.config, record)
+    result = evaluate_shots(ck.config, ck.parameters, ds, FetchedShots(shots_result), split=split, limit=limit)
+    result.update({"backend": backend, "neuron_mode": neuron_mode, "job_ids": record.job_ids, "cost": cost, **figures})
+    if out is not None:
+        from ._io import atomic_write_text
+
+        Path(out).mkdir(parents=True, exist_ok=True)
+        atomic_write_text(Path(out) / "result.json", json.dumps(result, indent=2) + "\n")
+    return result
 
 
 _TRAIN_OPTIONS = [

@@ -242,6 +242,7 @@ def transpile_report(
     optimization_level: int = 1,
     seed: int | None = 7,
     layout: str = "auto",
+    keep_circuit: bool = False,
 ) -> dict:
     """Transpile one step (or a whole circuit with ``length=1``) and report device figures.
 
@@ -253,6 +254,7 @@ def transpile_report(
         seed: transpiler seed (layout and routing are randomised).
         layout: devices only: ``"default"`` (the pass manager's), ``"compact"`` (the best of
             :func:`compact_layouts`) or ``"auto"`` (the better of both).
+        keep_circuit: add the transpiled circuit to the report as ``"circuit"``.
 
     Raises:
         ValueError: for a bad target, optimisation level or layout, or a circuit with control flow
@@ -340,4 +342,6 @@ def transpile_report(
                 "success_probability_estimate_per_step": step_success,
             }
         )
+    if keep_circuit:
+        report["circuit"] = compiled
     return report
