@@ -296,7 +296,7 @@ def _eval_ibm(ck, ds, backend, *, split, limit, shots, neuron_mode, seed, token,
     service = connect(token, instance)[0] if live else None
     runner = IBMRunner(
         resolve_backend(backend, service), shots=shots, neuron_mode=neuron_mode, optimization_level=optimization_level,
-        layout=layout, dynamical_decoupling=dynamical_decoupling, twirling=twirling, seed=seed,
+        layout=layout, dynamical_decoupling=dynamical_decoupling, twirling=twirling, seed=seed, name=backend,
     )
     data = ds.split(split)
     inputs, _ = data.engine_arrays()

@@ -243,6 +243,7 @@ class IBMRunner:
         dynamical_decoupling: enable the sampler's dynamical decoupling (not with control flow).
         twirling: enable gate and measurement twirling.
         seed: simulator seed on fake backends.
+        name: the name the user asked for (recorded with the job ids); the backend's by default.
     """
 
     def __init__(
@@ -256,11 +257,12 @@ class IBMRunner:
         dynamical_decoupling: bool = False,
         twirling: bool = False,
         seed: int | None = None,
+        name: str | None = None,
     ) -> None:
         if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots <= 0:
             raise ValueError(f"shots must be a positive integer, got {shots!r}.")
         self.backend = backend
-        self.name = backend.name
+        self.name = name or backend.name
         self.simulated = _is_fake(backend)
         self.shots = int(shots)
         self.neuron_mode = neuron_mode
