@@ -1,6 +1,6 @@
 """Reproduce a paper task with the reference settings; prints one JSON line.
 
-Usage: python benchmarks/reproduce.py TASK [--steps N] [--timeout S] [--data-dir DIR] [--out DIR]
+Usage: python benchmarks/reproduce.py TASK [--steps N] [--timeout S] [--seed N] [--data-dir DIR] [--out DIR]
 
 TASK is one of: simple-seq, dna, mnist01, digits01.
 Fields: steps, seconds, seconds_per_step, best_validation_loss, stopped, and the exact engine's
@@ -50,8 +50,11 @@ def main() -> None:
     parser.add_argument("--timeout", type=float)
     parser.add_argument("--data-dir", default=str(SHARED_DATA))
     parser.add_argument("--out")
+    parser.add_argument("--seed", type=int, help="training seed (default: the task's)")
     args = parser.parse_args()
     options = dict(TASKS[args.task])
+    if args.seed is not None:
+        options["seed"] = args.seed
     if args.steps:
         options["steps"] = args.steps
     if args.timeout:
@@ -67,6 +70,7 @@ def main() -> None:
         json.dumps(
             {
                 "task": args.task,
+                "seed": options["seed"],
                 "steps": summary["steps"],
                 "seconds": summary["seconds"],
                 "seconds_per_step": summary["seconds_per_step"],

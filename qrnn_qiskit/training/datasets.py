@@ -130,11 +130,18 @@ class _Generated(Dataset):
 
 
 class _Memorise(Dataset):
-    """A fixed list of sequences to memorise (every split is the whole list)."""
+    """A fixed list of sequences to memorise (every split is the whole list).
+
+    Training batches are drawn with replacement; a validation or test batch is the whole list, so
+    a validation loss never comes from a lucky draw that misses a sequence.
+    """
 
     _sequences: np.ndarray
 
     def batch(self, batch_size: int, rng: np.random.Generator, split: str = "train") -> SequenceBatch:
+        if split != "train":
+            _check_batch_size(batch_size)
+            return self.split(split)
         picks = rng.integers(0, len(self._sequences), _check_batch_size(batch_size))
         seqs = self._sequences[picks]
         return SequenceBatch(seqs, seqs.copy(), np.full(len(picks), -1))
