@@ -167,6 +167,26 @@ class SimpleSequence(_Memorise):
         )
 
 
+class SimpleBits(_Memorise):
+    """simple-bits: memorise ``0 1 0 1 ...`` and ``1 1 1 ...`` (1-bit tokens, all steps scored).
+
+    Not in the paper: the 1-bit analogue of simple-seq, small enough (I=1) for models trained on
+    sampled circuits. From step 1 on both sequences read the same input 1 at some steps but need
+    different answers, so the cell has to remember which sequence it is in.
+    """
+
+    name = "simple-bits"
+    input_width = 1
+
+    def __init__(self, sequence_length: int = 8) -> None:
+        if sequence_length < 2:
+            raise ValueError(f"sequence_length must be >= 2 for simple-bits, got {sequence_length}.")
+        self.sequence_length = int(sequence_length)
+        self._sequences = np.array(
+            [[t % 2 for t in range(self.sequence_length)], [1] * self.sequence_length], dtype=np.int64
+        )
+
+
 class SimpleQuotes(_Memorise):
     """simple-quotes: memorise six quotations, 5-bit characters, padded with spaces.
 
@@ -591,7 +611,7 @@ _MNIST_PAIRS = {"mnist01": (0, 1), "mnist36": (3, 6)}
 _DIGITS = {"digits01": (0, 1), "digits36": (3, 6), "digits": tuple(range(10))}
 
 DATASETS = (
-    "simple-seq", "simple-quotes", "elman-xor", "elman-letter", "dna",
+    "simple-seq", "simple-bits", "simple-quotes", "elman-xor", "elman-letter", "dna",
     "mnist01", "mnist01-ds", "mnist36", "mnist36-ds", "mnist8", "mnist8-ds", "mnist-even-odd",
     "mnist01-gen", "mnist-umap-dD-rR", "mnist-pca-rR-pP", "mnist01-idx", "mnist36-idx",
     "digits01", "digits36", "digits",
@@ -607,7 +627,7 @@ def get_dataset(name: str, *, sentence_length: int | None = None, data_dir: str 
         ValueError: for an unknown name.
         DatasetError: when its files are missing or malformed.
     """
-    generated = {"simple-seq": (SimpleSequence, 20), "elman-xor": (ElmanXOR, 36), "elman-letter": (ElmanLetter, 36), "dna": (DNA, 20)}
+    generated = {"simple-seq": (SimpleSequence, 20), "simple-bits": (SimpleBits, 8), "elman-xor": (ElmanXOR, 36), "elman-letter": (ElmanLetter, 36), "dna": (DNA, 20)}
     if name in generated:
         cls, default = generated[name]
         return cls(sentence_length or default)

@@ -22,7 +22,19 @@ def test_simple_seq():
     assert ds.scored().all() and ds.scored().shape == (7,)
 
 
-@pytest.mark.parametrize("name", ["simple-seq", "simple-quotes"])
+def test_simple_bits_needs_memory():
+    ds = get_dataset("simple-bits", sentence_length=5)
+    assert ds.input_width == 1 and ds.describe()["scored_steps"] == 4
+    inputs, targets = ds.split("test").engine_arrays()
+    np.testing.assert_array_equal(inputs, [[0, 1, 0, 1], [1, 1, 1, 1]])
+    np.testing.assert_array_equal(targets, [[1, 0, 1, 0], [1, 1, 1, 1]])
+    # the same input (1 at step 1) asks for different answers: only a memory of step 0 tells them apart
+    assert inputs[0, 1] == inputs[1, 1] and targets[0, 1] != targets[1, 1]
+    with pytest.raises(ValueError, match="sequence_length must be >= 2 for simple-bits, got 1"):
+        get_dataset("simple-bits", sentence_length=1)
+
+
+@pytest.mark.parametrize("name", ["simple-seq", "simple-bits", "simple-quotes"])
 def test_memorisation_validation_batches_hold_every_sequence(name):
     # a validation batch drawn with replacement can miss a sequence and report a loss the model
     # has not earned (simple-seq, batch 2: one draw in four is the same sequence twice)
