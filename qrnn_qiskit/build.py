@@ -37,7 +37,7 @@ def build(
     length: int | None = None,
     sample: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     neuron_mode: str = "postselect",
-    targets: tuple[str, ...] = (),
+    targets: tuple = (),
     optimization_level: int = 1,
     output: str | os.PathLike | None = None,
     fmt: str = "qasm3",
@@ -54,7 +54,8 @@ def build(
         sample: ``(inputs, targets, scored)`` of one sequence in engine form (``T`` steps each) to
             bind the input bits and compute the expected acceptance.
         neuron_mode: ``postselect`` or ``rus[:R]``.
-        targets: compilation targets for transpiled figures (``generic``, ``fake_<name>``).
+        targets: compilation targets for transpiled figures (``generic``, ``fake_<name>``, or backend
+            objects such as a live ``IBMBackend``).
         optimization_level: preset pass manager level.
         output: OpenQASM file to write.
         fmt: ``qasm3`` or ``qasm2``.
@@ -131,10 +132,10 @@ def build(
         compare = {}
         for strategy in STRATEGIES[:-1]:
             one = qrnn_sequence(config, 1, **{**options, "synthesis": strategy})
-            compare[strategy] = {
-                name: transpile_report(one, name, optimization_level=optimization_level, layout="default")["two_qubit_gates_per_step"]
-                for name in ("generic", *targets)
-            }
+            compare[strategy] = {}
+            for target in ("generic", *targets):
+                figures = transpile_report(one, target, optimization_level=optimization_level, layout="default")
+                compare[strategy][figures["target"]] = figures["two_qubit_gates_per_step"]
         report["synthesis"]["compare"] = {
             "two_qubit_gates_per_step": compare,
             "note": "one step transpiled per strategy; device targets with the default layout",

@@ -44,7 +44,8 @@ def main() -> None:
 @click.option("--split", type=click.Choice(["train", "validate", "test"]), default="test", show_default=True)
 @click.option("--data-dir", type=click.Path(file_okay=False), help="folder of the reference MNIST csv.gz files")
 @click.option("--neuron-mode", default="postselect", show_default=True, help="postselect, or rus[:R] (R retries)")
-@click.option("--target", "targets", multiple=True, help="generic, fake_<name> (e.g. fake_torino); repeatable")
+@click.option("--target", "targets", multiple=True,
+              help="generic, fake_<name> (e.g. fake_torino) or ibm_<name> (needs an account); repeatable")
 @click.option("--optimization-level", type=click.IntRange(0, 3), default=1, show_default=True)
 @click.option("--synthesis", type=click.Choice(["auto", "mc", "multiplexer", "phase-polynomial"]), default="auto",
               show_default=True, help="how each neuron's parameter block is synthesised (auto: fewest CNOTs per neuron shape)")
@@ -64,8 +65,11 @@ def main() -> None:
 @click.option("--report/--no-report", default=True, show_default=True, help="print the report")
 @click.option("--json", "as_json", is_flag=True, help="print the report as one JSON line")
 @click.option("--draw", is_flag=True, help="print a text drawing (small circuits only)")
+@click.option("--token", help="IBM Quantum API key for ibm_* targets (default: $QISKIT_IBM_TOKEN, then the saved account)")
+@click.option("--instance", help="IBM Quantum instance for ibm_* targets (default: $QISKIT_IBM_INSTANCE)")
 def build(checkpoint, input_width, workspace, stages, order, degree, length, dataset, sample, split, data_dir,
-          neuron_mode, targets, optimization_level, synthesis, layout, compare, output, fmt, report, as_json, draw):
+          neuron_mode, targets, optimization_level, synthesis, layout, compare, output, fmt, report, as_json, draw,
+          token, instance):
     """Build the QRNN as Qiskit circuits, report them (logical and per target), export OpenQASM."""
     from .build import build as build_circuits
     from .exceptions import QRNNError
@@ -94,6 +98,11 @@ def build(checkpoint, input_width, workspace, stages, order, degree, length, dat
             bound = (inputs[sample], expected[sample], ds.scored())
         if length is not None and length < 1:
             raise click.BadParameter(f"--length must be >= 1 cell steps, got {length}.", param_hint="--length")
+        if any(t.startswith("ibm_") for t in targets):
+            from .runners.ibm import connect, resolve_backend
+
+            service = connect(token, instance)[0]
+            targets = [resolve_backend(t, service) if t.startswith("ibm_") else t for t in targets]
         result = build_circuits(
             config, parameters=parameters, length=length, sample=bound, neuron_mode=neuron_mode,
             targets=tuple(targets), optimization_level=optimization_level, output=output, fmt=fmt,

@@ -89,8 +89,9 @@ def resolve_target(target: str | object) -> Target:
         return Target(target, cls())
     if target.startswith("ibm_"):
         raise ValueError(
-            f"{target!r} is a live IBM backend: reports for it need an IBM Quantum account "
-            "(qrnn eval --backend ibm_* resolves credentials); offline, use a fake backend such as fake_torino."
+            f"{target!r} is a live IBM backend: pass its backend object (qiskit_ibm_runtime); on the command "
+            "line, qrnn build --target ibm_* resolves credentials (--token/--instance, QISKIT_IBM_TOKEN, or a "
+            "saved account); offline, use a fake backend such as fake_torino."
         )
     raise ValueError(f"Unknown target {target!r}; expected 'generic', 'fake_<name>' (e.g. fake_torino) or 'ibm_<name>'.")
 

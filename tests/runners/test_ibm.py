@@ -213,3 +213,17 @@ def test_fake_backend_end_to_end_offline(tmp_path):
     assert "Nothing was submitted" not in r.output  # no --yes needed offline
     assert json.loads((tmp_path / "f" / "jobs.json").read_text())["job_ids"] == result["job_ids"]
     assert {"expected_accuracy", "expected_acceptance", "two_qubit_gates", "depth", "qubits"} <= set(result)
+
+
+def test_build_reports_for_a_live_backend(cloud):
+    r = CliRunner().invoke(main, ["build", "-I", "1", "-W", "2", "-S", "1", "--order", "1", "--degree", "1",
+                                  "--target", "ibm_manila", "--token", SECRET, "--instance", CRN, "--json"])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    (target,) = report["targets"]
+    assert target["target"] == "ibm_manila" and target["backend_qubits"] == 5 and target["two_qubit_gates"] > 0
+    assert 0 < target["success_probability_estimate"] < 1
+    assert set(report["synthesis"]["compare"]["two_qubit_gates_per_step"]["mc"]) == {"generic", "ibm_manila"}
+    assert SECRET not in r.output
+    r = CliRunner().invoke(main, ["build", "--target", "ibm_manila"])
+    assert r.exit_code == 1 and "No IBM Quantum credentials" in r.output
