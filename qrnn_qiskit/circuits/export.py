@@ -115,14 +115,15 @@ def _dumps_qasm3(circuit: QuantumCircuit) -> tuple[str, dict[str, str]] | None:
         not _IDENTIFIER.match(n) or n in reserved or n in names for n in register_names
     ):
         return None
-    angle_text: dict = {}  # keyed by value: Qiskit hands out fresh objects, so ids are recycled
+    angle_text: dict[str, str] = {}  # keyed by the expression's text: hashing expressions is slower
 
     def angle(value) -> str:
         if isinstance(value, (int, float)):
             return repr(float(value))
-        text = angle_text.get(value)
+        raw = str(value)
+        text = angle_text.get(raw)
         if text is None:
-            text = angle_text[value] = _ELEMENT.sub(r"\1_\2", str(value))
+            text = angle_text[raw] = _ELEMENT.sub(r"\1_\2", raw)
         return text
 
     lines = ["OPENQASM 3.0;", 'include "stdgates.inc";']
@@ -132,8 +133,7 @@ def _dumps_qasm3(circuit: QuantumCircuit) -> tuple[str, dict[str, str]] | None:
 
     def emit(block: QuantumCircuit, outer: dict, indent: str) -> bool:
         for inst in block.data:
-            op = inst.operation
-            name = op.name
+            name = inst.name
             q = [outer[b] for b in inst.qubits]
             if name == "measure":
                 lines.append(f"{indent}{outer[inst.clbits[0]]} = measure {q[0]};")
@@ -142,12 +142,12 @@ def _dumps_qasm3(circuit: QuantumCircuit) -> tuple[str, dict[str, str]] | None:
             elif name in ("x", "h", "s", "sdg", "cx"):
                 lines.append(f"{indent}{name} {', '.join(q)};")
             elif name in ("ry", "rz", "cry"):
-                lines.append(f"{indent}{name}({angle(op.params[0])}) {', '.join(q)};")
+                lines.append(f"{indent}{name}({angle(inst.params[0])}) {', '.join(q)};")
             elif name == "barrier":
                 lines.append(f"{indent}barrier {', '.join(q)};")
-            elif getattr(op, "base_gate", None) is not None and op.base_gate.name == "ry" and op.ctrl_state == 2**op.num_ctrl_qubits - 1:
+            elif (op := inst.operation) is not None and getattr(op, "base_gate", None) is not None and op.base_gate.name == "ry" and op.ctrl_state == 2**op.num_ctrl_qubits - 1:
                 lines.append(f"{indent}ctrl({op.num_ctrl_qubits}) @ ry({angle(op.params[0])}) {', '.join(q)};")
-            elif name == "if_else" and len(op.blocks) == 1:
+            elif name == "if_else" and len((op := inst.operation).blocks) == 1:
                 bit, value = op.condition
                 if not hasattr(bit, "_register") and bit not in outer:
                     return False

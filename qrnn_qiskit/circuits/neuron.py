@@ -89,7 +89,7 @@ class _NeuronGates:
     gate twice).
     """
 
-    __slots__ = ("block", "inverse", "cry", "cry_inverse", "flip", "strategy")
+    __slots__ = ("block", "inverse", "cry", "cry_inverse", "flip", "strategy", "_instructions")
 
     def __init__(
         self,
@@ -111,6 +111,18 @@ class _NeuronGates:
         self.flip = XGate()
         self.cry = CRYGate(math.pi)
         self.cry_inverse = CRYGate(-math.pi)
+        self._instructions: dict = {}
+
+    def block_instructions(self, inverse: bool, lanes, a0) -> list[CircuitInstruction]:
+        """``P`` (or ``P^dagger``) as circuit instructions on these qubits, built once and reused
+        by every step (instructions are immutable)."""
+        key = (inverse, id(lanes), a0)
+        entry = self._instructions.get(key)
+        if entry is None:
+            cached: list[CircuitInstruction] = []
+            self.emit_block(lambda gate, qargs: cached.append(CircuitInstruction(gate, qargs, ())), inverse, lanes, a0)
+            entry = self._instructions[key] = (lanes, cached)  # holding lanes keeps its id unique
+        return entry[1]
 
     def emit_block(self, emit, inverse: bool, lanes, a0) -> None:
         """Call ``emit(gate, qargs)`` for each gate of ``P`` (or ``P^dagger``)."""
@@ -165,13 +177,11 @@ def _emit_neuron(
     measure, reset = Measure(), Reset()
     flag_iter = iter(flags)
     append = circuit._append
-    def emit(gate, qargs) -> None:
-        append(CircuitInstruction(gate, qargs, ()))
-
     for op in program:
         kind = op.kind
         if kind == "P" or kind == "Pdg":
-            gates.emit_block(emit, kind == "Pdg", lanes, a0)
+            for instruction in gates.block_instructions(kind == "Pdg", lanes, a0):
+                append(instruction)
         elif kind == "C" or kind == "Cdg":
             gate = gates.cry if kind == "C" else gates.cry_inverse
             append(CircuitInstruction(gate, (chain[op.level], chain[op.level + 1]), ()))
