@@ -238,7 +238,7 @@ def import_reference(file, output, order):
 @click.option("--noise", help="fake_<name>: the noise model of a fake backend (aer)")
 @click.option("--device", type=click.Choice(["CPU", "GPU"]), default="CPU", show_default=True, help="Aer device")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the sampled measurements")
-@click.option("--token", help=f"IBM Quantum API key (default: $QISKIT_IBM_TOKEN, then the saved account); never printed")
+@click.option("--token", help="IBM Quantum API key (default: $QISKIT_IBM_TOKEN, then the saved account); never printed")
 @click.option("--instance", help="IBM Quantum instance CRN or name (default: $QISKIT_IBM_INSTANCE)")
 @click.option("--optimization-level", type=click.IntRange(0, 3), default=1, show_default=True, help="transpiler level (ibm_*, fake_*)")
 @click.option("--layout", type=click.Choice(["auto", "default", "compact"]), default="auto", show_default=True,

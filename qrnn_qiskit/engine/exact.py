@@ -26,7 +26,6 @@ floats per step) and recomputes a step's intermediate states when it is differen
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np

@@ -48,7 +48,6 @@ TOKEN_ENV = "QISKIT_IBM_TOKEN"
 INSTANCE_ENV = "QISKIT_IBM_INSTANCE"
 CHANNEL = "ibm_quantum_platform"
 JOBS_FILE = "jobs.json"
-_CONTROL_FLOW = {"if_else", "while_loop", "for_loop", "switch_case"}
 
 
 class CredentialError(QRNNError):

@@ -21,7 +21,6 @@ from fake_ibm_cloud import CRN, FakeCloud
 from qrnn_qiskit.cli import main
 from qrnn_qiskit.config import QRNNConfig
 from qrnn_qiskit.runners.ibm import INSTANCE_ENV, TOKEN_ENV, CredentialError, IBMRunner, connect, resolve_backend
-from qrnn_qiskit.training import get_dataset
 
 SECRET = "good-token"  # the fake cloud's valid token: it must never appear in any output
 

@@ -72,7 +72,8 @@ def test_resume_continues_the_identical_trajectory(tmp_path):
     assert resumed["steps"] == 40
     a = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
     b = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in b] == [10, 20, 30, 40]
+    assert [r["step"] for r in b] == [r["step"] for r in a] == [10, 20, 30, 40]
+    assert resumed["best_validation_loss"] == pytest.approx(straight["best_validation_loss"], abs=1e-12)
     for x, y in zip(a, b):
         assert x["loss"] == pytest.approx(y["loss"], abs=1e-12)
         assert x["validation_loss"] == pytest.approx(y["validation_loss"], abs=1e-12)
