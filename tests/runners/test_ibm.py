@@ -226,3 +226,11 @@ def test_build_reports_for_a_live_backend(cloud):
     assert SECRET not in r.output
     r = CliRunner().invoke(main, ["build", "--target", "ibm_manila"])
     assert r.exit_code == 1 and "No IBM Quantum credentials" in r.output
+
+
+def test_backend_shot_limit(cloud):
+    backend = resolve_backend("ibm_manila", connect(SECRET, CRN, environ={})[0])
+    limit = backend.configuration().max_shots
+    with pytest.raises(ValueError, match=rf"ibm_manila accepts at most {limit} shots per circuit; got --shots {limit + 1}"):
+        IBMRunner(backend, shots=limit + 1)
+    IBMRunner(backend, shots=limit)
