@@ -281,6 +281,7 @@ def eval_command(checkpoint, backend, dataset, data_dir, split, limit, shots, ne
             runner = AerRunner(device=device, noise=noise, shots=shots, seed=seed, neuron_mode=neuron_mode)
             result = evaluate_shots(ck.config, ck.parameters, ds, runner, split=split, limit=limit)
             result.update({"backend": "aer", "neuron_mode": neuron_mode, "noise": noise, "device": device})
+            _label_expected_acceptance(result, neuron_mode)
         else:
             result = _eval_ibm(ck, ds, backend, split=split, limit=limit, shots=shots, neuron_mode=neuron_mode,
                                seed=seed, token=token, instance=instance, optimization_level=optimization_level,
@@ -290,6 +291,13 @@ def eval_command(checkpoint, backend, dataset, data_dir, split, limit, shots, ne
         _fail(str(exc))
     result["checkpoint"] = str(checkpoint)
     _emit(result, as_json)
+
+
+def _label_expected_acceptance(result: dict, neuron_mode: str) -> None:
+    if neuron_mode != "postselect":
+        result["expected_acceptance_note"] = (
+            "exact engine, postselect mode: a lower bound for rus, whose retries accept more shots"
+        )
 
 
 def _eval_ibm(ck, ds, backend, *, split, limit, shots, neuron_mode, seed, token, instance, optimization_level, layout,
@@ -340,6 +348,7 @@ def _eval_ibm(ck, ds, backend, *, split, limit, shots, neuron_mode, seed, token,
         shots_result = runner.collect(ck.config, record)
     result = evaluate_shots(ck.config, ck.parameters, ds, FetchedShots(shots_result), split=split, limit=limit)
     result.update({"backend": backend, "neuron_mode": neuron_mode, "job_ids": record.job_ids, "cost": cost, **figures})
+    _label_expected_acceptance(result, neuron_mode)
     if out is not None:
         from ._io import atomic_write_text
 
