@@ -155,10 +155,7 @@ class AerRunner:
 
     def flags_ok_per_step(self, config: QRNNConfig, flags: np.ndarray, length: int) -> np.ndarray:
         """``(..., T)`` from raw flag bits ``(..., F_total)``: the step's deciding flags all read 0."""
-        per_neuron = acceptance_mask(config.order, self.retries) if self.mode == "rus" else np.ones(2**config.order - 1, bool)
-        per_step = np.tile(per_neuron, config.num_neurons)
-        shaped = flags.reshape(flags.shape[:-1] + (length, per_step.size))
-        return ~np.any(shaped[..., per_step], axis=-1)
+        return _flags_ok_per_step(config, flags, length, self.mode, self.retries)
 
     # -------------------------------------------------------------------------------- sampling
     def run(self, pubs: list):
@@ -172,10 +169,7 @@ class AerRunner:
     def to_shots(self, config: QRNNConfig, pub_result, length: int) -> ShotResult:
         out = pub_result.data.out.to_bool_array(order="little")  # (..., shots, T*I)
         flags = pub_result.data.flag.to_bool_array(order="little")
-        bits = out.reshape(out.shape[:-1] + (length, config.input_width)).astype(np.int64)
-        weights = 1 << np.arange(config.input_width - 1, -1, -1)
-        tokens = (bits * weights).sum(axis=-1)
-        return ShotResult(tokens=tokens, neurons_ok=self.flags_ok_per_step(config, flags, length))
+        return shots_from_bits(config, out, flags, length, self.mode, self.retries)
 
     def sample(self, config: QRNNConfig, parameters: np.ndarray, inputs: np.ndarray) -> ShotResult:
         """Shots for ``B`` sequences of tokens ``inputs`` ``(B, T)`` at bound ``parameters``."""
@@ -189,6 +183,22 @@ class AerRunner:
         order = _parameter_order(circuit, {"x": values})
         result = self.run([(circuit, order)])
         return self.to_shots(config, result[0], length)
+
+
+def _flags_ok_per_step(config: QRNNConfig, flags: np.ndarray, length: int, mode: str, retries: int) -> np.ndarray:
+    per_neuron = acceptance_mask(config.order, retries) if mode == "rus" else np.ones(2**config.order - 1, bool)
+    per_step = np.tile(per_neuron, config.num_neurons)
+    shaped = flags.reshape(flags.shape[:-1] + (length, per_step.size))
+    return ~np.any(shaped[..., per_step], axis=-1)
+
+
+def shots_from_bits(config: QRNNConfig, out: np.ndarray, flags: np.ndarray, length: int, mode: str, retries: int) -> ShotResult:
+    """A :class:`ShotResult` from the ``out`` and ``flag`` registers as boolean arrays
+    ``(..., shots, bits)`` (little-endian bit order), for circuits in ``mode`` with ``retries``."""
+    bits = out.reshape(out.shape[:-1] + (length, config.input_width)).astype(np.int64)
+    weights = 1 << np.arange(config.input_width - 1, -1, -1)
+    tokens = (bits * weights).sum(axis=-1)
+    return ShotResult(tokens=tokens, neurons_ok=_flags_ok_per_step(config, flags, length, mode, retries))
 
 
 def _parameter_order(circuit: QuantumCircuit, columns: dict[str, np.ndarray]) -> np.ndarray:

@@ -28,10 +28,10 @@ from qiskit.circuit import ParameterVector
 
 from .._io import atomic_write_text
 from ..circuits import qrnn_sequence
-from ..circuits.rus import acceptance_mask, parse_neuron_mode
+from ..circuits.rus import parse_neuron_mode
 from ..config import QRNNConfig
 from ..exceptions import QRNNError
-from .aer import ShotResult, _parameter_order
+from .aer import ShotResult, _parameter_order, shots_from_bits
 
 __all__ = [
     "TOKEN_ENV",
@@ -411,12 +411,7 @@ class IBMRunner:
                 f"The job holds {out.shape[0]} sequences of {out.shape[-1] // config.input_width} steps, but "
                 f"{rows} of {length} were expected: pass the same --dataset, --split and --limit as at submission."
             )
-        bits = out.reshape(out.shape[:-1] + (length, config.input_width)).astype(np.int64)
-        tokens = (bits * (1 << np.arange(config.input_width - 1, -1, -1))).sum(axis=-1)
-        per_neuron = acceptance_mask(config.order, self.retries) if self.mode == "rus" else np.ones(2**config.order - 1, bool)
-        per_step = np.tile(per_neuron, config.num_neurons)
-        shaped = flags.reshape(flags.shape[:-1] + (length, per_step.size))
-        return ShotResult(tokens=tokens, neurons_ok=~np.any(shaped[..., per_step], axis=-1))
+        return shots_from_bits(config, out, flags, length, self.mode, self.retries)
 
     def sample(self, config: QRNNConfig, parameters: np.ndarray, inputs: np.ndarray) -> ShotResult:
         """Submit and wait (the interface :func:`~qrnn_qiskit.runners.aer.evaluate_shots` uses)."""
