@@ -249,11 +249,14 @@ def evaluate_shots(
     expected_acceptance = float(np.exp(np.log(per_step).sum(axis=1)).mean())
     kept = accepted.sum(axis=1)
     if kept.sum() == 0:
+        rus = getattr(runner, "mode", "postselect") == "rus"
         raise QRNNError(
             f"No shot was accepted out of {accepted.size}: the exact engine expects an acceptance of "
-            f"{expected_acceptance:.3e} per shot for these sequences, so about "
-            f"{1 / max(expected_acceptance, 1e-300):.3g} shots per accepted one. Use more shots, "
-            "--neuron-mode rus, or a shorter sequence."
+            f"{expected_acceptance:.3e} per shot for these sequences"
+            + (" in postselect mode (rus accepts more, but noise and the retries' extra gates cost)" if rus else "")
+            + f", so about {1 / max(expected_acceptance, 1e-300):.3g} shots per accepted one. Use more shots, "
+            + ("more retries (rus:R)" if rus else "--neuron-mode rus")
+            + ", or a shorter sequence."
         )
     right = (shots.tokens[:, :, scored] == targets[:, None, scored]).all(axis=2) & accepted
     has = kept > 0

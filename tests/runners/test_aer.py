@@ -113,5 +113,8 @@ class TestErrors:
         cfg = QRNNConfig(input_width=3, workspace=5, stages=2, order=2, degree=1)
         params = cfg.initial_parameters(seed=1)
         runner = AerRunner(shots=8, seed=1)
-        with pytest.raises(QRNNError, match=r"No shot was accepted out of 16: the exact engine expects an acceptance of .* per shot"):
+        with pytest.raises(QRNNError, match=r"No shot was accepted out of 16: the exact engine expects an acceptance of .* per shot.*--neuron-mode rus"):
             evaluate_shots(cfg, params, get_dataset("simple-seq", sentence_length=6), runner)
+        rus = AerRunner(shots=1, seed=1, neuron_mode="rus:1")
+        with pytest.raises(QRNNError, match=r"in postselect mode \(rus accepts more.*more retries \(rus:R\)"):
+            evaluate_shots(cfg, params, get_dataset("simple-seq", sentence_length=12), rus)
