@@ -248,12 +248,32 @@ def import_reference(file, output, order):
 @click.option("--yes", is_flag=True, help="submit to a real device after the cost is shown")
 @click.option("--out", type=click.Path(file_okay=False), help="folder for jobs.json and result.json (ibm_*: default runs/ibm-<backend>-<time>)")
 @click.option("--job-id", "job_ids", multiple=True, help="collect these submitted jobs instead of submitting (repeatable, in order)")
+@click.option("--jobs", "jobs_dir", type=click.Path(),
+              help="collect the jobs recorded in DIR/jobs.json (backend, ids, dataset, split, limit, shots, mode from the record)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON line")
 def eval_command(checkpoint, backend, dataset, data_dir, split, limit, shots, neuron_mode, noise, device, seed, token,
-                 instance, optimization_level, layout, dynamical_decoupling, twirling, yes, out, job_ids, as_json):
+                 instance, optimization_level, layout, dynamical_decoupling, twirling, yes, out, job_ids, jobs_dir, as_json):
     """Evaluate a checkpoint: loss, sampled accuracy, exact expected accuracy, CER, acceptance."""
     from .exceptions import QRNNError
     from .training import evaluate_exact, get_dataset, load_checkpoint
+
+    rows = None
+    if jobs_dir is not None:
+        from .runners.ibm import load_job_record
+
+        if job_ids:
+            _fail("Give --jobs DIR or --job-id, not both.")
+        try:
+            record = load_job_record(jobs_dir)
+        except QRNNError as exc:
+            _fail(str(exc))
+        if backend not in ("exact", record.backend):
+            _fail(f"{jobs_dir} records jobs on {record.backend}, not --backend {backend}.")
+        backend, job_ids, rows = record.backend, tuple(record.job_ids), list(record.rows)
+        shots, neuron_mode = record.shots, record.neuron_mode
+        dataset = dataset or record.context.get("dataset")
+        split = record.context.get("split", split)
+        limit = limit if limit is not None else record.context.get("limit")
 
     ibm = backend.startswith("ibm_") or backend.startswith("fake_")
     if backend not in ("exact", "aer") and not ibm:
@@ -286,7 +306,7 @@ def eval_command(checkpoint, backend, dataset, data_dir, split, limit, shots, ne
             result = _eval_ibm(ck, ds, backend, split=split, limit=limit, shots=shots, neuron_mode=neuron_mode,
                                seed=seed, token=token, instance=instance, optimization_level=optimization_level,
                                layout=layout, dynamical_decoupling=dynamical_decoupling, twirling=twirling, yes=yes,
-                               out=out, job_ids=job_ids, checkpoint=checkpoint)
+                               out=out, job_ids=job_ids, rows=rows, checkpoint=checkpoint)
     except (QRNNError, ValueError) as exc:
         _fail(str(exc))
     result["checkpoint"] = str(checkpoint)
@@ -301,7 +321,7 @@ def _label_expected_acceptance(result: dict, neuron_mode: str) -> None:
 
 
 def _eval_ibm(ck, ds, backend, *, split, limit, shots, neuron_mode, seed, token, instance, optimization_level, layout,
-              dynamical_decoupling, twirling, yes, out, job_ids, checkpoint) -> dict:
+              dynamical_decoupling, twirling, yes, out, job_ids, checkpoint, rows=None) -> dict:
     """``qrnn eval --backend ibm_*|fake_*``: cost and report, --yes gate, submit or collect, evaluate."""
     import time
     from pathlib import Path
@@ -336,7 +356,7 @@ def _eval_ibm(ck, ds, backend, *, split, limit, shots, neuron_mode, seed, token,
             raise click.ClickException(f"Nothing was submitted to {backend}: review the cost above and add --yes to submit.")
     context = {"checkpoint": str(checkpoint), "dataset": ds.name, "split": split, "limit": limit}
     if job_ids:
-        record = JobRecord(backend, list(job_ids), [None] * len(job_ids), inputs.shape[1], shots, neuron_mode, context)
+        record = JobRecord(backend, list(job_ids), rows or [None] * len(job_ids), inputs.shape[1], shots, neuron_mode, context)
         shots_result = runner.collect(ck.config, record, service=service)
     else:
         if out is None and live:

@@ -194,6 +194,16 @@ def test_live_end_to_end_with_cost_gate_and_job_retrieval(tmp_path, cloud):
     assert fetched["job_ids"] == [job_id] and len(cloud.submitted) == 1  # nothing resubmitted
     for key in ("accepted_shots", "accuracy", "acceptance", "scored_step_distributions"):
         assert fetched[key] == result[key]
+    # or from the run folder's record alone: backend, ids, dataset, limit, shots and mode
+    r = CliRunner(env=env).invoke(main, ["eval", str(ckpt), "--jobs", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    from_record = json.loads(r.output.strip().splitlines()[-1])
+    for key in ("accepted_shots", "accuracy", "acceptance", "job_ids", "backend", "shots"):
+        assert from_record[key] == result[key]
+    r = CliRunner(env=env).invoke(main, ["eval", str(ckpt), "--jobs", str(out), "--backend", "ibm_torino"])
+    assert r.exit_code == 1 and "records jobs on ibm_manila, not --backend ibm_torino" in r.output
+    r = CliRunner(env=env).invoke(main, ["eval", str(ckpt), "--jobs", str(tmp_path)])
+    assert r.exit_code == 1 and "No job record at" in r.output
     r = CliRunner(env=env).invoke(main, ["eval", str(ckpt), "--dataset", "dna", "--limit", "2", "--backend",
                                          "ibm_manila", "--job-id", job_id])
     assert r.exit_code == 1 and "jobs hold 3 sequences but 2 are being evaluated" in r.output
@@ -234,3 +244,21 @@ def test_backend_shot_limit(cloud):
     with pytest.raises(ValueError, match=rf"ibm_manila accepts at most {limit} shots per circuit; got --shots {limit + 1}"):
         IBMRunner(backend, shots=limit + 1)
     IBMRunner(backend, shots=limit)
+
+
+def test_job_record_errors(tmp_path):
+    from qrnn_qiskit.exceptions import QRNNError
+    from qrnn_qiskit.runners.ibm import JobRecord, load_job_record
+
+    path = IBMRunner.save_record(JobRecord("ibm_manila", ["job-1"], [3], 4, 100, "postselect", {"dataset": "dna"}), tmp_path)
+    assert load_job_record(tmp_path) == load_job_record(path)
+    assert load_job_record(path).job_ids == ["job-1"]
+    path.write_text("{not json")
+    with pytest.raises(QRNNError, match="is not a readable job record"):
+        load_job_record(path)
+    path.write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(QRNNError, match="is not a qrnn job record"):
+        load_job_record(path)
+    path.write_text(json.dumps({"format": "qrnn-ibm-jobs", "version": 9}))
+    with pytest.raises(QRNNError, match="job-record version 9; this qrnn-qiskit reads version 1"):
+        load_job_record(path)
