@@ -224,10 +224,13 @@ def load_job_record(path: str | os.PathLike) -> JobRecord:
         raise QRNNError(f"{path} is not a qrnn job record (no 'format': 'qrnn-ibm-jobs').")
     if data.get("version") != 1:
         raise QRNNError(f"{path} has job-record version {data.get('version')!r}; this qrnn-qiskit reads version 1.")
-    return JobRecord(
-        data["backend"], list(data["job_ids"]), list(data["rows"]), int(data["length"]), int(data["shots"]),
-        data["neuron_mode"], data.get("context", {}),
-    )
+    try:
+        return JobRecord(
+            str(data["backend"]), [str(i) for i in data["job_ids"]], list(data["rows"]), int(data["length"]),
+            int(data["shots"]), str(data["neuron_mode"]), dict(data.get("context", {})),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise QRNNError(f"{path} is an incomplete job record ({type(exc).__name__}: {exc}); nothing was fetched.") from None
 
 
 class IBMRunner:

@@ -259,6 +259,9 @@ def test_job_record_errors(tmp_path):
     path.write_text(json.dumps({"format": "something-else"}))
     with pytest.raises(QRNNError, match="is not a qrnn job record"):
         load_job_record(path)
+    path.write_text(json.dumps({"format": "qrnn-ibm-jobs", "version": 1, "backend": "ibm_manila"}))
+    with pytest.raises(QRNNError, match="is an incomplete job record .*job_ids"):
+        load_job_record(path)
     path.write_text(json.dumps({"format": "qrnn-ibm-jobs", "version": 9}))
     with pytest.raises(QRNNError, match="job-record version 9; this qrnn-qiskit reads version 1"):
         load_job_record(path)
