@@ -48,7 +48,7 @@ def main() -> None:
 
         rus = runner.mode == "rus"
         naive = qrnn_sequence(config, 1, weights=params, inputs=np.ones(config.input_width),
-                              neuron_mode=runner.mode, retries=max(runner.retries, 1) if rus else 1)
+                              neuron_mode=runner.mode, retries=max(runner.retries, 1) if rus else 1, synthesis="mc")
         naive = generate_preset_pass_manager(optimization_level=1, backend=AerSimulator()).run(naive)
         start = time.perf_counter()
         SamplerV2(options={"run_options": {"seed_simulator": 1}}).run([naive], shots=args.naive_shots).result()
