@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from qiskit.circuit import (
     CircuitInstruction,
     ClassicalRegister,
-    Gate,
     Measure,
     ParameterExpression,
     ParameterVector,
@@ -31,9 +30,10 @@ from qiskit.circuit import (
     QuantumRegister,
     Reset,
 )
-from qiskit.circuit.library import CRYGate, RYGate, XGate
+from qiskit.circuit.library import CRYGate, XGate
 
 from ..config import num_neuron_weights
+from .synthesis import choose_strategy, synthesize_block
 
 __all__ = ["quantum_neuron", "neuron_program", "NeuronOp"]
 
@@ -69,14 +69,6 @@ def neuron_program(order: int) -> tuple[NeuronOp, ...]:
     return tuple(block(order - 1, False))
 
 
-def _ry_controlled(angle: ParameterLike, num_controls: int) -> Gate:
-    if num_controls == 0:
-        return RYGate(angle)
-    if num_controls == 1:
-        return CRYGate(angle)
-    return RYGate(angle).control(num_controls, annotated=False)
-
-
 class _NeuronGates:
     """The gate objects of one neuron, created once and shared by every step of a sequence.
 
@@ -101,8 +93,6 @@ class _NeuronGates:
         synthesis: str = "mc",
         sources: Sequence[int] | None = None,
     ) -> None:
-        from .synthesis import choose_strategy, synthesize_block
-
         if sources is None:
             sources = sorted({lane for subset in subsets for lane in subset})
         degree = max((len(s) for s in subsets), default=1)
@@ -136,30 +126,6 @@ class _NeuronGates:
             emit(gate, tuple(a0 if r is None else lanes[r] for r in refs))
         if inverse:
             emit(self.flip, (a0,))
-
-
-def _multiplexer(subsets, weights, theta, bias, sources) -> tuple[Gate, tuple[int, ...]]:
-    """The whole parameter block as one uniformly controlled RY (numeric weights only).
-
-    For source pattern ``x`` (bit ``j`` = source ``j``) the angle is ``bias + theta + sum_S phi_S x_S``.
-    Returned as ``(gate, controls)`` with the gate acting on ``[a0, *controls]`` (``UCGate`` order).
-    """
-    import numpy as np
-    from qiskit.circuit.library import UCGate
-
-    values = [theta, *weights]
-    if any(isinstance(v, ParameterExpression) for v in values):
-        raise ValueError("The ucgate synthesis (one UCGate per block, for Aer) needs numeric weights; bind the weights or use another synthesis.")
-    sources = tuple(sources)
-    position = {lane: j for j, lane in enumerate(sources)}
-    patterns = np.arange(1 << len(sources))
-    angles = np.full(patterns.shape, float(bias) + float(theta))
-    for subset, weight in zip(subsets, weights):
-        mask = sum(1 << position[lane] for lane in subset)
-        angles[(patterns & mask) == mask] += float(weight)
-    half_c, half_s = np.cos(angles / 2), np.sin(angles / 2)
-    matrices = [np.array([[c, -s], [s, c]]) for c, s in zip(half_c, half_s)]
-    return UCGate(matrices, up_to_diagonal=False), sources
 
 
 def _emit_neuron(

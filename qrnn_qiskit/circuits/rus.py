@@ -25,7 +25,6 @@ import numpy as np
 from qiskit.circuit import CircuitInstruction, Measure, QuantumCircuit, Reset
 from qiskit.circuit.library import RYGate
 
-
 __all__ = ["parse_neuron_mode", "rus_flags_per_neuron", "acceptance_mask", "emit_rus_neuron"]
 
 _MODE = re.compile(r"^(postselect|rus)(?::(\d+))?$")

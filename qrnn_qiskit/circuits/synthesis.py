@@ -25,8 +25,9 @@ Strategies (:data:`STRATEGIES`):
     Azimzadeh and Mosca, ``qiskit.synthesis.synth_cnot_phase_aam``); it depends only on which
     terms exist, so it is computed once per ``(sources, degree)`` and the ``RZ(c_U)`` angles are
     the weight expressions above: the circuit stays symbolic. The inverse block is the network
-    reversed with negated angles, so CNOTs that touch only sources at the end of ``P`` meet their
-    mirror images at the start of ``P^dagger`` and the transpiler cancels them.
+    reversed with negated angles. (GraySynth's networks begin and end with gates on ``a0`` for
+    the paper's shapes, so no source-only CNOTs commute through the neighbouring ``cry`` to
+    cancel; the transpiler finds a few at optimisation level 2.)
 ``auto``
     The strategy with the fewest CNOTs for each neuron shape (ties: the order above).
 
@@ -41,7 +42,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from qiskit.circuit import Gate, ParameterExpression
-from qiskit.circuit.library import CXGate, HGate, RYGate, RZGate, SdgGate, SGate
+from qiskit.circuit.library import CRYGate, CXGate, HGate, RYGate, RZGate, SdgGate, SGate, UCGate
 
 __all__ = [
     "STRATEGIES",
@@ -88,18 +89,49 @@ def walsh_coefficients(subsets: Sequence[Sequence[int]], terms: Sequence[Sequenc
 
 def _linear(coefficients: np.ndarray, values: Sequence[ParameterLike]) -> ParameterLike:
     """``sum_i coefficients[i] * values[i]`` with exact zero coefficients skipped."""
-    total: ParameterLike = 0.0
-    symbolic = False
+    constant = 0.0
+    symbolic: ParameterExpression | None = None
     for coefficient, value in zip(coefficients, values):
         if coefficient == 0.0:
             continue
         term = value if coefficient == 1.0 else (-value if coefficient == -1.0 else float(coefficient) * value)
         if isinstance(term, ParameterExpression):
-            total = term if not symbolic and total == 0.0 else total + term
-            symbolic = True
+            symbolic = term if symbolic is None else symbolic + term
         else:
-            total = total + float(term)
-    return total
+            constant += float(term)
+    if symbolic is None:
+        return constant
+    return symbolic + constant if constant else symbolic
+
+
+def _ry_controlled(angle: ParameterLike, num_controls: int) -> Gate:
+    """``RY(angle)`` with ``num_controls`` controls (plain RY and CRY for 0 and 1)."""
+    if num_controls == 0:
+        return RYGate(angle)
+    if num_controls == 1:
+        return CRYGate(angle)
+    return RYGate(angle).control(num_controls, annotated=False)
+
+
+def _multiplexer(subsets, weights, theta, bias, sources) -> tuple[Gate, tuple[int, ...]]:
+    """The whole parameter block as one uniformly controlled RY (numeric weights only).
+
+    For source pattern ``x`` (bit ``j`` = source ``j``) the angle is ``bias + theta + sum_S phi_S x_S``.
+    Returned as ``(gate, controls)`` with the gate acting on ``[a0, *controls]`` (``UCGate`` order).
+    """
+    values = [theta, *weights]
+    if any(isinstance(v, ParameterExpression) for v in values):
+        raise ValueError("The ucgate synthesis (one UCGate per block, for Aer) needs numeric weights; bind the weights or use another synthesis.")
+    sources = tuple(sources)
+    position = {lane: j for j, lane in enumerate(sources)}
+    patterns = np.arange(1 << len(sources))
+    angles = np.full(patterns.shape, float(bias) + float(theta))
+    for subset, weight in zip(subsets, weights):
+        mask = sum(1 << position[lane] for lane in subset)
+        angles[(patterns & mask) == mask] += float(weight)
+    half_c, half_s = np.cos(angles / 2), np.sin(angles / 2)
+    matrices = [np.array([[c, -s], [s, c]]) for c, s in zip(half_c, half_s)]
+    return UCGate(matrices, up_to_diagonal=False), sources
 
 
 def _is_zero(value: ParameterLike) -> bool:
@@ -168,8 +200,6 @@ def _mcry_cx(num_controls: int) -> int:
     from qiskit import QuantumCircuit, transpile
     from qiskit.circuit import Parameter
 
-    from .neuron import _ry_controlled
-
     circuit = QuantumCircuit(num_controls + 1)
     circuit.append(_ry_controlled(Parameter("a"), num_controls), range(num_controls + 1))
     compiled = transpile(circuit, basis_gates=["cx", "rz", "sx", "x"], optimization_level=1)
@@ -218,8 +248,6 @@ def synthesize_block(
         return None if local == 0 else sources[local - 1]
 
     if strategy == "mc":
-        from .neuron import _ry_controlled
-
         block = [(RYGate(theta + bias), (None,))]
         block += [(_ry_controlled(w, len(s)), (*s, None)) for s, w in zip(subsets, weights)]
         return block, None
@@ -252,8 +280,6 @@ def synthesize_block(
         backward.reverse()
         return into + forward + out_of, into + backward + out_of
     if strategy == "ucgate":
-        from .neuron import _multiplexer
-
         gate, controls = _multiplexer(subsets, weights, theta, bias, sources)
         return [(gate, (None, *controls))], None
     raise ValueError(f"Unknown block synthesis {strategy!r}; expected one of {', '.join(STRATEGIES)}.")

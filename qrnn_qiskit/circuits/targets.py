@@ -209,7 +209,8 @@ def compact_layouts(backend, circuit: QuantumCircuit, count: int = 6) -> list[li
     errors = _two_qubit_errors(backend)
     size = circuit.num_qubits
     hubs = [q for reg in circuit.qregs if reg.name == "anc" for q in reg]
-    order = hubs + [q for q in circuit.qubits if q not in set(hubs)]
+    hub_set = set(hubs)
+    order = hubs + [q for q in circuit.qubits if q not in hub_set]
     ranked = []
     for centre in range(backend.num_qubits):
         ball, seen, frontier = [centre], {centre}, [centre]
