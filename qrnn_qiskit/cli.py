@@ -287,14 +287,8 @@ def eval_command(checkpoint, backend, dataset, data_dir, split, limit, shots, ne
             raise click.UsageError("The checkpoint does not name its dataset; pass --dataset.")
         ds = get_dataset(name, data_dir=data_dir, sentence_length=ck.meta.get("settings", {}).get("sentence_length"))
         if backend == "exact":
-            if limit is not None:
-                data = ds.split(split)
-                from .training.datasets import SequenceBatch
-
-                batch = SequenceBatch(data.inputs[:limit], data.targets[:limit], data.labels[:limit])
-                result = evaluate_exact(ck.config, ck.parameters, ds, batch=batch, seed=seed)
-            else:
-                result = evaluate_exact(ck.config, ck.parameters, ds, split=split, seed=seed)
+            batch = ds.split(split).first(limit) if limit is not None else None
+            result = evaluate_exact(ck.config, ck.parameters, ds, split=split, batch=batch, seed=seed)
         elif backend == "aer":
             from .runners.aer import AerRunner, evaluate_shots
 
@@ -335,12 +329,7 @@ def _eval_ibm(ck, ds, backend, *, split, limit, shots, neuron_mode, seed, token,
         resolve_backend(backend, service), shots=shots, neuron_mode=neuron_mode, optimization_level=optimization_level,
         layout=layout, dynamical_decoupling=dynamical_decoupling, twirling=twirling, seed=seed, name=backend,
     )
-    data = ds.split(split)
-    inputs, _ = data.engine_arrays()
-    if limit is not None:
-        if limit < 1:
-            raise ValueError(f"--limit must be >= 1 sequences, got {limit}.")
-        inputs = inputs[:limit]
+    inputs, _ = ds.split(split).first(limit).engine_arrays()
     prepared = runner.prepare(ck.config, ck.parameters, inputs.shape[1])
     cost = runner.cost(prepared, inputs.shape[0])
     figures = {k: prepared.report[k] for k in (

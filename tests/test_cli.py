@@ -59,3 +59,12 @@ def test_exports_get_ordinary_permissions(tmp_path):
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
     assert not list(tmp_path.glob(".a.txt.*"))  # no temporary file left behind
+
+
+def test_eval_limit_must_be_positive():
+    from pathlib import Path
+
+    checkpoint = str(Path(__file__).resolve().parents[1] / "benchmarks/runs/simple-bits-aer-spsa/best.npz")
+    for backend in ("exact", "aer", "fake_manila"):
+        r = CliRunner().invoke(main, ["eval", checkpoint, "--backend", backend, "--limit", "0"])
+        assert r.exit_code == 1 and "limit must be >= 1 sequences, got 0" in r.output, (backend, r.output)

@@ -235,12 +235,7 @@ def evaluate_shots(
     """
     from ..engine import ExactEngine
 
-    data = dataset.split(split)
-    inputs, targets = data.engine_arrays()
-    if limit is not None:
-        if limit < 1:
-            raise ValueError(f"limit must be >= 1 sequences, got {limit}.")
-        inputs, targets = inputs[:limit], targets[:limit]
+    inputs, targets = dataset.split(split).first(limit).engine_arrays()
     scored = dataset.scored()
     dont_care = dataset.ignored(targets)
     shots = runner.sample(config, parameters, inputs)

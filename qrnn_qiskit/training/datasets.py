@@ -37,6 +37,14 @@ class SequenceBatch:
         """``(inputs[:, :-1], targets[:, 1:])``: what the engine runs, one step per prediction."""
         return self.inputs[:, :-1], self.targets[:, 1:]
 
+    def first(self, limit: int | None) -> SequenceBatch:
+        """The first ``limit`` sequences (``--limit``); all of them when ``limit`` is None."""
+        if limit is None:
+            return self
+        if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
+            raise ValueError(f"limit must be >= 1 sequences, got {limit!r}.")
+        return SequenceBatch(self.inputs[:limit], self.targets[:limit], self.labels[:limit])
+
 
 class Dataset:
     """Base class. Subclasses set :attr:`name`, :attr:`input_width`, :attr:`sequence_length`."""

@@ -22,6 +22,16 @@ def test_simple_seq():
     assert ds.scored().all() and ds.scored().shape == (7,)
 
 
+def test_first_sequences_of_a_split():
+    whole = get_dataset("simple-seq", sentence_length=5).split("test")
+    two = whole.first(1)
+    np.testing.assert_array_equal(two.inputs, whole.inputs[:1])
+    assert whole.first(None) is whole and whole.first(10).inputs.shape[0] == 2
+    for bad in (0, -3, True, 1.5):
+        with pytest.raises(ValueError, match=r"limit must be >= 1 sequences, got"):
+            whole.first(bad)
+
+
 def test_simple_bits_needs_memory():
     ds = get_dataset("simple-bits", sentence_length=5)
     assert ds.input_width == 1 and ds.describe()["scored_steps"] == 4
