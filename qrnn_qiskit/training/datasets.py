@@ -110,6 +110,12 @@ def _label_words(label: int, label_bits: int, width: int) -> list[int]:
     return [(label >> (width * (words - 1 - k))) & ((1 << width) - 1) for k in range(words)]
 
 
+def _checked_length(dataset: Dataset, sequence_length: int, minimum: int) -> int:
+    if sequence_length < minimum:
+        raise ValueError(f"sequence_length must be >= {minimum} for {dataset.name}, got {sequence_length}.")
+    return int(sequence_length)
+
+
 # ----------------------------------------------------------------------------- generated tasks
 class _Generated(Dataset):
     """A task whose sequences come from a generator; fixed seeds make the held-out splits."""
@@ -118,11 +124,7 @@ class _Generated(Dataset):
     minimum_length = 2
 
     def __init__(self, sequence_length: int) -> None:
-        if sequence_length < self.minimum_length:
-            raise ValueError(
-                f"sequence_length must be >= {self.minimum_length} for {self.name}, got {sequence_length}."
-            )
-        self.sequence_length = int(sequence_length)
+        self.sequence_length = _checked_length(self, sequence_length, self.minimum_length)
 
     def _generate(self, count: int, rng: np.random.Generator) -> SequenceBatch:
         raise NotImplementedError
@@ -160,22 +162,30 @@ class _Memorise(Dataset):
         return SequenceBatch(self._sequences.copy(), self._sequences.copy(), np.full(len(self._sequences), -1))
 
 
-class SimpleSequence(_Memorise):
+class _Cyclic(_Memorise):
+    """Sequences that repeat short patterns (``PATTERNS``, one sequence each) to any length."""
+
+    PATTERNS: tuple[tuple[int, ...], ...]
+    default_length: int
+
+    def __init__(self, sequence_length: int | None = None) -> None:
+        length = self.default_length if sequence_length is None else sequence_length
+        self.sequence_length = _checked_length(self, length, 2)
+        self._sequences = np.array(
+            [[p[t % len(p)] for t in range(self.sequence_length)] for p in self.PATTERNS], dtype=np.int64
+        )
+
+
+class SimpleSequence(_Cyclic):
     """simple-seq: memorise ``0 1 2 3 0 1 ...`` and ``4 4 4 ...`` (3-bit tokens, all steps scored)."""
 
     name = "simple-seq"
     input_width = 3
-
-    def __init__(self, sequence_length: int = 20) -> None:
-        if sequence_length < 2:
-            raise ValueError(f"sequence_length must be >= 2 for simple-seq, got {sequence_length}.")
-        self.sequence_length = int(sequence_length)
-        self._sequences = np.array(
-            [[t % 4 for t in range(self.sequence_length)], [4] * self.sequence_length], dtype=np.int64
-        )
+    PATTERNS = ((0, 1, 2, 3), (4,))
+    default_length = 20
 
 
-class SimpleBits(_Memorise):
+class SimpleBits(_Cyclic):
     """simple-bits: memorise ``0 1 0 1 ...`` and ``1 1 1 ...`` (1-bit tokens, all steps scored).
 
     Not in the paper: the 1-bit analogue of simple-seq, small enough (I=1) for models trained on
@@ -185,14 +195,8 @@ class SimpleBits(_Memorise):
 
     name = "simple-bits"
     input_width = 1
-
-    def __init__(self, sequence_length: int = 8) -> None:
-        if sequence_length < 2:
-            raise ValueError(f"sequence_length must be >= 2 for simple-bits, got {sequence_length}.")
-        self.sequence_length = int(sequence_length)
-        self._sequences = np.array(
-            [[t % 2 for t in range(self.sequence_length)], [1] * self.sequence_length], dtype=np.int64
-        )
+    PATTERNS = ((0, 1), (1,))
+    default_length = 8
 
 
 class SimpleQuotes(_Memorise):
