@@ -274,8 +274,8 @@ class IBMRunner:
         self.dynamical_decoupling = dynamical_decoupling
         self.twirling = twirling
         self.seed = seed
-        self.last_record: JobRecord | None = None
         self._prepared: dict = {}
+        self._jobs: dict = {}  # job id -> job object, for jobs submitted by this runner
         limit = None if self.simulated else _backend_limit(backend, "max_shots")
         if limit and self.shots > int(limit):
             raise ValueError(f"{self.name} accepts at most {limit} shots per circuit; got --shots {self.shots}.")
@@ -358,17 +358,16 @@ class IBMRunner:
         values = config.token_to_bits(inputs).reshape(inputs.shape[0], -1).astype(float)
         ordered = _parameter_order(prepared.circuit, {"x": values})
         chunk = self._max_rows()
-        job_ids, rows, self._jobs = [], [], []
+        job_ids, rows = [], []
         with Batch(backend=self.backend) as batch:
             sampler = Sampler(mode=batch, options=self.sampler_options())
             for start in range(0, ordered.shape[0], chunk):
                 block = ordered[start : start + chunk]
                 job = sampler.run([(prepared.circuit, block)])
-                self._jobs.append(job)
+                self._jobs[job.job_id()] = job
                 job_ids.append(job.job_id())
                 rows.append(int(block.shape[0]))
-        self.last_record = JobRecord(self.name, job_ids, rows, length, self.shots, self.neuron_mode, context or {})
-        return self.last_record
+        return JobRecord(self.name, job_ids, rows, length, self.shots, self.neuron_mode, context or {})
 
     @staticmethod
     def save_record(record: JobRecord, folder: str | os.PathLike) -> Path:
@@ -380,19 +379,20 @@ class IBMRunner:
 
     def collect(self, config: QRNNConfig, record: JobRecord, service=None) -> ShotResult:
         """Wait for the record's jobs (submitted here, or fetched by id from ``service``)."""
-        jobs = getattr(self, "_jobs", None)
-        if not jobs or [j.job_id() for j in jobs] != record.job_ids:
-            if service is None:
-                raise QRNNError(
-                    f"Jobs {record.job_ids} were not submitted in this process; collecting them needs the "
-                    "IBM Quantum service (credentials) of the account that submitted them."
-                )
-            jobs = []
-            for job_id in record.job_ids:
+        jobs = []
+        for job_id in record.job_ids:
+            job = self._jobs.get(job_id)
+            if job is None:
+                if service is None:
+                    raise QRNNError(
+                        f"Job {job_id!r} was not submitted in this process; collecting it needs the "
+                        "IBM Quantum service (credentials) of the account that submitted it."
+                    )
                 try:
-                    jobs.append(service.job(job_id))
+                    job = service.job(job_id)
                 except Exception as exc:  # noqa: BLE001
                     raise QRNNError(f"Could not fetch job {job_id!r} from IBM Quantum ({type(exc).__name__}: {exc}).") from None
+            jobs.append(job)
         parts = []
         for job, rows in zip(jobs, record.rows):
             result = job.result()

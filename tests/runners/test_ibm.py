@@ -145,7 +145,7 @@ def test_live_payload_is_isa_one_row_per_sequence_in_a_batch(cloud):
     shots = runner.collect(cfg, record)
     assert shots.tokens.shape == (4, 300, 3) and shots.neurons_ok.shape == (4, 300, 3)
     # fetched again by id through the service: the same shots
-    runner._jobs = []
+    runner._jobs.clear()
     again = runner.collect(cfg, record, service=service)
     np.testing.assert_array_equal(again.tokens, shots.tokens)
 
@@ -222,6 +222,10 @@ def test_fake_backend_end_to_end_offline(tmp_path):
     assert "Nothing was submitted" not in r.output  # no --yes needed offline
     assert json.loads((tmp_path / "f" / "jobs.json").read_text())["job_ids"] == result["job_ids"]
     assert {"expected_accuracy", "expected_acceptance", "two_qubit_gates", "depth", "qubits"} <= set(result)
+    # offline jobs live only in the process that ran them
+    r = CliRunner().invoke(main, ["eval", str(ckpt), "--dataset", "dna", "--limit", "3", "--backend", "fake_manila",
+                                  "--job-id", result["job_ids"][0]])
+    assert r.exit_code == 1 and "was not submitted in this process; collecting it needs the" in r.output
 
 
 def test_build_reports_for_a_live_backend(cloud):
