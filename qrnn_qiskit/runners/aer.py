@@ -155,10 +155,6 @@ class AerRunner:
             pm = generate_preset_pass_manager(optimization_level=0, backend=AerSimulator(method="statevector"))
         return pm.run(circuit)
 
-    def flags_ok_per_step(self, config: QRNNConfig, flags: np.ndarray, length: int) -> np.ndarray:
-        """``(..., T)`` from raw flag bits ``(..., F_total)``: the step's deciding flags all read 0."""
-        return _flags_ok_per_step(config, flags, length, self.mode, self.retries)
-
     # -------------------------------------------------------------------------------- sampling
     def run(self, pubs: list):
         """Run PUBs (bound circuits or ``(circuit, values)``) in one Aer job; returns the result."""
@@ -187,20 +183,17 @@ class AerRunner:
         return self.to_shots(config, result[0], length)
 
 
-def _flags_ok_per_step(config: QRNNConfig, flags: np.ndarray, length: int, mode: str, retries: int) -> np.ndarray:
-    per_neuron = acceptance_mask(config.order, retries) if mode == "rus" else np.ones(2**config.order - 1, bool)
-    per_step = np.tile(per_neuron, config.num_neurons)
-    shaped = flags.reshape(flags.shape[:-1] + (length, per_step.size))
-    return ~np.any(shaped[..., per_step], axis=-1)
-
-
 def shots_from_bits(config: QRNNConfig, out: np.ndarray, flags: np.ndarray, length: int, mode: str, retries: int) -> ShotResult:
     """A :class:`ShotResult` from the ``out`` and ``flag`` registers as boolean arrays
     ``(..., shots, bits)`` (little-endian bit order), for circuits in ``mode`` with ``retries``."""
     bits = out.reshape(out.shape[:-1] + (length, config.input_width)).astype(np.int64)
     weights = 1 << np.arange(config.input_width - 1, -1, -1)
     tokens = (bits * weights).sum(axis=-1)
-    return ShotResult(tokens=tokens, neurons_ok=_flags_ok_per_step(config, flags, length, mode, retries))
+    # the step's acceptance-deciding flags (all of them in postselect mode) must all read 0
+    per_neuron = acceptance_mask(config.order, retries) if mode == "rus" else np.ones(2**config.order - 1, bool)
+    per_step = np.tile(per_neuron, config.num_neurons)
+    shaped = flags.reshape(flags.shape[:-1] + (length, per_step.size))
+    return ShotResult(tokens=tokens, neurons_ok=~np.any(shaped[..., per_step], axis=-1))
 
 
 def _parameter_order(circuit: QuantumCircuit, columns: dict[str, np.ndarray]) -> np.ndarray:
