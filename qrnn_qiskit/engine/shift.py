@@ -28,6 +28,7 @@ __all__ = [
     "shift_rule",
     "occurrences_per_step",
     "parameter_shift_gradient",
+    "parameter_shift_loss_and_gradient",
     "shift_plan",
 ]
 
@@ -124,6 +125,24 @@ def parameter_shift_gradient(
     Returns:
         The gradient vector in the flat layout.
     """
+    return parameter_shift_loss_and_gradient(
+        engine, parameters, inputs, targets, scored, indices=indices, joint_fn=joint_fn
+    )[1]
+
+
+def parameter_shift_loss_and_gradient(
+    engine: ExactEngine,
+    parameters: object,
+    inputs: object,
+    targets: object,
+    scored: object,
+    *,
+    indices: Sequence[int] | None = None,
+    joint_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+    floor: float = 0.0,
+) -> tuple[float, np.ndarray]:
+    """:func:`parameter_shift_gradient` and the loss at ``parameters``; ``floor`` is added to the
+    unshifted joint probabilities (estimates from shots can be 0 where the loss divides)."""
     cfg = engine.config
     params = cfg.validate_parameters(parameters)
     inputs = cfg.validate_tokens(inputs, "inputs")
@@ -137,8 +156,8 @@ def parameter_shift_gradient(
 
     vectors, coeffs, owners = shift_plan(engine, params, inputs.shape[1], indices)
     joints = joint_fn(np.vstack([params[None, :], vectors]))
-    _, grad_q = loss_gradient_from_joint(joints[0], targets, scored, cfg.input_width)
+    loss, grad_q = loss_gradient_from_joint(joints[0] + floor, targets, scored, cfg.input_width)
     contributions = coeffs * np.einsum("nbty,bty->n", joints[1:], grad_q)
     grad = np.zeros_like(params)
     np.add.at(grad, owners, contributions)
-    return grad
+    return loss, grad

@@ -23,7 +23,7 @@ from qiskit.circuit import ParameterVector
 
 from ..config import QRNNConfig
 from ..engine import ExactEngine
-from ..engine.shift import loss_gradient_from_joint, shift_plan
+from ..engine.shift import loss_gradient_from_joint, parameter_shift_loss_and_gradient, shift_plan
 from .aer import AerRunner, ShotResult, _parameter_order
 
 __all__ = ["AerGradient", "GRADIENTS"]
@@ -99,12 +99,10 @@ class AerGradient:
             plus = loss_gradient_from_joint(_floor(joints[0]), targets, scored, width)[0]
             minus = loss_gradient_from_joint(_floor(joints[1]), targets, scored, width)[0]
             return 0.5 * (plus + minus), (plus - minus) / (2 * c) * delta
-        vectors, coeffs, owners = shift_plan(self.engine, params, inputs.shape[1])
-        joints = self.joints(np.vstack([params[None, :], vectors]), inputs, targets)
-        loss, grad_q = loss_gradient_from_joint(_floor(joints[0]), targets, scored, width)
-        grad = np.zeros_like(params)
-        np.add.at(grad, owners, coeffs * np.einsum("nbty,bty->n", joints[1:], grad_q))
-        return loss, grad
+        return parameter_shift_loss_and_gradient(
+            self.engine, params, inputs, targets, scored,
+            joint_fn=lambda vectors: self.joints(vectors, inputs, targets), floor=_FLOOR,
+        )
 
     def estimate_seconds(self, inputs: np.ndarray, targets: np.ndarray, probe_rows: int = 2) -> float:
         """Seconds per training step, from timing a few rows (after one warm-up run that builds
@@ -117,6 +115,8 @@ class AerGradient:
         return per_row * self.evaluations_per_step(inputs.shape[1])
 
 
+_FLOOR = 1e-12  # added to estimated joints: a step that kept no shot must not divide by zero
+
+
 def _floor(joint: np.ndarray) -> np.ndarray:
-    """Avoid dividing by zero when a step kept no shot: a tiny uniform floor (normalised away)."""
-    return joint + 1e-12
+    return joint + _FLOOR
