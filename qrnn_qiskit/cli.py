@@ -204,17 +204,23 @@ def datasets_command(data_dir):
 @main.command("import-reference")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="checkpoint to write (default FILE stem + .qrnn.npz)")
-@click.option("--order", type=int, default=None, help="neuron order (default: sidecar .json, else 2)")
+@click.option("--order", type=int, default=None,
+              help="neuron order (default: the .tar's stored arguments or the .npz's sidecar .json, else 2)")
 def import_reference(file, output, order):
-    """Convert a reference PyTorch state dict (.npz) to a qrnn-qiskit checkpoint."""
+    """Convert a model trained by the reference PyTorch implementation to a qrnn-qiskit checkpoint.
+
+    FILE is an .npz of its state dict (with an optional sidecar .json of settings), or one of its
+    checkpoint .tar files (needs the torch extra; read with weights_only, never unpickled freely).
+    """
     from pathlib import Path
 
     from .exceptions import CheckpointError
-    from .training import import_reference_npz, save_checkpoint
+    from .optionals import MissingOptionalDependency
+    from .training import import_reference, save_checkpoint
 
     try:
-        checkpoint = import_reference_npz(file, order=order)
-    except CheckpointError as exc:
+        checkpoint = import_reference(file, order=order)
+    except (CheckpointError, MissingOptionalDependency) as exc:
         _fail(str(exc))
     target = Path(output) if output else Path(file).with_suffix(".qrnn.npz")
     save_checkpoint(target, checkpoint)

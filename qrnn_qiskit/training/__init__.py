@@ -5,7 +5,7 @@ from __future__ import annotations
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .datasets import DATASETS, Dataset, SequenceBatch, get_dataset
 from .evaluate import evaluate_exact
-from .reference_import import import_reference_npz
+from .reference_import import import_reference, import_reference_npz, import_reference_torch
 
 __all__ = [
     "Checkpoint",
@@ -16,5 +16,7 @@ __all__ = [
     "DATASETS",
     "get_dataset",
     "evaluate_exact",
+    "import_reference",
     "import_reference_npz",
+    "import_reference_torch",
 ]

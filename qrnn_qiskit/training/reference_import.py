@@ -8,23 +8,33 @@ The reference state dict (exported to ``.npz``) has keys such as::
 
 I, W, S and the degree follow from the shapes; the order is not stored, so it comes from the
 caller or a sidecar ``.json`` of the same name (keys ``order``, ``initial_bias``, ...).
+
+The reference's own checkpoints (``checkpoint-*.tar``, written by ``torch.save``) are pickles: a
+dict with ``model_state_dict``, ``optimizer_state_dict``, the training ``argparse.Namespace``
+(``_original_args``), the RNG state, ``epoch`` and ``best_validation_loss``. They are read with
+the optional torch extra through ``torch.load(weights_only=True)``, which builds tensors and plain
+containers only; ``argparse.Namespace`` is the one class allowed besides. A file that needs any
+other class is refused, not unpickled. Order and bias then come from the stored arguments.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ..config import QRNNConfig, num_neuron_weights
 from ..exceptions import CheckpointError
+from ..optionals import require
 from .checkpoint import Checkpoint, read_npz
 
-__all__ = ["import_reference_npz", "state_dict_to_parameters"]
+__all__ = ["import_reference", "import_reference_npz", "import_reference_torch", "state_dict_to_parameters"]
 
 _KEY = re.compile(
     r"^(?:module\.)?cell\.(?:(input_layer|output_layer)\.(\d+)\.(φ|θ)|kernel_layer\.(\d+)\.(\d+)\.(φ|θ|θs))$"
@@ -137,3 +147,128 @@ def import_reference_npz(path: str | os.PathLike, *, order: int | None = None) -
     if "dataset" in settings:
         meta["dataset"] = settings["dataset"]
     return Checkpoint(config=config, parameters=params, meta=meta)
+
+
+# Settings copied from the reference's argparse Namespace into the checkpoint's metadata.
+_SETTINGS = (
+    "dataset", "workspace", "stages", "order", "degree", "sentence_length", "batch_size", "num_shards",
+    "optimizer", "learning_rate", "weight_decay", "initial_bias", "initial_bias_spread",
+    "initial_weights_spread", "initial_unitaries_spread", "seed", "tag",
+)
+
+
+def _is_torch_file(path: Path) -> bool:
+    """True for files written by ``torch.save``: by suffix, legacy pickle header, or a zip with data.pkl."""
+    if path.suffix.lower() in (".tar", ".pt", ".pth"):
+        return True
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+    if head[:1] == b"\x80":
+        return True
+    if head == b"PK":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                return any(name == "data.pkl" or name.endswith("/data.pkl") for name in archive.namelist())
+        except zipfile.BadZipFile:
+            return False
+    return False
+
+
+def _plain(value):
+    """A JSON-friendly copy of a stored setting (tensors become numbers or lists)."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        return value.item() if value.ndim == 0 else value.tolist()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+def import_reference_torch(path: str | os.PathLike, *, order: int | None = None) -> Checkpoint:
+    """Read a checkpoint ``.tar`` written by the reference implementation (needs the torch extra).
+
+    Args:
+        path: the ``torch.save`` file (zip or legacy format).
+        order: neuron order; defaults to the stored arguments' ``order``, else 2.
+
+    Raises:
+        MissingOptionalDependency: torch is not installed.
+        CheckpointError: unreadable, truncated or foreign files, files holding objects other than
+            tensors, containers and ``argparse.Namespace`` (refused unread), or stored arguments
+            that disagree with the tensor shapes.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"No reference checkpoint at {path}.")
+    require("torch", "Reading the reference implementation's .tar checkpoints")
+    import pickle
+
+    import torch
+
+    if not hasattr(torch.serialization, "safe_globals"):
+        raise CheckpointError(
+            f"torch {torch.__version__} cannot load {path.name} safely (torch.serialization.safe_globals "
+            "arrived in torch 2.4); upgrade with pip install 'qrnn-qiskit[torch]'."
+        )
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            store = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()
+        detail = next((line.strip() for line in first if "Unsupported global" in line), first[0] if first else "")
+        raise CheckpointError(
+            f"{path} is not a reference checkpoint this tool will read: it is a pickle that needs classes other "
+            "than tensors, plain containers and argparse.Namespace, and it was refused without running it "
+            f"({detail[:200]}). Export its state dict to .npz with the reference code instead."
+        ) from exc
+    except Exception as exc:  # torch raises RuntimeError, EOFError, zip errors... for damaged files
+        raise CheckpointError(
+            f"{path} is not a readable torch checkpoint (truncated or another format): {type(exc).__name__}: "
+            f"{str(exc)[:200]}"
+        ) from exc
+
+    if isinstance(store, dict) and "model_state_dict" in store:
+        state_dict = store["model_state_dict"]
+    elif isinstance(store, dict) and store and all(hasattr(v, "detach") for v in store.values()):
+        state_dict = store  # a bare state dict
+    else:
+        keys = sorted(map(str, store))[:6] if isinstance(store, dict) else type(store).__name__
+        raise CheckpointError(
+            f"{path} holds no model_state_dict (found {keys}); expected a checkpoint written by the reference "
+            "implementation's main.py or a bare state dict."
+        )
+    state = {str(k): np.asarray(v.detach().cpu().numpy(), dtype=np.float64) for k, v in state_dict.items()
+             if hasattr(v, "detach")}
+
+    args = store.get("_original_args") if isinstance(store, dict) else None
+    settings = {k: _plain(v) for k, v in vars(args).items() if k in _SETTINGS} if args is not None else {}
+    for key in ("epoch", "best_validation_loss", "best_character_error_rate"):
+        if isinstance(store, dict) and key in store:
+            settings[key] = _plain(store[key])
+    if order is None:
+        order = int(settings.get("order", 2))
+    bias = float(settings.get("initial_bias", math.pi / 2))
+    config, params = state_dict_to_parameters(state, order=order, bias=bias)
+    for name, value in (("workspace", config.workspace), ("stages", config.stages), ("degree", config.degree)):
+        if name in settings and settings[name] is not None and int(settings[name]) != value:
+            raise CheckpointError(
+                f"{path}: the stored arguments say {name}={settings[name]} but the tensors imply {name}={value}; "
+                "the file is inconsistent."
+            )
+    meta = {"source": str(path.name), "reference_settings": settings}
+    if settings.get("dataset"):
+        meta["dataset"] = settings["dataset"]
+    return Checkpoint(config=config, parameters=params, meta=meta)
+
+
+def import_reference(path: str | os.PathLike, *, order: int | None = None) -> Checkpoint:
+    """Import a reference model from an ``.npz`` state dict or a ``torch.save`` checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"No reference model at {path}; expected an .npz state dict or a checkpoint .tar.")
+    if _is_torch_file(path):
+        return import_reference_torch(path, order=order)
+    return import_reference_npz(path, order=order)
