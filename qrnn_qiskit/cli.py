@@ -186,18 +186,24 @@ def _emit(result: dict, as_json: bool) -> None:
 def datasets_command(data_dir):
     """List the datasets with their input width, sequence length and classes."""
     from .exceptions import DatasetError
-    from .training.datasets import DATASETS, get_dataset
+    from .optionals import MissingOptionalDependency
+    from .training.datasets import DATASETS, FAMILY_EXAMPLES, get_dataset
 
-    click.echo(f"{'name':14s} {'input_width':>11s} {'length':>6s} {'classes':>7s} {'scored':>6s}")
-    for name in DATASETS:
+    click.echo(f"{'name':18s} {'input_width':>11s} {'length':>6s} {'classes':>7s} {'scored':>6s}")
+    for family in DATASETS:
+        name, note = FAMILY_EXAMPLES.get(family, (family, ""))
         try:
             info = get_dataset(name, data_dir=data_dir).describe()
+        except MissingOptionalDependency as exc:
+            click.echo(f"{name:18s} ({exc})")
+            continue
         except DatasetError:
-            click.echo(f"{name:14s} {'(needs --data-dir with the reference csv.gz files)':>40s}")
+            files = "the reference csv.gz files" if "idx" not in name else "the MNIST IDX files"
+            click.echo(f"{name:18s} (needs --data-dir with {files})" + (f"  [{family}: {note}]" if note else ""))
             continue
         click.echo(
-            f"{name:14s} {info['input_width']:>11d} {info['sequence_length']:>6d} "
-            f"{info['classes']:>7d} {info['scored_steps']:>6d}"
+            f"{name:18s} {info['input_width']:>11d} {info['sequence_length']:>6d} "
+            f"{info['classes']:>7d} {info['scored_steps']:>6d}" + (f"  [{family}: {note}]" if note else "")
         )
 
 

@@ -68,3 +68,17 @@ def test_eval_limit_must_be_positive():
     for backend in ("exact", "aer", "fake_manila"):
         r = CliRunner().invoke(main, ["eval", checkpoint, "--backend", backend, "--limit", "0"])
         assert r.exit_code == 1 and "limit must be >= 1 sequences, got 0" in r.output, (backend, r.output)
+
+
+def test_datasets_lists_every_entry_without_a_data_dir():
+    """No --data-dir: generated sets are described, file-based ones say what they need."""
+    result = CliRunner().invoke(main, ["datasets"])
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line for line in result.output.splitlines()[1:]}
+    assert rows["simple-seq"].split()[1:] == ["3", "20", "0", "19"]
+    assert rows["digits01"].split()[1:] == ["2", "64", "2", "1"]
+    assert "needs --data-dir with the reference csv.gz files" in rows["mnist01"]
+    assert "needs --data-dir with the MNIST IDX files" in rows["mnist01-idx"]
+    # the parametrised families are shown through one instance each, with their pattern
+    assert "[mnist-umap-dD-rR:" in rows["mnist-umap-d3-r5"] and "[mnist-pca-rR-pP:" in rows["mnist-pca-r3-p8"]
+    assert len(rows) == 21

@@ -629,6 +629,13 @@ DATASETS = (
     "digits01", "digits36", "digits",
 )
 
+# The parametrised families and the instance ``qrnn datasets`` describes for each (the paper's
+# UMAP model: 3 dimensions, 5 bits; the reference's PCA script: 3 bits of 8 components).
+FAMILY_EXAMPLES = {
+    "mnist-umap-dD-rR": ("mnist-umap-d3-r5", "D in 2..4 UMAP dimensions, R bits each"),
+    "mnist-pca-rR-pP": ("mnist-pca-r3-p8", "P in 1..8 principal components, R bits each"),
+}
+
 
 def get_dataset(name: str, *, sentence_length: int | None = None, data_dir: str | os.PathLike | None = None) -> Dataset:
     """Look up a dataset by its reference name (``qrnn datasets`` lists them).
