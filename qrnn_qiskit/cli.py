@@ -397,6 +397,9 @@ _TRAIN_OPTIONS = [
     click.option("--steps", type=int, default=5000, show_default=True),
     click.option("--seed", type=int, default=82727, show_default=True),
     click.option("--validate-every", type=int, default=10, show_default=True),
+    click.option("--validation-size", type=int, default=None,
+                 help="validate on a fixed set of N validation sequences (0: the whole split) instead of a "
+                      "fresh random batch each time (the reference's way)"),
     click.option("--stop-at-loss", type=float, default=None),
     click.option("--timeout", type=float, default=None, help="seconds"),
 ]
@@ -481,14 +484,19 @@ def plot_command(run_dir, output):
 @click.option("--batch-size", type=int)
 @click.option("--steps", type=int, help="new total number of steps")
 @click.option("--timeout", type=float, help="new limit on the run's total seconds (time already spent counts)")
+@click.option("--validation-size", type=int,
+              help="switch to a fixed validation set of N sequences (0: the whole split); the best loss restarts")
 @click.option("--json", "as_json", is_flag=True)
-def resume_command(checkpoint, out, learning_rate, batch_size, steps, timeout, as_json):
+def resume_command(checkpoint, out, learning_rate, batch_size, steps, timeout, validation_size, as_json):
     """Continue a training run exactly from its checkpoint."""
     from .exceptions import QRNNError
     from .training.trainer import resume
 
     try:
-        summary = resume(checkpoint, out, learning_rate=learning_rate, batch_size=batch_size, steps=steps, timeout=timeout)
+        summary = resume(
+            checkpoint, out, learning_rate=learning_rate, batch_size=batch_size, steps=steps, timeout=timeout,
+            validation_size=validation_size,
+        )
     except (QRNNError, ValueError) as exc:
         _fail(str(exc))
     _emit(summary, as_json)

@@ -27,7 +27,7 @@ from .._io import atomic_write_text
 from ..config import QRNNConfig
 from ..engine import ExactEngine
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from .datasets import get_dataset
+from .datasets import SequenceBatch, get_dataset
 from .evaluate import evaluate_exact
 from .optim import OPTIMIZERS, clip_grad_norm, make_optimizer
 
@@ -57,6 +57,10 @@ class TrainSettings:
     steps: int = 5000
     seed: int = 82727
     validate_every: int = 10
+    # None: one fresh random validation batch (batch_size per class) each time, as the reference
+    # does. N >= 1: a fixed set of N validation sequences drawn once; 0: the whole split. A fixed
+    # set makes validation losses comparable between steps, so "best" is not a lucky batch.
+    validation_size: int | None = None
     stop_at_loss: float | None = None
     timeout: float | None = None
     data_dir: str | None = None
@@ -70,6 +74,13 @@ class TrainSettings:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        if self.validation_size is not None and (
+            isinstance(self.validation_size, bool) or not isinstance(self.validation_size, int) or self.validation_size < 0
+        ):
+            raise ValueError(
+                f"validation_size must be 0 (the whole validation split) or a positive number of sequences, "
+                f"got {self.validation_size!r}."
+            )
         if self.timeout is not None and self.timeout <= 0:
             raise ValueError(f"timeout must be positive seconds, got {self.timeout}.")
 
@@ -174,6 +185,9 @@ def train(
         step = int(ck.meta["step"])
         best = float(ck.meta.get("best_validation_loss", math.inf))
         elapsed = float(ck.meta.get("seconds", 0.0))
+        if ck.meta.get("settings", {}).get("validation_size") != settings.validation_size:
+            best = math.inf  # another validation set: earlier losses are not comparable
+    fixed_validation = _fixed_validation_set(dataset, settings)
     scored = dataset.scored()
     writer = _tensorboard_writer(out) if settings.tensorboard else None
     metrics_path = out / "metrics.jsonl"
@@ -223,7 +237,10 @@ def train(
             step += 1
             _progress(step, settings.steps, last_loss, time.perf_counter() - start)
             if step % settings.validate_every == 0 or step == settings.steps:
-                val_batch = dataset.batch(settings.batch_size, val_rng, "validate")
+                if fixed_validation is not None:
+                    val_batch = fixed_validation
+                else:
+                    val_batch = dataset.batch(settings.batch_size, val_rng, "validate")
                 validation = evaluate_exact(config, params, dataset, batch=val_batch, seed=val_rng)
                 record = {
                     "step": step,
@@ -277,6 +294,19 @@ def train(
     }
 
 
+def _fixed_validation_set(dataset, settings: TrainSettings) -> SequenceBatch | None:
+    """The fixed validation sequences of ``settings.validation_size`` (None: random batches)."""
+    if settings.validation_size is None:
+        return None
+    pool = dataset.split("validate")
+    total = pool.inputs.shape[0]
+    if settings.validation_size == 0 or settings.validation_size >= total:
+        return pool
+    # its own stream: choosing the set never moves the training or validation-sampling streams
+    pick = np.sort(np.random.default_rng([settings.seed, 2]).choice(total, settings.validation_size, replace=False))
+    return SequenceBatch(pool.inputs[pick], pool.targets[pick], pool.labels[pick])
+
+
 def resume(
     checkpoint_path: str | Path,
     out: str | Path | None = None,
@@ -285,14 +315,22 @@ def resume(
     batch_size: int | None = None,
     steps: int | None = None,
     timeout: float | None = None,
+    validation_size: int | None = None,
 ) -> dict:
-    """Continue a run from its ``final.npz`` or ``best.npz`` (same trajectory unless overridden)."""
+    """Continue a run from its ``final.npz`` or ``best.npz`` (same trajectory unless overridden).
+
+    A new ``validation_size`` (0 for the whole split) changes only how the best checkpoint is
+    chosen; the best loss so far is forgotten, since it was measured on other sequences.
+    """
     ck = load_checkpoint(checkpoint_path)
     if "rng_state" not in ck.meta or "settings" not in ck.meta:
         raise ValueError(f"{checkpoint_path} was not written by `qrnn train`; it cannot be resumed.")
     fields = dict(ck.meta["settings"])
     settings = TrainSettings(**fields)
-    pairs = (("learning_rate", learning_rate), ("batch_size", batch_size), ("steps", steps), ("timeout", timeout))
+    pairs = (
+        ("learning_rate", learning_rate), ("batch_size", batch_size), ("steps", steps), ("timeout", timeout),
+        ("validation_size", validation_size),
+    )
     overrides = {k: v for k, v in pairs if v is not None}
     settings = replace(settings, **overrides)
     out = Path(out) if out is not None else Path(checkpoint_path).parent

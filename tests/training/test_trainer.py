@@ -168,3 +168,36 @@ def test_train_on_aer_with_spsa(tmp_path):
     assert summary["backend"] == "aer" and summary["steps"] == 4
     assert "aer spsa: 4 circuit rows x 400 shots" in result.output
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_fixed_validation_set(tmp_path):
+    """--validation-size picks the best checkpoint on fixed sequences and never moves training."""
+    from qrnn_qiskit.training import evaluate_exact, get_dataset, load_checkpoint
+    from qrnn_qiskit.training.trainer import _fixed_validation_set
+
+    base = dict(dataset="digits01", workspace=2, stages=1, order=1, degree=1, batch_size=2, learning_rate=0.05,
+                seed=3, steps=4, validate_every=2)
+    runs = {}
+    for name, size in (("random", None), ("fixed", 10), ("whole", 0)):
+        train(TrainSettings(**base, validation_size=size), tmp_path / name)
+        runs[name] = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+    for name in ("fixed", "whole"):
+        assert [r["loss"] for r in runs[name]] == pytest.approx([r["loss"] for r in runs["random"]], abs=1e-12)
+    dataset = get_dataset("digits01")
+    final = load_checkpoint(tmp_path / "whole" / "final.npz")
+    whole = evaluate_exact(final.config, final.parameters, dataset, split="validate")
+    assert whole["sequences"] == 72
+    assert runs["whole"][-1]["validation_loss"] == pytest.approx(whole["loss"], abs=1e-12)
+    subset = _fixed_validation_set(dataset, TrainSettings(**base, validation_size=10))
+    assert subset.inputs.shape[0] == 10
+    fixed = evaluate_exact(final.config, final.parameters, dataset, batch=subset)
+    assert runs["fixed"][-1]["validation_loss"] == pytest.approx(fixed["loss"], abs=1e-12)
+    assert fixed["loss"] != pytest.approx(whole["loss"], abs=1e-9)
+
+    # switching a run to the whole split on resume forgets the best loss of the random batches
+    summary = resume(tmp_path / "random" / "final.npz", tmp_path / "switched", steps=6, validation_size=0)
+    switched = [json.loads(line) for line in (tmp_path / "switched" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in switched] == [6]
+    assert summary["best_validation_loss"] == pytest.approx(switched[-1]["validation_loss"], abs=1e-15)
+    with pytest.raises(ValueError, match="validation_size must be 0"):
+        train(TrainSettings(**base, validation_size=-1), tmp_path / "bad")
