@@ -113,7 +113,8 @@ class LBFGS(Optimizer):
         self.history_size, self.max_iter = history_size, max_iter
         self.max_eval = max_iter * 5 // 4
         self.state.update(
-            n_iter=np.zeros(1), d=np.zeros(size), t=np.zeros(1), h_diag=np.ones(1),
+            # "step_length" is torch's t; the base class's "t" counts optimiser steps
+            n_iter=np.zeros(1), d=np.zeros(size), step_length=np.zeros(1), h_diag=np.ones(1),
             prev_grad=np.zeros(size), prev_loss=np.zeros(1),
             old_dirs=np.zeros((0, size)), old_steps=np.zeros((0, size)), ro=np.zeros(0),
         )
@@ -134,7 +135,7 @@ class LBFGS(Optimizer):
         orig_loss = loss
         if np.abs(grad).max() <= self.tolerance_grad:
             return params, orig_loss
-        d, t = st["d"], float(st["t"][0])
+        d, t = st["d"], float(st["step_length"][0])
         old_dirs, old_steps, ro = list(st["old_dirs"]), list(st["old_steps"]), list(st["ro"])
         h_diag = float(st["h_diag"][0])
         prev_grad, prev_loss = st["prev_grad"], float(st["prev_loss"][0])
@@ -184,7 +185,7 @@ class LBFGS(Optimizer):
                 break
         size = self.size
         st.update(
-            d=np.asarray(d, dtype=np.float64), t=np.array([t]), h_diag=np.array([h_diag]),
+            d=np.asarray(d, dtype=np.float64), step_length=np.array([t]), h_diag=np.array([h_diag]),
             prev_grad=prev_grad, prev_loss=np.array([prev_loss]),
             old_dirs=np.array(old_dirs).reshape(-1, size), old_steps=np.array(old_steps).reshape(-1, size),
             ro=np.array(ro, dtype=np.float64),

@@ -201,3 +201,41 @@ def test_fixed_validation_set(tmp_path):
     assert summary["best_validation_loss"] == pytest.approx(switched[-1]["validation_loss"], abs=1e-15)
     with pytest.raises(ValueError, match="validation_size must be 0"):
         train(TrainSettings(**base, validation_size=-1), tmp_path / "bad")
+
+
+@pytest.mark.parametrize("name,lr,decay", [("adam", 0.05, 0.0), ("adam", 0.05, 0.1), ("sgd", 0.002, 0.0),
+                                            ("rmsprop", 0.01, 0.0), ("lbfgs", 0.5, 0.0)])
+def test_optimizers_follow_torch(name, lr, decay):
+    """Step for step the same iterates as torch.optim (the reference's optimisers), on Rosenbrock."""
+    torch = pytest.importorskip("torch")
+
+    def value_and_grad(v):
+        x, y = v[0::2], v[1::2]
+        value = float(np.sum(100.0 * (y - x**2) ** 2 + (1 - x) ** 2))
+        grad = np.empty_like(v)
+        grad[0::2] = -400.0 * x * (y - x**2) - 2 * (1 - x)
+        grad[1::2] = 200.0 * (y - x**2)
+        return value, grad
+
+    start = np.array([-1.2, 1.0, 0.3, -0.4])
+    ours = make_optimizer(name, start.size, lr, decay)
+    tensor = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    classes = {"adam": torch.optim.AdamW, "sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop,
+               "lbfgs": lambda p, lr, weight_decay: torch.optim.LBFGS(p, lr=lr, history_size=40, max_iter=20)}
+    theirs = classes[name]([tensor], lr=lr, weight_decay=decay)
+
+    def closure():
+        theirs.zero_grad()
+        x, y = tensor[0::2], tensor[1::2]
+        value = torch.sum(100.0 * (y - x**2) ** 2 + (1 - x) ** 2)
+        value.backward()
+        return value
+
+    params = start.copy()
+    for _ in range(15):
+        if ours.uses_closure:
+            params, _ = ours.step_closure(params, value_and_grad)
+        else:
+            params = ours.step(params, value_and_grad(params)[1])
+        theirs.step(closure)
+        np.testing.assert_allclose(params, tensor.detach().numpy(), rtol=1e-9, atol=1e-12)
