@@ -242,7 +242,8 @@ def import_reference(file, output, order):
 @click.option("--backend", default="exact", show_default=True,
               help="exact; aer (sampled shots of the real circuits); ibm_<name> (IBM Quantum device) or fake_<name> (offline)")
 @click.option("--dataset", help="dataset name (default: the checkpoint's)")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="folder of the reference MNIST csv.gz files")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="folder of the reference MNIST csv.gz files (default: the one the checkpoint was trained from)")
 @click.option("--split", type=click.Choice(["train", "validate", "test"]), default="test", show_default=True)
 @click.option("--limit", type=int, help="evaluate only the first N sequences of the split")
 @click.option("--shots", type=int, default=1024, show_default=True, help="shots per sequence (aer, ibm_*, fake_*)")
@@ -297,7 +298,10 @@ def eval_command(checkpoint, backend, dataset, data_dir, split, limit, shots, ne
         name = dataset or ck.meta.get("dataset")
         if not name:
             raise click.UsageError("The checkpoint does not name its dataset; pass --dataset.")
-        ds = get_dataset(name, data_dir=data_dir, sentence_length=ck.meta.get("settings", {}).get("sentence_length"))
+        trained = ck.meta.get("settings", {})
+        if data_dir is None and name == trained.get("dataset") and trained.get("data_dir"):
+            data_dir = trained["data_dir"]  # the folder it was trained from; --data-dir overrides
+        ds = get_dataset(name, data_dir=data_dir, sentence_length=trained.get("sentence_length"))
         if backend == "exact":
             batch = ds.split(split).first(limit) if limit is not None else None
             result = evaluate_exact(ck.config, ck.parameters, ds, split=split, batch=batch, seed=seed)

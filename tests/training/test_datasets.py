@@ -223,3 +223,22 @@ def test_digits(tmp_path):
 def test_too_short_sequences(name, length, minimum):
     with pytest.raises(ValueError, match=rf"sequence_length must be >= {minimum} for {name}, got {length}"):
         get_dataset(name, sentence_length=length)
+
+
+def test_eval_defaults_to_the_training_data_folder(tiny_mnist, tmp_path):
+    """`qrnn eval` of an MNIST checkpoint finds the csv.gz folder it was trained from; --data-dir overrides."""
+    import json
+
+    from click.testing import CliRunner
+
+    from qrnn_qiskit.cli import main
+
+    out = tmp_path / "run"
+    trained = CliRunner().invoke(main, ["train", "--dataset", "mnist01", "--data-dir", str(tiny_mnist), "-W", "1",
+                                        "-S", "0", "--order", "1", "--degree", "1", "--steps", "2", "--out", str(out)])
+    assert trained.exit_code == 0, trained.output
+    result = CliRunner().invoke(main, ["eval", str(out / "best.npz"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["sequences"] == 3 + 4  # the tiny test split: 3 zeros, 4 ones
+    elsewhere = CliRunner().invoke(main, ["eval", str(out / "best.npz"), "--data-dir", str(tmp_path / "none")])
+    assert elsewhere.exit_code != 0 and "none" in elsewhere.output
