@@ -382,6 +382,15 @@ def _eval_ibm(ck, ds, backend, *, split, limit, shots, neuron_mode, seed, token,
     return result
 
 
+def _parse_schedule(value):
+    if value is None:
+        return None
+    try:
+        return [[int(step), float(lr)] for step, lr in (item.split(":") for item in value.split(","))]
+    except ValueError:
+        raise click.BadParameter(f"expected STEP:LR[,STEP:LR...] such as 390:0.002, got {value!r}.") from None
+
+
 _TRAIN_OPTIONS = [
     click.option("--dataset", default="simple-seq", show_default=True),
     click.option("--data-dir", type=click.Path(file_okay=False), help="folder of the reference MNIST csv.gz files"),
@@ -393,6 +402,8 @@ _TRAIN_OPTIONS = [
     click.option("--batch-size", type=int, default=1, show_default=True, help="per class for classification sets"),
     click.option("--optimizer", type=click.Choice(["adam", "sgd", "rmsprop", "lbfgs"]), default="adam", show_default=True),
     click.option("--learning-rate", type=float, default=0.003, show_default=True),
+    click.option("--lr-schedule", callback=lambda ctx, param, value: _parse_schedule(value), default=None,
+                 help="later learning rates as STEP:LR[,STEP:LR...]: from STEP completed steps on, use LR"),
     click.option("--weight-decay", type=float, default=0.0, show_default=True),
     click.option("--initial-bias", type=float, default=1.5707963267948966, show_default=True),
     click.option("--initial-bias-spread", type=float, default=0.1, show_default=True),

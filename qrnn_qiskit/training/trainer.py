@@ -49,6 +49,9 @@ class TrainSettings:
     batch_size: int = 1
     optimizer: str = "adam"
     learning_rate: float = 0.003
+    # piecewise-constant learning rate: [[step, lr], ...]; the update after `step` steps and every
+    # later one uses `lr` (until the next entry). None: learning_rate throughout.
+    lr_schedule: list | None = None
     weight_decay: float = 0.0
     initial_bias: float = math.pi / 2
     initial_bias_spread: float = 0.1
@@ -74,6 +77,8 @@ class TrainSettings:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        if self.lr_schedule is not None:
+            object.__setattr__(self, "lr_schedule", _checked_schedule(self.lr_schedule))  # normalised pairs
         if self.validation_size is not None and (
             isinstance(self.validation_size, bool) or not isinstance(self.validation_size, int) or self.validation_size < 0
         ):
@@ -83,6 +88,30 @@ class TrainSettings:
             )
         if self.timeout is not None and self.timeout <= 0:
             raise ValueError(f"timeout must be positive seconds, got {self.timeout}.")
+
+
+def _checked_schedule(schedule) -> list[list]:
+    """``[[step, lr], ...]`` with increasing steps >= 1 and positive rates, or a ValueError."""
+    try:
+        pairs = [[int(step), float(lr)] for step, lr in schedule]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"lr_schedule must be a list of [step, learning_rate] pairs, got {schedule!r}.") from exc
+    steps = [step for step, _ in pairs]
+    if not pairs or steps != sorted(set(steps)) or steps[0] < 1 or any(not (lr > 0 and math.isfinite(lr)) for _, lr in pairs):
+        raise ValueError(
+            f"lr_schedule needs increasing steps >= 1 and positive learning rates, got {schedule!r} "
+            "(on the command line: --lr-schedule 390:0.002,1000:0.001)."
+        )
+    return pairs
+
+
+def _learning_rate(settings: TrainSettings, done: int) -> float:
+    """The learning rate of the update that follows ``done`` completed steps."""
+    rate = settings.learning_rate
+    for step, lr in settings.lr_schedule or ():
+        if done >= step:
+            rate = lr
+    return rate
 
 
 def _model(settings: TrainSettings, input_width: int) -> QRNNConfig:
@@ -215,6 +244,7 @@ def train(
 
     try:
         while step < settings.steps:
+            optimizer.lr = _learning_rate(settings, step)
             batch = dataset.batch(settings.batch_size, rng, "train")
             inputs, targets = batch.engine_arrays()
             results = []
@@ -332,6 +362,10 @@ def resume(
         ("validation_size", validation_size),
     )
     overrides = {k: v for k, v in pairs if v is not None}
+    if learning_rate is not None and settings.lr_schedule:
+        # a new rate holds from here on: drop the schedule entries already passed
+        done = int(ck.meta["step"])
+        overrides["lr_schedule"] = [entry for entry in settings.lr_schedule if entry[0] > done] or None
     settings = replace(settings, **overrides)
     out = Path(out) if out is not None else Path(checkpoint_path).parent
     return train(settings, out, _resume_from=ck)

@@ -239,3 +239,30 @@ def test_optimizers_follow_torch(name, lr, decay):
             params = ours.step(params, value_and_grad(params)[1])
         theirs.step(closure)
         np.testing.assert_allclose(params, tensor.detach().numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_lr_schedule_equals_a_resume_with_a_new_rate(tmp_path):
+    """--lr-schedule 20:0.01 is the same trajectory as stopping at step 20 and resuming at 0.01."""
+    scheduled = train(TrainSettings(**SMALL, steps=40, validate_every=10, lr_schedule=[[20, 0.01]]), tmp_path / "s")
+    train(TrainSettings(**SMALL, steps=20, validate_every=10), tmp_path / "r")
+    resumed = resume(tmp_path / "r" / "final.npz", steps=40, learning_rate=0.01)
+    a = [json.loads(line) for line in (tmp_path / "s" / "metrics.jsonl").read_text().splitlines()]
+    b = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["loss"] for r in a] == pytest.approx([r["loss"] for r in b], abs=1e-12)
+    assert scheduled["best_validation_loss"] == pytest.approx(resumed["best_validation_loss"], abs=1e-12)
+    np.testing.assert_allclose(
+        np.load(tmp_path / "s" / "final.npz")["parameters"], np.load(tmp_path / "r" / "final.npz")["parameters"], atol=1e-12
+    )
+    constant = train(TrainSettings(**SMALL, steps=40, validate_every=10), tmp_path / "c")
+    assert constant["final_loss"] != pytest.approx(scheduled["final_loss"], abs=1e-9)
+
+    # the command line form, and its errors
+    out = tmp_path / "cli"
+    args = ["train", "-W", "2", "-S", "1", "--order", "1", "--sentence-length", "5", "--steps", "4", "--out", str(out)]
+    result = CliRunner().invoke(main, args + ["--lr-schedule", "2:0.01,3:0.001"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["settings"]["lr_schedule"] == [[2, 0.01], [3, 0.001]]
+    result = CliRunner().invoke(main, args + ["--lr-schedule", "2-0.01"])
+    assert result.exit_code == 2 and "STEP:LR" in result.output
+    with pytest.raises(ValueError, match="increasing steps >= 1"):
+        train(TrainSettings(**SMALL, lr_schedule=[[20, 0.01], [10, 0.001]]), tmp_path / "bad")
