@@ -190,6 +190,13 @@ def train(
     engine = ExactEngine(config)
     optimizer = make_optimizer(settings.optimizer, config.num_parameters, settings.learning_rate, settings.weight_decay)
     rng = np.random.default_rng(settings.seed)
+
+    def write_config() -> None:
+        document = {"settings": asdict(settings), "model": config.to_dict(), "dataset": dataset.describe()}
+        if _resume_from is not None:
+            document["resumed_from"] = {"step": int(_resume_from.meta["step"]), "settings": _resume_from.meta["settings"]}
+        atomic_write_text(out / "config.json", json.dumps(document, indent=1))
+
     # validation draws from its own stream, so when and how often it runs never changes training
     val_rng = np.random.default_rng([settings.seed, 1])
     if _resume_from is None:
@@ -202,7 +209,7 @@ def train(
         step = 0
         best = math.inf
         elapsed = 0.0
-        atomic_write_text(out / "config.json", json.dumps({"settings": asdict(settings), "model": config.to_dict(), "dataset": dataset.describe()}, indent=1))
+        write_config()
     else:
         ck = _resume_from
         if ck.config != config:
@@ -214,6 +221,8 @@ def train(
         step = int(ck.meta["step"])
         best = float(ck.meta.get("best_validation_loss", math.inf))
         elapsed = float(ck.meta.get("seconds", 0.0))
+        if not (out / "config.json").exists():  # resumed into a new folder
+            write_config()
         if ck.meta.get("settings", {}).get("validation_size") != settings.validation_size:
             best = math.inf  # another validation set: earlier losses are not comparable
     fixed_validation = _fixed_validation_set(dataset, settings)

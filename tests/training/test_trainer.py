@@ -196,6 +196,9 @@ def test_fixed_validation_set(tmp_path):
 
     # switching a run to the whole split on resume forgets the best loss of the random batches
     summary = resume(tmp_path / "random" / "final.npz", tmp_path / "switched", steps=6, validation_size=0)
+    config = json.loads((tmp_path / "switched" / "config.json").read_text())  # a new folder gets its config
+    assert config["settings"]["validation_size"] == 0 and config["resumed_from"]["step"] == 4
+    assert config["resumed_from"]["settings"]["validation_size"] is None
     switched = [json.loads(line) for line in (tmp_path / "switched" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in switched] == [6]
     assert summary["best_validation_loss"] == pytest.approx(switched[-1]["validation_loss"], abs=1e-15)
