@@ -192,6 +192,7 @@ def datasets_command(data_dir):
     click.echo(f"{'name':18s} {'input_width':>11s} {'length':>6s} {'classes':>7s} {'scored':>6s}")
     for family in DATASETS:
         name, note = FAMILY_EXAMPLES.get(family, (family, ""))
+        suffix = f"  [{family}: {note}]" if note else ""
         try:
             info = get_dataset(name, data_dir=data_dir).describe()
         except MissingOptionalDependency as exc:
@@ -199,11 +200,11 @@ def datasets_command(data_dir):
             continue
         except DatasetError:
             files = "the reference csv.gz files" if "idx" not in name else "the MNIST IDX files"
-            click.echo(f"{name:18s} (needs --data-dir with {files})" + (f"  [{family}: {note}]" if note else ""))
+            click.echo(f"{name:18s} (needs --data-dir with {files}){suffix}")
             continue
         click.echo(
             f"{name:18s} {info['input_width']:>11d} {info['sequence_length']:>6d} "
-            f"{info['classes']:>7d} {info['scored_steps']:>6d}" + (f"  [{family}: {note}]" if note else "")
+            f"{info['classes']:>7d} {info['scored_steps']:>6d}{suffix}"
         )
 
 

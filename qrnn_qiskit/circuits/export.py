@@ -145,7 +145,7 @@ def _dumps_qasm3(circuit: QuantumCircuit) -> tuple[str, dict[str, str]] | None:
                 lines.append(f"{indent}{name}({angle(inst.params[0])}) {', '.join(q)};")
             elif name == "barrier":
                 lines.append(f"{indent}barrier {', '.join(q)};")
-            elif (op := inst.operation) is not None and getattr(op, "base_gate", None) is not None and op.base_gate.name == "ry" and op.ctrl_state == 2**op.num_ctrl_qubits - 1:
+            elif getattr(op := inst.operation, "base_gate", None) is not None and op.base_gate.name == "ry" and op.ctrl_state == 2**op.num_ctrl_qubits - 1:
                 lines.append(f"{indent}ctrl({op.num_ctrl_qubits}) @ ry({angle(op.params[0])}) {', '.join(q)};")
             elif name == "if_else" and len((op := inst.operation).blocks) == 1:
                 bit, value = op.condition
