@@ -268,7 +268,7 @@ def import_reference(file, output, order):
 def eval_command(checkpoint, backend, dataset, data_dir, split, limit, shots, neuron_mode, noise, device, seed, token,
                  instance, optimization_level, layout, dynamical_decoupling, twirling, yes, out, job_ids, jobs_dir, as_json):
     """Evaluate a checkpoint: loss, sampled accuracy, exact expected accuracy, CER, acceptance."""
-    from .exceptions import QRNNError
+    from .exceptions import DatasetError, QRNNError
     from .training import evaluate_exact, get_dataset, load_checkpoint
 
     rows = None
@@ -300,9 +300,17 @@ def eval_command(checkpoint, backend, dataset, data_dir, split, limit, shots, ne
         if not name:
             raise click.UsageError("The checkpoint does not name its dataset; pass --dataset.")
         trained = ck.meta.get("settings", {})
-        if data_dir is None and name == trained.get("dataset") and trained.get("data_dir"):
+        stored = data_dir is None and name == trained.get("dataset") and trained.get("data_dir")
+        if stored:
             data_dir = trained["data_dir"]  # the folder it was trained from; --data-dir overrides
-        ds = get_dataset(name, data_dir=data_dir, sentence_length=trained.get("sentence_length"))
+        try:
+            ds = get_dataset(name, data_dir=data_dir, sentence_length=trained.get("sentence_length"))
+        except DatasetError as exc:
+            if not stored:
+                raise
+            raise DatasetError(
+                f"{str(exc).rstrip('.')}: it is the folder {checkpoint} was trained from; pass --data-dir DIR."
+            ) from exc
         if backend == "exact":
             batch = ds.split(split).first(limit) if limit is not None else None
             result = evaluate_exact(ck.config, ck.parameters, ds, split=split, batch=batch, seed=seed)

@@ -233,8 +233,14 @@ def test_eval_defaults_to_the_training_data_folder(tiny_mnist, tmp_path):
 
     from qrnn_qiskit.cli import main
 
+    import shutil
+
+    data = tmp_path / "data"  # a folder of its own, so that it can be moved away below
+    data.mkdir()
+    for csv in tiny_mnist.glob("*.csv.gz"):
+        shutil.copy(csv, data)
     out = tmp_path / "run"
-    trained = CliRunner().invoke(main, ["train", "--dataset", "mnist01", "--data-dir", str(tiny_mnist), "-W", "1",
+    trained = CliRunner().invoke(main, ["train", "--dataset", "mnist01", "--data-dir", str(data), "-W", "1",
                                         "-S", "0", "--order", "1", "--degree", "1", "--steps", "2", "--out", str(out)])
     assert trained.exit_code == 0, trained.output
     result = CliRunner().invoke(main, ["eval", str(out / "best.npz"), "--json"])
@@ -242,3 +248,9 @@ def test_eval_defaults_to_the_training_data_folder(tiny_mnist, tmp_path):
     assert json.loads(result.output)["sequences"] == 3 + 4  # the tiny test split: 3 zeros, 4 ones
     elsewhere = CliRunner().invoke(main, ["eval", str(out / "best.npz"), "--data-dir", str(tmp_path / "none")])
     assert elsewhere.exit_code != 0 and "none" in elsewhere.output
+    moved = tmp_path / "moved"
+    data.rename(moved)  # the stored folder is gone: the message says where it came from
+    gone = CliRunner().invoke(main, ["eval", str(out / "best.npz")])
+    assert gone.exit_code != 0
+    assert f"{data} does not exist: it is the folder" in gone.output and "pass --data-dir DIR" in gone.output
+    assert CliRunner().invoke(main, ["eval", str(out / "best.npz"), "--data-dir", str(moved)]).exit_code == 0
