@@ -47,7 +47,7 @@ from functools import cached_property
 
 import numpy as np
 
-__all__ = ["QRNNConfig", "NeuronSpec", "num_neuron_weights", "num_parameters"]
+__all__ = ["QRNNConfig", "NeuronSpec", "Stage", "num_neuron_weights", "num_parameters"]
 
 _MAX_LANES = 24
 
@@ -72,12 +72,34 @@ def _check_int(name: str, value: object, minimum: int) -> int:
 
 
 @dataclass(frozen=True)
+class Stage:
+    """A stage of the cell: ``kind`` is ``"input"``, ``"work"`` or ``"output"``; ``index`` is the
+    work stage's number (``None`` for the others). ``str(stage)`` is ``input``, ``work0``, ... ``output``."""
+
+    kind: str
+    index: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("input", "work", "output"):
+            raise ValueError(f"Unknown stage kind {self.kind!r}; expected input, work or output.")
+        if (self.kind == "work") != (self.index is not None):
+            raise ValueError(f"A work stage needs its index and only a work stage has one, got {self.kind}, {self.index}.")
+
+    @property
+    def is_work(self) -> bool:
+        return self.kind == "work"
+
+    def __str__(self) -> str:
+        return f"work{self.index}" if self.is_work else self.kind
+
+
+@dataclass(frozen=True)
 class NeuronSpec:
     """One neuron of the cell: where it sits, which lanes it reads and its parameter slice.
 
     Attributes:
         index: position in cell order (0-based).
-        stage: ``"input"``, ``"work0"``, ``"work1"``, ... or ``"output"``.
+        stage: the :class:`Stage` it belongs to (input, work ``s`` or output).
         target: the lane the neuron rotates.
         sources: the lanes it reads, in the reference order (workspace, then io; target removed).
         subsets: one tuple of lanes per weight, in weight order.
@@ -86,7 +108,7 @@ class NeuronSpec:
     """
 
     index: int
-    stage: str
+    stage: Stage
     target: int
     sources: tuple[int, ...]
     subsets: tuple[tuple[int, ...], ...]
@@ -221,9 +243,9 @@ class QRNNConfig:
     @cached_property
     def neurons(self) -> tuple[NeuronSpec, ...]:
         """Every neuron of one cell step, in cell (and parameter) order."""
-        stages: list[tuple[str, tuple[int, ...]]] = [("input", self.workspace_lanes)]
-        stages += [(f"work{s}", self.workspace_lanes) for s in range(self.stages)]
-        stages.append(("output", self.io_lanes))
+        stages = [(Stage("input"), self.workspace_lanes)]
+        stages += [(Stage("work", s), self.workspace_lanes) for s in range(self.stages)]
+        stages.append((Stage("output"), self.io_lanes))
         specs = []
         per_neuron = 1 + self.num_neuron_weights
         for stage, targets in stages:

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from qrnn_qiskit.config import QRNNConfig, num_parameters
+from qrnn_qiskit.config import Stage, QRNNConfig, num_parameters
 
 
 class TestCounts:
@@ -47,8 +47,10 @@ class TestCounts:
 class TestLayout:
     def test_neuron_order_and_offsets(self):
         cfg = QRNNConfig(input_width=2, workspace=3, stages=2, degree=2)
-        stages = [spec.stage for spec in cfg.neurons]
+        stages = [str(spec.stage) for spec in cfg.neurons]
         assert stages == ["input"] * 3 + ["work0"] * 3 + ["work1"] * 3 + ["output"] * 2
+        assert [spec.stage.index for spec in cfg.neurons] == [None] * 3 + [0] * 3 + [1] * 3 + [None] * 2
+        assert cfg.neurons[4].stage == Stage("work", 0) and cfg.neurons[4].stage.is_work
         assert [spec.target for spec in cfg.neurons] == [2, 3, 4] * 3 + [0, 1]
         per = 1 + cfg.num_neuron_weights
         assert [spec.offset for spec in cfg.neurons] == [per * i for i in range(11)]

@@ -42,7 +42,8 @@ from qiskit.circuit.library import RYGate, XGate
 
 from ..config import QRNNConfig
 from .neuron import _emit_neuron, _NeuronGates, neuron_program
-from .rus import emit_rus_neuron, rus_flags_per_neuron
+from .modes import NeuronMode
+from .rus import emit_rus_neuron
 
 __all__ = ["qrnn_cell", "qrnn_sequence", "weight_parameters", "input_parameters"]
 
@@ -87,8 +88,7 @@ def qrnn_sequence(
     weights: Sequence[ParameterLike] | np.ndarray | None = None,
     inputs: Sequence[ParameterLike] | np.ndarray | None = None,
     insert_barriers: bool = False,
-    neuron_mode: str = "postselect",
-    retries: int = 1,
+    neuron_mode: str | NeuronMode = "postselect",
     synthesis: str = "auto",
     name: str = "QRNN",
 ) -> QuantumCircuit:
@@ -102,31 +102,32 @@ def qrnn_sequence(
         inputs: ``T*I`` input bits (0/1) or parameters, step-major; a new
             ``ParameterVector("x", T*I)`` if omitted. Bits given as numbers become X gates.
         insert_barriers: put a barrier between stages (for drawings).
-        neuron_mode: ``"postselect"`` (each ancilla measured and reset; failing shots are discarded
-            afterwards) or ``"rus"`` (a failed ancilla triggers the neuron's correction and a retry,
-            ``retries`` times; see :mod:`qrnn_qiskit.circuits.rus`).
-        retries: retries per block in ``rus`` mode.
-        synthesis: how a neuron's parameter block is written (all keep symbolic weights):
-            ``"mc"``, one (multi-)controlled RY per subset; ``"multiplexer"``, a Gray-code
-            uniformly controlled RY; ``"phase-polynomial"``, a CNOT-phase network; ``"auto"``,
-            the one with the fewest CNOTs per neuron shape (see
-            :mod:`qrnn_qiskit.circuits.synthesis`). ``"ucgate"`` writes each block as one
-            ``UCGate`` (numeric weights only; native in Aer).
+        neuron_mode: a :class:`~qrnn_qiskit.circuits.modes.NeuronMode` or its spelling:
+            ``"postselect"`` (each ancilla measured and reset; failing shots are discarded
+            afterwards) or ``"rus:R"`` (a failed ancilla triggers the neuron's correction and a
+            retry, ``R`` times; see :mod:`qrnn_qiskit.circuits.rus`).
+        synthesis: how a neuron's parameter block is written, one of
+            :data:`~qrnn_qiskit.circuits.synthesis.STRATEGIES`: ``"mc"``, one (multi-)controlled
+            RY per subset; ``"multiplexer"``, a Gray-code uniformly controlled RY;
+            ``"phase-polynomial"``, a CNOT-phase network; ``"ucgate"``, one ``UCGate`` (numeric
+            weights only; native in Aer); ``"auto"``, the symbolic one with the fewest CNOTs per
+            neuron shape (see :mod:`qrnn_qiskit.circuits.synthesis`).
         name: circuit name.
 
     Returns:
         A circuit on the registers ``io``, ``ws``, ``anc`` with classical registers ``out`` and
-        ``flag``; ``circuit.metadata["qrnn"]`` records the configuration and length.
+        ``flag``; ``circuit.metadata["qrnn"]`` records the configuration, length and neuron mode.
 
     Raises:
-        ValueError: for a non-positive length, wrong weight or input counts, or input bits that are
-            not 0/1.
+        ValueError: for a non-positive length, wrong weight or input counts, input bits that are
+            not 0/1, or an unknown neuron mode or synthesis.
     """
     if not isinstance(config, QRNNConfig):
         raise TypeError(f"config must be a QRNNConfig, got {type(config).__name__}.")
     if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
         raise ValueError(f"length must be a positive integer number of steps, got {length!r}.")
     length = int(length)
+    mode = NeuronMode.parse(neuron_mode)
     num_in = config.input_width
     if weights is None:
         weights = weight_parameters(config)
@@ -134,98 +135,99 @@ def qrnn_sequence(
     if inputs is None:
         inputs = input_parameters(config, length)
     inputs = _coerce_values(inputs, length * num_in, "inputs", f"{length} steps x {num_in} io lanes")
-    numeric_inputs = isinstance(inputs, np.ndarray)
-    if numeric_inputs and not np.all((inputs == 0) | (inputs == 1)):
+    if isinstance(inputs, np.ndarray) and not np.all((inputs == 0) | (inputs == 1)):
         bad = sorted(set(inputs[(inputs != 0) & (inputs != 1)].tolist()))[:5]
         raise ValueError(f"Input bits must be 0 or 1, got {bad}.")
-
+    flags_per_neuron = mode.flags_per_neuron(config.order)
     io = QuantumRegister(num_in, "io")
     ws = QuantumRegister(config.workspace, "ws")
     anc = QuantumRegister(config.order, "anc")
-    if neuron_mode not in ("postselect", "rus"):
-        raise ValueError(f"neuron_mode must be 'postselect' or 'rus', got {neuron_mode!r}.")
-    if neuron_mode == "rus" and (not isinstance(retries, int) or retries < 1):
-        raise ValueError(f"rus mode needs retries >= 1, got {retries!r}.")
-    flags_per_neuron = 2**config.order - 1 if neuron_mode == "postselect" else rus_flags_per_neuron(config.order, retries)
-    flags_per_step = config.num_neurons * flags_per_neuron
     out = ClassicalRegister(length * num_in, "out")
-    flag = ClassicalRegister(length * flags_per_step, "flag")
+    flag = ClassicalRegister(length * config.num_neurons * flags_per_neuron, "flag")
     circuit = QuantumCircuit(io, ws, anc, out, flag, name=name)
-    mode_label = neuron_mode if neuron_mode == "postselect" else f"rus:{retries}"
-    circuit.metadata = {"qrnn": {**config.to_dict(), "length": length, "neuron_mode": mode_label}}
+    circuit.metadata = {"qrnn": {**config.to_dict(), "length": length, "neuron_mode": str(mode)}}
+    emitter = _CellEmitter(circuit, config, weights, inputs, mode, synthesis, insert_barriers)
+    for step in range(length):
+        emitter.step(step)
+    return circuit
 
-    lanes = [*io, *ws]
-    ancillas = list(anc)
-    program = neuron_program(config.order)
-    neurons = [
-        (
-            spec,
-            _NeuronGates(
-                spec.subsets,
-                list(weights[spec.weight_slice]),
-                weights[spec.bias_index],
-                config.bias,
-                synthesis=synthesis,
-                sources=spec.sources,
-            ),
-        )
-        for spec in config.neurons
-    ]
-    unitaries = {
-        (s, lane): RYGate(weights[config.unitary_index(s, lane)])
-        for s in range(config.stages)
-        for lane in config.workspace_lanes
-    }
-    if numeric_inputs:
-        write = unwrite = None
-    else:
-        write = [RYGate(math.pi * x) for x in inputs]
-        unwrite = [RYGate(-math.pi * x) for x in inputs]
-    x_gate, measure, reset = XGate(), Measure(), Reset()
-    append = circuit._append
-    barrier = Barrier(circuit.num_qubits)
 
-    def stage_barrier() -> None:
-        if insert_barriers:
-            append(CircuitInstruction(barrier, tuple(circuit.qubits), ()))
+class _CellEmitter:
+    """Appends cell steps to a circuit built by :func:`qrnn_sequence` (gates made once, reused)."""
 
-    def write_inputs(step: int, gates: list | None) -> None:
+    def __init__(self, circuit, config, weights, inputs, mode: NeuronMode, synthesis, insert_barriers) -> None:
+        self.circuit, self.config, self.inputs, self.mode = circuit, config, inputs, mode
+        self.io, self.anc = circuit.qregs[0], list(circuit.qregs[2])
+        self.out, self.flag = circuit.cregs
+        self.lanes = [*circuit.qregs[0], *circuit.qregs[1]]
+        self.flags_per_neuron = mode.flags_per_neuron(config.order)
+        self.program = neuron_program(config.order)
+        self.neurons = [
+            (spec, _NeuronGates(spec.subsets, list(weights[spec.weight_slice]), weights[spec.bias_index],
+                                config.bias, synthesis=synthesis, sources=spec.sources))
+            for spec in config.neurons
+        ]
+        self.unitaries = {
+            (s, lane): RYGate(weights[config.unitary_index(s, lane)])
+            for s in range(config.stages)
+            for lane in config.workspace_lanes
+        }
+        if isinstance(inputs, np.ndarray):
+            self.write = self.unwrite = None  # numeric bits: X where a bit is 1
+        else:
+            self.write = [RYGate(math.pi * x) for x in inputs]
+            self.unwrite = [RYGate(-math.pi * x) for x in inputs]
+        self.x_gate, self.measure, self.reset = XGate(), Measure(), Reset()
+        self.barrier = Barrier(circuit.num_qubits) if insert_barriers else None
+
+    def _append(self, operation, qubits, clbits=()) -> None:
+        self.circuit._append(CircuitInstruction(operation, tuple(qubits), tuple(clbits)))
+
+    def _stage_barrier(self) -> None:
+        if self.barrier is not None:
+            self._append(self.barrier, self.circuit.qubits)
+
+    def _write_inputs(self, step: int, gates: list | None) -> None:
+        num_in = self.config.input_width
         for i in range(num_in):
             k = step * num_in + i
-            if gates is None:
-                if inputs[k] == 1:
-                    append(CircuitInstruction(x_gate, (io[i],), ()))
-            else:
-                append(CircuitInstruction(gates[k], (io[i],), ()))
+            if gates is not None:
+                self._append(gates[k], (self.io[i],))
+            elif self.inputs[k] == 1:
+                self._append(self.x_gate, (self.io[i],))
 
-    for step in range(length):
-        write_inputs(step, write)
-        stage_barrier()
-        current_stage = None
-        for spec, gates in neurons:
-            if spec.stage != current_stage:
-                if current_stage is not None:
-                    stage_barrier()
-                current_stage = spec.stage
-                if spec.stage.startswith("work"):
-                    s = int(spec.stage[4:])
-                    for lane in config.workspace_lanes:
-                        append(CircuitInstruction(unitaries[s, lane], (lanes[lane],), ()))
-                elif spec.stage == "output":
-                    write_inputs(step, unwrite)
-                    stage_barrier()
-            first = (step * config.num_neurons + spec.index) * flags_per_neuron
-            neuron_flags = flag[first : first + flags_per_neuron]
-            if neuron_mode == "rus":
-                emit_rus_neuron(circuit, gates, config.order, retries, lanes, lanes[spec.target], ancillas, neuron_flags)
+    def _enter_stage(self, step: int, stage) -> None:
+        if stage.is_work:
+            for lane in self.config.workspace_lanes:
+                self._append(self.unitaries[stage.index, lane], (self.lanes[lane],))
+        elif stage.kind == "output":
+            self._write_inputs(step, self.unwrite)
+            self._stage_barrier()
+
+    def step(self, step: int) -> None:
+        config, lanes, per = self.config, self.lanes, self.flags_per_neuron
+        self._write_inputs(step, self.write)
+        self._stage_barrier()
+        current = None
+        for spec, gates in self.neurons:
+            if spec.stage != current:
+                if current is not None:
+                    self._stage_barrier()
+                current = spec.stage
+                self._enter_stage(step, spec.stage)
+            first = (step * config.num_neurons + spec.index) * per
+            flags = self.flag[first : first + per]
+            if self.mode.is_rus:
+                emit_rus_neuron(self.circuit, gates, config.order, self.mode.retries, lanes, lanes[spec.target],
+                                self.anc, flags)
             else:
-                _emit_neuron(circuit, gates, program, lanes, lanes[spec.target], ancillas, neuron_flags)
-        stage_barrier()
+                _emit_neuron(self.circuit, gates, self.program, lanes, lanes[spec.target], self.anc, flags)
+        self._stage_barrier()
+        num_in = config.input_width
         for i in range(num_in):
-            append(CircuitInstruction(measure, (io[i],), (out[step * num_in + i],)))
+            self._append(self.measure, (self.io[i],), (self.out[step * num_in + i],))
         for i in range(num_in):
-            append(CircuitInstruction(reset, (io[i],), ()))
-    return circuit
+            self._append(self.reset, (self.io[i],))
 
 
 def qrnn_cell(
@@ -234,9 +236,12 @@ def qrnn_cell(
     weights: Sequence[ParameterLike] | np.ndarray | None = None,
     inputs: Sequence[ParameterLike] | np.ndarray | None = None,
     insert_barriers: bool = False,
+    neuron_mode: str | NeuronMode = "postselect",
+    synthesis: str = "auto",
     name: str = "QRNNCell",
 ) -> QuantumCircuit:
-    """One QRNN cell step: :func:`qrnn_sequence` with ``length=1``."""
+    """One QRNN cell step: :func:`qrnn_sequence` with ``length=1`` (every other option forwarded)."""
     return qrnn_sequence(
-        config, 1, weights=weights, inputs=inputs, insert_barriers=insert_barriers, name=name
+        config, 1, weights=weights, inputs=inputs, insert_barriers=insert_barriers, neuron_mode=neuron_mode,
+        synthesis=synthesis, name=name,
     )

@@ -46,13 +46,13 @@ def export_qasm(circuit: QuantumCircuit, path: str | os.PathLike, *, fmt: str = 
         if flow:
             raise ValueError(
                 f"OpenQASM 2 cannot express control flow, and this circuit contains {flow}; "
-                "export it with --format qasm3."
+                "export it with fmt='qasm3'."
             )
         if circuit.parameters:
             raise ValueError(
                 f"OpenQASM 2 cannot declare free parameters, and this circuit has "
                 f"{circuit.num_parameters}; bind them (build from a checkpoint and a sample) or "
-                "export with --format qasm3."
+                "export with fmt='qasm3'."
             )
         text = qasm2.dumps(circuit)
         names: dict[str, str] = {}

@@ -16,6 +16,7 @@ and the neuron is ``B_{k-1}``: ``2**k`` parameter blocks, ``2**k - 1`` ``CRY(+-p
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from qiskit.circuit import (
 from qiskit.circuit.library import CRYGate, XGate
 
 from ..config import num_neuron_weights
+from .modes import NeuronMode
+from .rus import emit_rus_neuron
 from .synthesis import choose_strategy, synthesize_block
 
 __all__ = ["quantum_neuron", "neuron_program", "NeuronOp"]
@@ -165,8 +168,7 @@ def quantum_neuron(
     bias: float = math.pi / 2,
     weights: Sequence[ParameterLike] | None = None,
     parameter_prefix: str = "w",
-    neuron_mode: str = "postselect",
-    retries: int = 1,
+    neuron_mode: str | NeuronMode = "postselect",
     synthesis: str = "mc",
     name: str = "QuantumNeuron",
 ) -> QuantumCircuit:
@@ -194,8 +196,7 @@ def quantum_neuron(
         bias: fixed offset added to the ancilla angle (``pi/2``: the activation's steepest point).
         weights: ``D + 1`` numbers or parameters; a new :class:`ParameterVector` if omitted.
         parameter_prefix: name of that vector.
-        neuron_mode: ``"postselect"`` or ``"rus"`` (see :mod:`qrnn_qiskit.circuits.rus`).
-        retries: retries per block in ``rus`` mode.
+        neuron_mode: ``"postselect"`` or ``"rus:R"`` (see :class:`~qrnn_qiskit.circuits.modes.NeuronMode`).
         synthesis: block strategy, one of :data:`~qrnn_qiskit.circuits.synthesis.STRATEGIES`.
         name: circuit name.
 
@@ -209,16 +210,8 @@ def quantum_neuron(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{label} must be a positive integer, got {value!r}.")
     if degree > num_sources:
-        raise ValueError(
-            f"degree must be at most num_sources={num_sources}, got degree={degree}."
-        )
-    import itertools
-
-    subsets = tuple(
-        itertools.chain.from_iterable(
-            itertools.combinations(range(num_sources), r) for r in range(1, degree + 1)
-        )
-    )
+        raise ValueError(f"degree must be at most num_sources={num_sources}, got degree={degree}.")
+    mode = NeuronMode.parse(neuron_mode)
     count = num_neuron_weights(num_sources, degree) + 1
     if weights is None:
         weights = ParameterVector(parameter_prefix, count)
@@ -227,21 +220,15 @@ def quantum_neuron(
             f"Expected {count} weights ({count - 1} subset weights and the bias) for "
             f"num_sources={num_sources}, degree={degree}; got {len(weights)}."
         )
-    from .rus import emit_rus_neuron, rus_flags_per_neuron
-
-    if neuron_mode not in ("postselect", "rus"):
-        raise ValueError(f"neuron_mode must be 'postselect' or 'rus', got {neuron_mode!r}.")
-    num_flags = 2**order - 1 if neuron_mode == "postselect" else rus_flags_per_neuron(order, retries)
-    src = QuantumRegister(num_sources, "src")
-    target = QuantumRegister(1, "target")
-    anc = QuantumRegister(order, "anc")
-    flag = ClassicalRegister(num_flags, "flag")
+    src, target = QuantumRegister(num_sources, "src"), QuantumRegister(1, "target")
+    anc, flag = QuantumRegister(order, "anc"), ClassicalRegister(mode.flags_per_neuron(order), "flag")
     circuit = QuantumCircuit(src, target, anc, flag, name=name)
-    gates = _NeuronGates(
-        subsets, list(weights[:-1]), weights[-1], bias, synthesis=synthesis, sources=range(num_sources)
+    subsets = tuple(
+        itertools.chain.from_iterable(itertools.combinations(range(num_sources), r) for r in range(1, degree + 1))
     )
-    if neuron_mode == "rus":
-        emit_rus_neuron(circuit, gates, order, retries, list(src), target[0], list(anc), list(flag))
+    gates = _NeuronGates(subsets, list(weights[:-1]), weights[-1], bias, synthesis=synthesis, sources=range(num_sources))
+    if mode.is_rus:
+        emit_rus_neuron(circuit, gates, order, mode.retries, list(src), target[0], list(anc), list(flag))
     else:
         _emit_neuron(circuit, gates, neuron_program(order), list(src), target[0], list(anc), list(flag))
     return circuit

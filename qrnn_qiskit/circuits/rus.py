@@ -1,4 +1,4 @@
-"""Repeat-until-success neurons as dynamic circuits (``--neuron-mode rus[:R]``).
+"""Repeat-until-success neurons as dynamic circuits (neuron mode ``rus[:R]``, see :class:`~qrnn_qiskit.circuits.modes.NeuronMode`).
 
 A neuron of order ``k`` is a nest of blocks: block ``r`` ends by measuring ancilla ``a_r``, and its
 static gate is ``CRY(+pi)`` (or ``CRY(-pi)`` in a daggered block) from ``L[r]`` to ``L[r+1]`` with
@@ -19,32 +19,12 @@ retry chain and every measurement inside a retry body read 0 (:func:`acceptance_
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 from qiskit.circuit import CircuitInstruction, Measure, QuantumCircuit, Reset
 from qiskit.circuit.library import RYGate
 
-__all__ = ["parse_neuron_mode", "rus_flags_per_neuron", "acceptance_mask", "emit_rus_neuron"]
-
-_MODE = re.compile(r"^(postselect|rus)(?::(\d+))?$")
-
-
-def parse_neuron_mode(mode: str) -> tuple[str, int]:
-    """``"postselect"`` -> ``("postselect", 0)``; ``"rus"`` -> ``("rus", 1)``; ``"rus:3"`` -> ``("rus", 3)``.
-
-    Raises:
-        ValueError: for anything else.
-    """
-    match = _MODE.match(mode) if isinstance(mode, str) else None
-    if not match or (match[1] == "postselect" and match[2] is not None):
-        raise ValueError(f"Unknown neuron mode {mode!r}; expected 'postselect', 'rus' or 'rus:R' with R >= 1 retries.")
-    if match[1] == "postselect":
-        return "postselect", 0
-    retries = 1 if match[2] is None else int(match[2])
-    if retries < 1:
-        raise ValueError(f"rus needs at least one retry, got rus:{retries}; use postselect for none.")
-    return "rus", retries
+__all__ = ["rus_flags_per_neuron", "acceptance_mask", "emit_rus_neuron"]
 
 
 def _block_mask(level: int, retries: int, retry: bool) -> list[bool]:

@@ -28,8 +28,12 @@ Strategies (:data:`STRATEGIES`):
     reversed with negated angles. (GraySynth's networks begin and end with gates on ``a0`` for
     the paper's shapes, so no source-only CNOTs commute through the neighbouring ``cry`` to
     cancel; the transpiler finds a few at optimisation level 2.)
+``ucgate``
+    The whole block as one ``UCGate`` (Qiskit's uniformly controlled gate) built from the
+    numeric angle of every source pattern: numeric weights only; Aer simulates it natively.
 ``auto``
-    The strategy with the fewest CNOTs for each neuron shape (ties: the order above).
+    The symbolic strategy (:data:`SYMBOLIC_STRATEGIES`) with the fewest CNOTs for each neuron
+    shape (ties: the order above).
 
 Every strategy applies the same unitary, with no global phase difference.
 """
@@ -46,6 +50,7 @@ from qiskit.circuit.library import CRYGate, CXGate, HGate, RYGate, RZGate, SdgGa
 
 __all__ = [
     "STRATEGIES",
+    "SYMBOLIC_STRATEGIES",
     "parity_terms",
     "walsh_coefficients",
     "phase_polynomial_network",
@@ -53,7 +58,9 @@ __all__ = [
     "choose_strategy",
 ]
 
-STRATEGIES = ("mc", "multiplexer", "phase-polynomial", "auto")
+STRATEGIES = ("mc", "multiplexer", "phase-polynomial", "ucgate", "auto")
+# the strategies that keep weights symbolic, compared by ``auto`` and by ``qrnn build``
+SYMBOLIC_STRATEGIES = ("mc", "multiplexer", "phase-polynomial")
 
 ParameterLike = ParameterExpression | float
 
@@ -113,7 +120,7 @@ def _ry_controlled(angle: ParameterLike, num_controls: int) -> Gate:
     return RYGate(angle).control(num_controls, annotated=False)
 
 
-def _multiplexer(subsets, weights, theta, bias, sources) -> tuple[Gate, tuple[int, ...]]:
+def _ucgate_block(subsets, weights, theta, bias, sources) -> tuple[Gate, tuple[int, ...]]:
     """The whole parameter block as one uniformly controlled RY (numeric weights only).
 
     For source pattern ``x`` (bit ``j`` = source ``j``) the angle is ``bias + theta + sum_S phi_S x_S``.
@@ -207,7 +214,7 @@ def _mcry_cx(num_controls: int) -> int:
 
 
 def strategy_cnot_counts(num_sources: int, degree: int) -> dict[str, int]:
-    """CNOTs of one parameter block for each concrete strategy (before any transpiler merging)."""
+    """CNOTs of one parameter block for each symbolic strategy (before any transpiler merging)."""
     subsets = parity_terms(num_sources, degree)[1:]
     return {
         "mc": _cx_count_mc(subsets),
@@ -218,7 +225,7 @@ def strategy_cnot_counts(num_sources: int, degree: int) -> dict[str, int]:
 
 def choose_strategy(strategy: str, num_sources: int, degree: int) -> str:
     """Resolve ``auto`` to the strategy with the fewest CNOTs; check the name otherwise."""
-    if strategy not in STRATEGIES and strategy != "ucgate":
+    if strategy not in STRATEGIES:
         raise ValueError(f"Unknown block synthesis {strategy!r}; expected one of {', '.join(STRATEGIES)}.")
     if strategy != "auto":
         return strategy
@@ -280,7 +287,7 @@ def synthesize_block(
         backward.reverse()
         return into + forward + out_of, into + backward + out_of
     if strategy == "ucgate":
-        gate, controls = _multiplexer(subsets, weights, theta, bias, sources)
+        gate, controls = _ucgate_block(subsets, weights, theta, bias, sources)
         return [(gate, (None, *controls))], None
     raise ValueError(f"Unknown block synthesis {strategy!r}; expected one of {', '.join(STRATEGIES)}.")
 

@@ -90,7 +90,7 @@ def resolve_target(target: str | object) -> Target:
     if target.startswith("ibm_"):
         raise ValueError(
             f"{target!r} is a live IBM backend: pass its backend object (qiskit_ibm_runtime); on the command "
-            "line, qrnn build --target ibm_* resolves credentials (--token/--instance, QISKIT_IBM_TOKEN, or a "
+            "line, qrnn build --target ibm_* resolves credentials (token and instance, QISKIT_IBM_TOKEN, or a "
             "saved account); offline, use a fake backend such as fake_torino."
         )
     raise ValueError(f"Unknown target {target!r}; expected 'generic', 'fake_<name>' (e.g. fake_torino) or 'ibm_<name>'.")
@@ -276,7 +276,7 @@ def transpile_report(
         if missing:
             raise ValueError(
                 f"{resolved.name} does not support {missing} (dynamic circuits); build with "
-                "--neuron-mode postselect for this backend."
+                "neuron_mode 'postselect' for this backend."
             )
         if step_circuit.num_qubits > backend.num_qubits:
             raise ValueError(

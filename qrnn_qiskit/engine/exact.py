@@ -160,9 +160,8 @@ class ExactEngine:
         for spec in config.neurons:
             if spec.stage != stage:
                 stage = spec.stage
-                if stage.startswith("work"):
-                    s = int(stage[4:])
-                    ops += [("u", s * config.workspace + j) for j in range(config.workspace)]
+                if stage.is_work:
+                    ops += [("u", stage.index * config.workspace + j) for j in range(config.workspace)]
             ops.append(("n", spec.index))
         num_ws_ops = len(ops) - config.input_width
         self._ws_ops = ops[:num_ws_ops]

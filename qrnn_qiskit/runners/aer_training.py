@@ -24,7 +24,8 @@ from qiskit.circuit import ParameterVector
 from ..config import QRNNConfig
 from ..engine import ExactEngine
 from ..engine.shift import loss_gradient_from_joint, parameter_shift_loss_and_gradient, shift_plan
-from .aer import AerRunner, ShotResult, _parameter_order
+from .aer import AerRunner
+from .shots import ShotResult, parameter_order
 
 __all__ = ["AerGradient", "GRADIENTS"]
 
@@ -56,7 +57,7 @@ class AerGradient:
     def _circuit(self, steps: int):
         if steps not in self._circuits:
             weights = ParameterVector("w", self.config.num_parameters)
-            self._circuits[steps] = self.runner.circuit(self.config, steps, weights)[0]
+            self._circuits[steps] = self.runner.circuit(self.config, steps, weights)
         return self._circuits[steps]
 
     def joints(self, vectors: np.ndarray, inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -67,7 +68,7 @@ class AerGradient:
         bits = cfg.token_to_bits(inputs).reshape(batch, -1).astype(float)
         rows_w = np.repeat(vectors, batch, axis=0)
         rows_x = np.tile(bits, (vectors.shape[0], 1))
-        values = _parameter_order(circuit, {"w": rows_w, "x": rows_x})
+        values = parameter_order(circuit, {"w": rows_w, "x": rows_x})
         # Bind in Qiskit, one PUB per row, all in one Aer run: qiskit-aer 0.18.2 returned wrong
         # distributions when it bound these circuits' weight parameters from a value array itself
         # (input-bit arrays bind correctly), see the closing note of the Aer issue.
@@ -78,7 +79,7 @@ class AerGradient:
             shots = self.runner.to_shots(cfg, pub_result, steps)
             tokens.append(shots.tokens)
             ok.append(shots.neurons_ok)
-        shots = ShotResult(tokens=np.stack(tokens), neurons_ok=np.stack(ok))
+        shots = ShotResult(tokens=np.concatenate(tokens), neurons_ok=np.concatenate(ok))  # one row per PUB
         joint = shots.joint_probabilities(np.tile(targets, (vectors.shape[0], 1)), cfg.num_outcomes)
         return joint.reshape(vectors.shape[0], batch, steps, cfg.num_outcomes)
 

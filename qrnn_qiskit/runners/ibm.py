@@ -17,21 +17,23 @@ logged or written: error texts from the service are scrubbed of it.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from qiskit import QuantumCircuit
-from qiskit.circuit import ParameterVector
 
 from .._io import atomic_write_text
-from ..circuits import qrnn_sequence
-from ..circuits.rus import parse_neuron_mode
+from ..circuits.modes import NeuronMode
 from ..config import QRNNConfig
 from ..exceptions import QRNNError
-from .aer import ShotResult, _parameter_order, shots_from_bits
+from .sampler import SamplerRunner, check_shots
+from .shots import ShotResult
 
 __all__ = [
     "TOKEN_ENV",
@@ -42,12 +44,15 @@ __all__ = [
     "IBMRunner",
     "JobRecord",
     "load_job_record",
+    "evaluate_on_backend",
+    "SubmissionNotConfirmed",
 ]
 
 TOKEN_ENV = "QISKIT_IBM_TOKEN"
 INSTANCE_ENV = "QISKIT_IBM_INSTANCE"
 CHANNEL = "ibm_quantum_platform"
 JOBS_FILE = "jobs.json"
+logger = logging.getLogger("qrnn_qiskit")
 
 
 class CredentialError(QRNNError):
@@ -70,7 +75,7 @@ def connect(token: str | None = None, instance: str | None = None, *, environ=No
     """Create a ``QiskitRuntimeService`` from the first source that has credentials.
 
     Returns:
-        ``(service, source)`` with ``source`` one of ``"--token"``, ``"QISKIT_IBM_TOKEN"``,
+        ``(service, source)`` with ``source`` one of ``"token"`` (the argument), ``"QISKIT_IBM_TOKEN"``,
         ``"saved account"``.
 
     Raises:
@@ -79,7 +84,7 @@ def connect(token: str | None = None, instance: str | None = None, *, environ=No
     """
     environ = os.environ if environ is None else environ
     if token:
-        source = "--token"
+        source = "token"
     elif environ.get(TOKEN_ENV):
         token, source = environ[TOKEN_ENV], TOKEN_ENV
     else:
@@ -104,7 +109,7 @@ def _explain(exc: Exception, source: str, instance: str | None, token: str | Non
     detail = _scrub(f"{type(exc).__name__}: {exc}", token)
     if isinstance(exc, AccountNotFoundError):
         return (
-            "No IBM Quantum credentials: pass --token (and --instance), set "
+            "No IBM Quantum credentials: pass token (and instance; --token, --instance on the command line), set "
             f"{TOKEN_ENV} (and {INSTANCE_ENV}), or save an account with "
             "QiskitRuntimeService.save_account(token=..., instance=...)."
         )
@@ -112,18 +117,18 @@ def _explain(exc: Exception, source: str, instance: str | None, token: str | Non
         isinstance(exc, ValueError) and "instance" in str(exc).lower()
     ):
         return (
-            f"The IBM Quantum instance {instance!r} (from --instance or {INSTANCE_ENV}) is malformed or "
+            f"The IBM Quantum instance {instance!r} (from instance or {INSTANCE_ENV}) is malformed or "
             f"not valid for this account; expected the instance CRN or name shown on quantum.cloud.ibm.com. ({detail})"
         )
     if isinstance(exc, IBMNotAuthorizedError) or "401" in str(exc) or "unauthorized" in str(exc).lower():
         return (
             f"IBM Quantum refused the token from {source}: it is wrong, expired or revoked. Create a new "
-            f"API key on quantum.cloud.ibm.com and pass it with --token or {TOKEN_ENV}."
+            f"API key on quantum.cloud.ibm.com and pass it as token or {TOKEN_ENV}."
         )
     if _is_network_error(exc):
         return (
             "Could not reach IBM Quantum (no network or the service is down); nothing was submitted. "
-            f"Offline, use a fake backend such as --backend fake_torino. ({detail})"
+            f"Offline, use a fake backend such as backend fake_torino. ({detail})"
         )
     return f"Could not create the IBM Quantum service from {source}: {detail}"
 
@@ -217,7 +222,7 @@ def load_job_record(path: str | os.PathLike) -> JobRecord:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise QRNNError(f"No job record at {path}; expected the jobs.json that qrnn eval wrote into --out.") from None
+        raise QRNNError(f"No job record at {path}; expected the jobs.json that an evaluation wrote into its out folder.") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise QRNNError(f"{path} is not a readable job record ({exc}).") from None
     if not isinstance(data, dict) or data.get("format") != "qrnn-ibm-jobs":
@@ -233,8 +238,12 @@ def load_job_record(path: str | os.PathLike) -> JobRecord:
         raise QRNNError(f"{path} is an incomplete job record ({type(exc).__name__}: {exc}); nothing was fetched.") from None
 
 
-class IBMRunner:
+class IBMRunner(SamplerRunner):
     """Evaluate QRNN circuits on an IBM backend (live or fake) through the runtime sampler.
+
+    A :class:`~qrnn_qiskit.runners.sampler.SamplerRunner` whose circuits are compiled to the
+    backend's ISA and whose PUBs go to the runtime's sampler in a ``Batch``, one job per
+    ``max_circuits`` rows, with a :class:`JobRecord` to collect them later.
 
     Args:
         backend: a backend object from :func:`resolve_backend`.
@@ -253,7 +262,7 @@ class IBMRunner:
         backend,
         *,
         shots: int = 1024,
-        neuron_mode: str = "postselect",
+        neuron_mode: str | NeuronMode = "postselect",
         optimization_level: int = 1,
         layout: str = "auto",
         dynamical_decoupling: bool = False,
@@ -261,14 +270,10 @@ class IBMRunner:
         seed: int | None = None,
         name: str | None = None,
     ) -> None:
-        if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots <= 0:
-            raise ValueError(f"shots must be a positive integer, got {shots!r}.")
+        super().__init__(None, shots=check_shots(shots), neuron_mode=neuron_mode)
         self.backend = backend
         self.name = name or backend.name
         self.simulated = _is_fake(backend)
-        self.shots = int(shots)
-        self.neuron_mode = neuron_mode
-        self.mode, self.retries = parse_neuron_mode(neuron_mode)
         self.optimization_level = optimization_level
         self.layout = layout
         self.dynamical_decoupling = dynamical_decoupling
@@ -278,17 +283,16 @@ class IBMRunner:
         self._jobs: dict = {}  # job id -> job object, for jobs submitted by this runner
         limit = None if self.simulated else _backend_limit(backend, "max_shots")
         if limit and self.shots > int(limit):
-            raise ValueError(f"{self.name} accepts at most {limit} shots per circuit; got --shots {self.shots}.")
-        operations = set(backend.target.operation_names)
-        if self.mode == "rus" and "if_else" not in operations:
+            raise ValueError(f"{self.name} accepts at most {limit} shots per circuit; got shots={self.shots}.")
+        if self.neuron_mode.is_rus and "if_else" not in set(backend.target.operation_names):
             raise ValueError(
                 f"{self.name} does not support if_else (dynamic circuits), which rus mode needs; "
-                "use --neuron-mode postselect on this backend."
+                "use neuron_mode 'postselect' on this backend."
             )
-        if self.dynamical_decoupling and self.mode == "rus":
+        if self.dynamical_decoupling and self.neuron_mode.is_rus:
             raise ValueError(
                 "IBM Quantum refuses dynamical decoupling for circuits with control flow, and rus mode "
-                "adds if_else blocks: drop --dynamical-decoupling or use --neuron-mode postselect."
+                "adds if_else blocks: drop dynamical_decoupling or use neuron_mode 'postselect'."
             )
 
     # ------------------------------------------------------------------------------ circuits
@@ -299,10 +303,7 @@ class IBMRunner:
             return self._prepared[key]
         from ..circuits.targets import transpile_report
 
-        inputs = ParameterVector("x", length * config.input_width)
-        circuit = qrnn_sequence(
-            config, length, weights=parameters, inputs=inputs, neuron_mode=self.mode, retries=self.retries
-        )
+        circuit = SamplerRunner.circuit(self, config, length, parameters)  # logical; transpiled below
         if circuit.num_qubits > self.backend.num_qubits:
             raise ValueError(f"The circuit needs {circuit.num_qubits} qubits but {self.name} has {self.backend.num_qubits}.")
         report = transpile_report(
@@ -355,8 +356,7 @@ class IBMRunner:
         inputs = config.validate_tokens(inputs, "inputs")
         length = inputs.shape[1]
         prepared = self.prepare(config, params, length)
-        values = config.token_to_bits(inputs).reshape(inputs.shape[0], -1).astype(float)
-        ordered = _parameter_order(prepared.circuit, {"x": values})
+        ordered = self.input_values(config, prepared.circuit, inputs)
         chunk = self._max_rows()
         job_ids, rows = [], []
         with Batch(backend=self.backend) as batch:
@@ -367,7 +367,7 @@ class IBMRunner:
                 self._jobs[job.job_id()] = job
                 job_ids.append(job.job_id())
                 rows.append(int(block.shape[0]))
-        return JobRecord(self.name, job_ids, rows, length, self.shots, self.neuron_mode, context or {})
+        return JobRecord(self.name, job_ids, rows, length, self.shots, str(self.neuron_mode), context or {})
 
     @staticmethod
     def save_record(record: JobRecord, folder: str | os.PathLike) -> Path:
@@ -401,40 +401,10 @@ class IBMRunner:
             tokens=np.concatenate([p.tokens for p in parts]), neurons_ok=np.concatenate([p.neurons_ok for p in parts])
         )
 
-    def to_shots(self, config: QRNNConfig, pub_result, length: int, rows: int | None) -> ShotResult:
-        data = pub_result.data
-        if not hasattr(data, "out") or not hasattr(data, "flag"):
-            raise QRNNError("The job's result has no 'out' and 'flag' registers: it was not submitted by qrnn eval.")
-        out = data.out.to_bool_array(order="little")
-        flags = data.flag.to_bool_array(order="little")
-        if out.ndim == 2:  # a PUB with a single row
-            out, flags = out[None], flags[None]
-        if (rows is not None and out.shape[0] != rows) or out.shape[-1] != length * config.input_width:
-            raise QRNNError(
-                f"The job holds {out.shape[0]} sequences of {out.shape[-1] // config.input_width} steps, but "
-                f"{rows} of {length} were expected: pass the same --dataset, --split and --limit as at submission."
-            )
-        return shots_from_bits(config, out, flags, length, self.mode, self.retries)
-
     def sample(self, config: QRNNConfig, parameters: np.ndarray, inputs: np.ndarray) -> ShotResult:
-        """Submit and wait (the interface :func:`~qrnn_qiskit.runners.aer.evaluate_shots` uses)."""
+        """Submit and wait: the :class:`~qrnn_qiskit.runners.sampler.SamplerRunner` interface."""
         record = self.submit(config, parameters, inputs)
         return self.collect(config, record)
-
-
-class FetchedShots:
-    """A runner stand-in that returns shots already collected (``qrnn eval --job-id``)."""
-
-    def __init__(self, shots: ShotResult) -> None:
-        self._shots = shots
-
-    def sample(self, config, parameters, inputs) -> ShotResult:
-        if self._shots.tokens.shape[0] != inputs.shape[0]:
-            raise QRNNError(
-                f"The fetched jobs hold {self._shots.tokens.shape[0]} sequences but {inputs.shape[0]} are being "
-                "evaluated: pass the same --dataset, --split and --limit as at submission."
-            )
-        return self._shots
 
 
 def _backend_limit(backend, name: str) -> int | None:
@@ -446,3 +416,99 @@ def _backend_limit(backend, name: str) -> int | None:
         except Exception:  # noqa: BLE001 - fake or partial backends
             value = None
     return int(value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0 else None
+
+
+class SubmissionNotConfirmed(QRNNError):
+    """A live submission was asked for without ``yes=True``; nothing was submitted."""
+
+
+_FIGURES = ("two_qubit_gates", "depth", "two_qubit_depth", "qubits", "layout", "layout_strategy",
+            "swap_overhead_two_qubit_gates_per_step", "duration_seconds", "success_probability_estimate")
+
+
+def evaluate_on_backend(
+    checkpoint,
+    dataset,
+    backend: str,
+    *,
+    split: str = "test",
+    limit: int | None = None,
+    shots: int = 1024,
+    neuron_mode: str | NeuronMode = "postselect",
+    seed: int | None = 0,
+    token: str | None = None,
+    instance: str | None = None,
+    optimization_level: int = 1,
+    layout: str = "auto",
+    dynamical_decoupling: bool = False,
+    twirling: bool = False,
+    yes: bool = False,
+    out: str | os.PathLike | None = None,
+    job_ids: Sequence[str] = (),
+    rows: list | None = None,
+    source: str | None = None,
+) -> dict:
+    """Evaluate a :class:`~qrnn_qiskit.training.Checkpoint` on ``ibm_<name>`` or ``fake_<name>``.
+
+    Compiles once, logs the cost (circuits, shots, QPU seconds) and the compiled figures, and on a
+    live backend submits only with ``yes=True``. With ``job_ids`` (and the job ``rows`` of a
+    record) it collects those jobs instead of submitting. The job record goes to ``out/jobs.json``
+    before waiting (live runs default to ``runs/ibm-<backend>-<time>``), the result to
+    ``out/result.json``. ``source`` names the checkpoint in the record.
+
+    Raises:
+        SubmissionNotConfirmed: for a live submission without ``yes`` (the message holds the cost).
+        CredentialError, QRNNError, ValueError: as :func:`connect`, :class:`IBMRunner` and collecting say.
+    """
+    from .shots import evaluate_shots
+
+    live = backend.startswith("ibm_")
+    service = connect(token, instance)[0] if live else None
+    runner = IBMRunner(
+        resolve_backend(backend, service), shots=shots, neuron_mode=neuron_mode, optimization_level=optimization_level,
+        layout=layout, dynamical_decoupling=dynamical_decoupling, twirling=twirling, seed=seed, name=backend,
+    )
+    inputs, _ = dataset.split(split).first(limit).engine_arrays()
+    cost, figures = _cost_and_figures(runner, checkpoint, inputs, gate=live and not yes and not job_ids)
+    context = {"checkpoint": str(source), "dataset": dataset.name, "split": split, "limit": limit}
+    if job_ids:
+        record = JobRecord(backend, list(job_ids), rows or [None] * len(job_ids), inputs.shape[1], runner.shots,
+                           str(runner.neuron_mode), context)
+        shots_result = runner.collect(checkpoint.config, record, service=service)
+    else:
+        if out is None and live:
+            out = f"runs/ibm-{backend}-{time.strftime('%Y%m%d-%H%M%S')}"
+        record = runner.submit(checkpoint.config, checkpoint.parameters, inputs, context=context)
+        if out is not None:
+            path = runner.save_record(record, out)
+            logger.info("job ids %s saved in %s; collect later with job_ids (--job-id)", record.job_ids, path)
+        shots_result = runner.collect(checkpoint.config, record)
+    result = evaluate_shots(checkpoint.config, checkpoint.parameters, dataset, shots_result, split=split, limit=limit,
+                            neuron_mode=runner.neuron_mode)
+    result.update({"backend": backend, "job_ids": record.job_ids, "cost": cost, **figures})
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        atomic_write_text(Path(out) / "result.json", json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _cost_and_figures(runner: IBMRunner, checkpoint, inputs: np.ndarray, *, gate: bool) -> tuple[dict, dict]:
+    """The cost and compiled figures of evaluating ``inputs``; logged, or raised with ``gate``."""
+    prepared = runner.prepare(checkpoint.config, checkpoint.parameters, inputs.shape[1])
+    cost = runner.cost(prepared, inputs.shape[0])
+    figures = {k: prepared.report[k] for k in _FIGURES}
+    figures["swap_overhead_two_qubit_gates"] = figures.pop("swap_overhead_two_qubit_gates_per_step")
+    lines = (
+        f"cost on {runner.name}: {cost['circuits']} circuit(s) in {cost['jobs']} job(s) x {runner.shots} shots, "
+        f"about {cost['estimated_qpu_seconds']} QPU seconds ({cost['estimate_basis']})",
+        f"compiled for {runner.name}: {figures['two_qubit_gates']} 2-qubit gates, depth {figures['depth']}, "
+        f"{figures['qubits']} qubits, estimated success {figures['success_probability_estimate']:.3e}",
+    )
+    if gate:
+        raise SubmissionNotConfirmed(
+            "\n".join(lines) + f"\nNothing was submitted to {runner.name}: review the cost above and pass yes "
+            "(--yes) to submit."
+        )
+    for line in lines:
+        logger.info(line)
+    return cost, figures

@@ -5,7 +5,8 @@ from __future__ import annotations
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .datasets import DATASETS, Dataset, SequenceBatch, get_dataset
 from .evaluate import evaluate_exact
-from .reference_import import import_reference, import_reference_npz, import_reference_torch
+from .reference_import import import_reference, import_reference_npz, import_reference_torch, read_reference
+from .settings import TrainSettings
 
 __all__ = [
     "Checkpoint",
@@ -17,6 +18,8 @@ __all__ = [
     "get_dataset",
     "evaluate_exact",
     "import_reference",
+    "read_reference",
     "import_reference_npz",
     "import_reference_torch",
+    "TrainSettings",
 ]

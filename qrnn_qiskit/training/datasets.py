@@ -22,7 +22,7 @@ import numpy as np
 
 from ..exceptions import DatasetError
 
-__all__ = ["Dataset", "SequenceBatch", "get_dataset", "DATASETS"]
+__all__ = ["Dataset", "SequenceBatch", "get_dataset", "list_datasets", "DATASETS"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class SequenceBatch:
         return self.inputs[:, :-1], self.targets[:, 1:]
 
     def first(self, limit: int | None) -> SequenceBatch:
-        """The first ``limit`` sequences (``--limit``); all of them when ``limit`` is None."""
+        """The first ``limit`` sequences ; all of them when ``limit`` is None."""
         if limit is None:
             return self
         if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
@@ -384,7 +384,7 @@ class _Labelled(Dataset):
 
 def _require_dir(name: str, data_dir: str | os.PathLike | None, what: str) -> Path:
     if data_dir is None:
-        raise DatasetError(f"{name} reads {what}; pass --data-dir DIR (the folder holding them).")
+        raise DatasetError(f"{name} reads {what}; pass data_dir, the folder holding them.")
     path = Path(data_dir)
     if not path.is_dir():
         raise DatasetError(f"The data directory {path} does not exist.")
@@ -676,3 +676,24 @@ def get_dataset(name: str, *, sentence_length: int | None = None, data_dir: str 
     if name in _DIGITS:
         return SklearnDigits(name, _DIGITS[name])
     raise ValueError(f"Unknown dataset {name!r}; available: {', '.join(DATASETS)}.")
+
+
+def list_datasets(data_dir: str | os.PathLike | None = None) -> list[dict]:
+    """One entry per dataset family: ``name`` (an instance of a parametrised family), ``family``
+    and its ``note``, and either its ``describe()`` figures or ``missing``: what it needs that
+    is not here (``data_dir`` with its files, or an optional package)."""
+    from ..optionals import MissingOptionalDependency
+
+    entries = []
+    for family in DATASETS:
+        name, note = FAMILY_EXAMPLES.get(family, (family, ""))
+        entry = {"name": name, "family": family, "note": note}
+        try:
+            entry.update(get_dataset(name, data_dir=data_dir).describe())
+        except MissingOptionalDependency as exc:
+            entry["missing"] = str(exc)
+        except DatasetError:
+            files = "the reference csv.gz files" if "idx" not in name else "the MNIST IDX files"
+            entry["missing"] = f"needs --data-dir with {files}"
+        entries.append(entry)
+    return entries

@@ -109,7 +109,7 @@ class LBFGS(Optimizer):
     def __init__(self, size: int, lr: float, weight_decay: float = 0.0, history_size: int = 40, max_iter: int = 20) -> None:
         super().__init__(size, lr, weight_decay)
         if weight_decay:
-            raise ValueError("lbfgs takes no weight_decay (as torch.optim.LBFGS); set --weight-decay 0.")
+            raise ValueError("lbfgs takes no weight_decay (as torch.optim.LBFGS); set weight_decay to 0.")
         self.history_size, self.max_iter = history_size, max_iter
         self.max_eval = max_iter * 5 // 4
         self.state.update(

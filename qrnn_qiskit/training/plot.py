@@ -19,7 +19,7 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
     """
     path = Path(run_dir) / "metrics.jsonl"
     if not path.is_file():
-        raise QRNNError(f"No metrics.jsonl in {run_dir}; pass the --out folder of a `qrnn train` run.")
+        raise QRNNError(f"No metrics.jsonl in {run_dir}; pass the out folder of a training run.")
     records = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():

@@ -34,7 +34,7 @@ from ..exceptions import CheckpointError
 from ..optionals import require
 from .checkpoint import Checkpoint, read_npz
 
-__all__ = ["import_reference", "import_reference_npz", "import_reference_torch", "state_dict_to_parameters"]
+__all__ = ["import_reference", "read_reference", "import_reference_npz", "import_reference_torch", "state_dict_to_parameters"]
 
 _KEY = re.compile(
     r"^(?:module\.)?cell\.(?:(input_layer|output_layer)\.(\d+)\.(φ|θ)|kernel_layer\.(\d+)\.(\d+)\.(φ|θ|θs))$"
@@ -264,11 +264,35 @@ def import_reference_torch(path: str | os.PathLike, *, order: int | None = None)
     return Checkpoint(config=config, parameters=params, meta=meta)
 
 
-def import_reference(path: str | os.PathLike, *, order: int | None = None) -> Checkpoint:
-    """Import a reference model from an ``.npz`` state dict or a ``torch.save`` checkpoint."""
+def read_reference(path: str | os.PathLike, *, order: int | None = None) -> Checkpoint:
+    """Read a reference model from an ``.npz`` state dict or a ``torch.save`` checkpoint.
+
+    Raises:
+        CheckpointError: for missing, unsafe, damaged or inconsistent files.
+        MissingOptionalDependency: for a ``.tar`` without the torch extra.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"No reference model at {path}; expected an .npz state dict or a checkpoint .tar.")
     if _is_torch_file(path):
         return import_reference_torch(path, order=order)
     return import_reference_npz(path, order=order)
+
+
+def import_reference(file: str | os.PathLike, output: str | os.PathLike | None = None, *, order: int | None = None) -> Path:
+    """Convert a model trained by the reference PyTorch implementation to a qrnn-qiskit checkpoint.
+
+    ``file`` is an ``.npz`` of its state dict (with an optional sidecar ``.json`` of settings) or
+    one of its checkpoint ``.tar`` files (torch extra; read with ``weights_only``, never unpickled
+    freely). The checkpoint is written atomically to ``output`` (default: ``file`` with the suffix
+    ``.qrnn.npz``); returns its path.
+
+    Raises:
+        CheckpointError: for missing, unsafe, damaged or inconsistent files.
+        MissingOptionalDependency: for a ``.tar`` without the torch extra.
+    """
+    from .checkpoint import save_checkpoint
+
+    checkpoint = read_reference(file, order=order)
+    target = Path(output) if output is not None else Path(file).with_suffix(".qrnn.npz")
+    return save_checkpoint(target, checkpoint)

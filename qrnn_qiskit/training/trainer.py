@@ -1,339 +1,228 @@
-"""Training on the exact engine with the reference implementation's loop.
+"""Training on the exact engine (or on Aer shots) with the reference implementation's loop.
 
 One step draws one random batch (with replacement; per class for classification sets), computes
-the reference loss and its exact gradient, clips the gradient norm at 0.5 and takes an optimiser
-step. Every ``validate_every`` steps one validation batch gives the validation loss and the
-character error rate (sampled, as at test time); the checkpoint with the best validation loss is
-kept as ``best.npz`` beside ``final.npz``. A run folder holds ``config.json`` (resolved settings
-and argv), ``metrics.jsonl`` (one JSON object per validation) and the checkpoints.
+the reference loss and its gradient, clips the gradient norm at 0.5 and takes an optimiser step.
+Every ``validate_every`` steps one validation batch gives the validation loss and the character
+error rate (sampled, as at test time). :func:`fit` is that plain loop over a :class:`TrainState`;
+writing the run folder, the console output and anything else are callbacks
+(:mod:`qrnn_qiskit.training.callbacks`).
 
-Resuming restores parameters, optimiser moments, the random generator and the step counter, so
-an interrupted run continues the identical trajectory.
+A :class:`TrainState` round-trips through a checkpoint (parameters, optimiser moments, both random
+generators, the step counter, the best loss, the time spent), so an interrupted run continues the
+identical trajectory with :func:`resume`.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import math
-import sys
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from .._io import atomic_write_text
 from ..config import QRNNConfig
 from ..engine import ExactEngine
-from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from .datasets import SequenceBatch, get_dataset
+from .callbacks import Callback, CheckpointWriter, ConsoleProgress, MetricsWriter, ShowSamples, TensorBoardWriter
+from .checkpoint import Checkpoint, load_checkpoint
+from .datasets import Dataset, SequenceBatch
 from .evaluate import evaluate_exact
-from .optim import OPTIMIZERS, clip_grad_norm, make_optimizer
+from .optim import Optimizer, clip_grad_norm, make_optimizer
+from .settings import TrainSettings
 
-__all__ = ["TrainSettings", "train", "resume"]
+__all__ = ["TrainSettings", "TrainState", "train", "resume", "fit", "fixed_validation_set"]
 
 GRAD_CLIP = 0.5
+logger = logging.getLogger("qrnn_qiskit")
 
 
-@dataclass(frozen=True)
-class TrainSettings:
-    """Every setting of a training run (the reference's options, same defaults where it has them)."""
+@dataclass
+class TrainState:
+    """Everything that changes during a run; :meth:`to_checkpoint` and :meth:`from_checkpoint`
+    round-trip it. ``dataset`` is rebuilt from the settings, not stored."""
 
-    dataset: str = "simple-seq"
-    workspace: int = 3
-    stages: int = 2
-    order: int = 2
-    degree: int = 2
-    sentence_length: int = 20
-    batch_size: int = 1
-    optimizer: str = "adam"
-    learning_rate: float = 0.003
-    # piecewise-constant learning rate: [[step, lr], ...]; the update after `step` steps and every
-    # later one uses `lr` (until the next entry). None: learning_rate throughout.
-    lr_schedule: list | None = None
-    weight_decay: float = 0.0
-    initial_bias: float = math.pi / 2
-    initial_bias_spread: float = 0.1
-    initial_weights_spread: float = 0.01
-    initial_unitaries_spread: float = 0.01
-    steps: int = 5000
-    seed: int = 82727
-    validate_every: int = 10
-    # None: one fresh random validation batch (batch_size per class) each time, as the reference
-    # does. N >= 1: a fixed set of N validation sequences drawn once; 0: the whole split. A fixed
-    # set makes validation losses comparable between steps, so "best" is not a lucky batch.
-    validation_size: int | None = None
-    stop_at_loss: float | None = None
-    timeout: float | None = None
-    data_dir: str | None = None
-    tensorboard: bool = False
-    argv: list[str] = field(default_factory=list)
+    settings: TrainSettings
+    config: QRNNConfig
+    dataset: Dataset
+    parameters: np.ndarray
+    optimizer: Optimizer
+    rng: np.random.Generator
+    validation_rng: np.random.Generator
+    step: int = 0
+    best: float = math.inf
+    seconds_before: float = 0.0
+    last_loss: float = math.nan
+    stopped: str | None = None
+    stop: bool = False  # a callback sets it to end the run after the current step
+    resumed_from: dict | None = None
+    started: float = field(default_factory=time.perf_counter)
 
-    def validate(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"Unknown optimizer {self.optimizer!r}; available: {', '.join(OPTIMIZERS)}.")
-        for name in ("steps", "validate_every", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        if self.lr_schedule is not None:
-            object.__setattr__(self, "lr_schedule", _checked_schedule(self.lr_schedule))  # normalised pairs
-        if self.validation_size is not None and (
-            isinstance(self.validation_size, bool) or not isinstance(self.validation_size, int) or self.validation_size < 0
-        ):
-            raise ValueError(
-                f"validation_size must be 0 (the whole validation split) or a positive number of sequences, "
-                f"got {self.validation_size!r}."
-            )
-        if self.timeout is not None and self.timeout <= 0:
-            raise ValueError(f"timeout must be positive seconds, got {self.timeout}.")
+    @property
+    def seconds(self) -> float:
+        """Seconds of training so far, earlier pieces of a resumed run included."""
+        return self.seconds_before + time.perf_counter() - self.started
 
-
-def _checked_schedule(schedule) -> list[list]:
-    """``[[step, lr], ...]`` with increasing steps >= 1 and positive rates, or a ValueError."""
-    try:
-        pairs = [[int(step), float(lr)] for step, lr in schedule]
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"lr_schedule must be a list of [step, learning_rate] pairs, got {schedule!r}.") from exc
-    steps = [step for step, _ in pairs]
-    if not pairs or steps != sorted(set(steps)) or steps[0] < 1 or any(not (lr > 0 and math.isfinite(lr)) for _, lr in pairs):
-        raise ValueError(
-            f"lr_schedule needs increasing steps >= 1 and positive learning rates, got {schedule!r} "
-            "(on the command line: --lr-schedule 390:0.002,1000:0.001)."
-        )
-    return pairs
-
-
-def _learning_rate(settings: TrainSettings, done: int) -> float:
-    """The learning rate of the update that follows ``done`` completed steps."""
-    rate = settings.learning_rate
-    for step, lr in settings.lr_schedule or ():
-        if done >= step:
-            rate = lr
-    return rate
-
-
-def _model(settings: TrainSettings, input_width: int) -> QRNNConfig:
-    return QRNNConfig(
-        input_width=input_width,
-        workspace=settings.workspace,
-        stages=settings.stages,
-        order=settings.order,
-        degree=settings.degree,
-        bias=settings.initial_bias,
-    )
-
-
-def _log(message: str) -> None:
-    if sys.stderr.isatty():
-        message = "\r\033[K" + message
-    print(message, file=sys.stderr, flush=True)
-
-
-def _progress(step: int, total: int, loss: float, seconds: float) -> None:
-    """A one-line progress bar on a terminal; nothing when stderr is not a terminal."""
-    if not sys.stderr.isatty():
-        return
-    width = 30
-    filled = int(width * step / max(total, 1))
-    rate = seconds / max(step, 1)
-    print(
-        f"\r\033[K[{'#' * filled}{'.' * (width - filled)}] {step}/{total}  loss {loss:.4f}  "
-        f"{rate:.2f} s/step",
-        end="",
-        file=sys.stderr,
-        flush=True,
-    )
-
-
-def _show_samples(dataset, config: QRNNConfig, params: np.ndarray, batch, count: int = 2, seed=None) -> str:
-    """A few validation sequences in human form with the model's sampled answers."""
-    engine = ExactEngine(config)
-    inputs, targets = batch.engine_arrays()
-    picks = slice(0, min(count, inputs.shape[0]))
-    result = engine.simulate(params, inputs[picks], targets[picks], sample=dataset.sampled(targets[picks]), seed=seed)
-    scored = dataset.scored()
-    lines = []
-    for b in range(result.outcomes.shape[0]):
-        want = targets[b, scored].tolist()
-        got = result.outcomes[b, scored].tolist()
-        p_right = float(np.prod(result.probabilities[b, scored, :][np.arange(scored.sum()), want]))
-        lines.append(dataset.render(batch.inputs[b]))
-        lines.append(f"  target {want}  sampled {got}  P(right) {p_right:.3f}  {'ok' if want == got else 'WRONG'}")
-    return "\n".join(lines)
-
-
-def train(
-    settings: TrainSettings,
-    out: str | Path,
-    *,
-    on_validation: Callable[[dict], None] | None = None,
-    gradient: Callable | None = None,
-    _resume_from: Checkpoint | None = None,
-) -> dict:
-    """Train a model; returns the summary (best validation loss, steps, seconds, checkpoint paths).
-
-    ``gradient(params, inputs, targets, scored) -> (loss, grad)`` replaces the exact engine's
-    gradient (for example :class:`qrnn_qiskit.runners.aer_training.AerGradient`); validation stays
-    on the exact engine.
-
-    Raises:
-        ValueError: for invalid settings.
-        DatasetError: when the dataset's files are missing or malformed.
-    """
-    settings.validate()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    dataset = get_dataset(settings.dataset, sentence_length=settings.sentence_length, data_dir=settings.data_dir)
-    config = _model(settings, dataset.input_width)
-    engine = ExactEngine(config)
-    optimizer = make_optimizer(settings.optimizer, config.num_parameters, settings.learning_rate, settings.weight_decay)
-    rng = np.random.default_rng(settings.seed)
-
-    def write_config() -> None:
-        document = {"settings": asdict(settings), "model": config.to_dict(), "dataset": dataset.describe()}
-        if _resume_from is not None:
-            document["resumed_from"] = {"step": int(_resume_from.meta["step"]), "settings": _resume_from.meta["settings"]}
-        atomic_write_text(out / "config.json", json.dumps(document, indent=1))
-
-    # validation draws from its own stream, so when and how often it runs never changes training
-    val_rng = np.random.default_rng([settings.seed, 1])
-    if _resume_from is None:
+    @classmethod
+    def initial(cls, settings: TrainSettings, dataset: Dataset) -> TrainState:
+        config = settings.model(dataset.input_width)
+        rng = np.random.default_rng(settings.seed)
         params = config.initial_parameters(
-            bias_spread=settings.initial_bias_spread,
-            weights_spread=settings.initial_weights_spread,
-            unitaries_spread=settings.initial_unitaries_spread,
-            seed=rng,
+            bias_spread=settings.initial_bias_spread, weights_spread=settings.initial_weights_spread,
+            unitaries_spread=settings.initial_unitaries_spread, seed=rng,
         )
-        step = 0
-        best = math.inf
-        elapsed = 0.0
-        write_config()
-    else:
-        ck = _resume_from
-        if ck.config != config:
-            raise ValueError(f"The checkpoint's model {ck.config} differs from the settings' {config}.")
-        params = ck.parameters.copy()
-        optimizer.load_state({k[len("optimizer/"):]: v for k, v in ck.state.items() if k.startswith("optimizer/")})
-        rng.bit_generator.state = ck.meta["rng_state"]
-        val_rng.bit_generator.state = ck.meta["validation_rng_state"]
-        step = int(ck.meta["step"])
-        best = float(ck.meta.get("best_validation_loss", math.inf))
-        elapsed = float(ck.meta.get("seconds", 0.0))
-        if not (out / "config.json").exists():  # resumed into a new folder
-            write_config()
-        if ck.meta.get("settings", {}).get("validation_size") != settings.validation_size:
-            best = math.inf  # another validation set: earlier losses are not comparable
-    fixed_validation = _fixed_validation_set(dataset, settings)
-    scored = dataset.scored()
-    writer = _tensorboard_writer(out) if settings.tensorboard else None
-    metrics_path = out / "metrics.jsonl"
-    paths = {"best": str(out / "best.npz"), "final": str(out / "final.npz")}
-    start = time.perf_counter() - elapsed
-    last_loss = math.nan
-    last_shown = -1
-    stop_reason = "steps"
+        optimizer = make_optimizer(settings.optimizer, config.num_parameters, settings.learning_rate, settings.weight_decay)
+        # validation draws from its own stream, so when and how often it runs never changes training
+        return cls(settings, config, dataset, params, optimizer, rng, np.random.default_rng([settings.seed, 1]))
 
-    def checkpoint(kind: str, validation: dict | None) -> None:
+    def to_checkpoint(self, kind: str, validation: dict | None = None) -> Checkpoint:
         meta = {
-            "dataset": settings.dataset,
-            "settings": asdict(settings),
-            "step": step,
-            "seconds": time.perf_counter() - start,
-            "rng_state": rng.bit_generator.state,
-            "validation_rng_state": val_rng.bit_generator.state,
-            "best_validation_loss": best,
+            "dataset": self.settings.dataset,
+            "settings": self.settings.to_dict(),
+            "step": self.step,
+            "seconds": self.seconds,
+            "rng_state": self.rng.bit_generator.state,
+            "validation_rng_state": self.validation_rng.bit_generator.state,
+            "best_validation_loss": self.best,
             "kind": kind,
         }
         if validation:
             meta["validation"] = validation
-        state = {f"optimizer/{k}": v for k, v in optimizer.state.items()}
-        save_checkpoint(paths[kind], Checkpoint(config=config, parameters=params, meta=meta, state=state))
+        state = {f"optimizer/{k}": v for k, v in self.optimizer.state.items()}
+        return Checkpoint(config=self.config, parameters=self.parameters, meta=meta, state=state)
 
-    try:
-        while step < settings.steps:
-            optimizer.lr = _learning_rate(settings, step)
-            batch = dataset.batch(settings.batch_size, rng, "train")
-            inputs, targets = batch.engine_arrays()
-            results = []
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Checkpoint, settings: TrainSettings, dataset: Dataset) -> TrainState:
+        """The state a checkpoint of :meth:`to_checkpoint` holds, continued under ``settings``.
 
-            def closure(values: np.ndarray) -> tuple[float, np.ndarray]:
-                if gradient is not None:  # e.g. estimated from shots on Aer
-                    loss, grad = gradient(values, inputs, targets, scored)
-                    results.append(None)
-                else:
-                    loss, grad, result = engine.loss_and_gradient(values, inputs, targets, scored)
-                    results.append(result)
-                return loss, clip_grad_norm(grad, GRAD_CLIP)[0]
+        Raises:
+            ValueError: when the settings describe another model than the checkpoint's.
+        """
+        state = cls.initial(settings, dataset)
+        meta = checkpoint.meta
+        if checkpoint.config != state.config:
+            raise ValueError(f"The checkpoint's model {checkpoint.config} differs from the settings' {state.config}.")
+        state.parameters = checkpoint.parameters.copy()
+        state.optimizer.load_state(
+            {k[len("optimizer/"):]: v for k, v in checkpoint.state.items() if k.startswith("optimizer/")}
+        )
+        state.rng.bit_generator.state = meta["rng_state"]
+        state.validation_rng.bit_generator.state = meta["validation_rng_state"]
+        state.step = int(meta["step"])
+        state.best = float(meta.get("best_validation_loss", math.inf))
+        state.seconds_before = float(meta.get("seconds", 0.0))
+        state.resumed_from = {"step": state.step, "settings": meta["settings"]}
+        if meta["settings"].get("validation_size") != settings.validation_size:
+            state.best = math.inf  # another validation set: earlier losses are not comparable
+        return state
 
-            if optimizer.uses_closure:
-                params, last_loss = optimizer.step_closure(params, closure)
-            else:
-                last_loss, grad = closure(params)
-                params = optimizer.step(params, grad)
-            result = results[0]
-            step += 1
-            _progress(step, settings.steps, last_loss, time.perf_counter() - start)
-            if step % settings.validate_every == 0 or step == settings.steps:
-                if fixed_validation is not None:
-                    val_batch = fixed_validation
-                else:
-                    val_batch = dataset.batch(settings.batch_size, val_rng, "validate")
-                validation = evaluate_exact(config, params, dataset, batch=val_batch, seed=val_rng)
-                record = {
-                    "step": step,
-                    "loss": last_loss,
-                    "validation_loss": validation["loss"],
-                    "character_error_rate": validation["character_error_rate"],
-                    "min_postselection_probability": min(
-                        result.min_postselection_probability if result is not None else 1.0,
-                        validation["min_postselection_probability"],
-                    ),
-                    "seconds": round(time.perf_counter() - start, 3),
-                }
-                with metrics_path.open("a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(record) + "\n")
-                if writer is not None:
-                    writer(record)
-                improved = validation["loss"] < best
-                if improved:
-                    best = validation["loss"]
-                    checkpoint("best", record)
-                    if step - last_shown >= 100 or last_shown < 0:
-                        last_shown = step
-                        _log(_show_samples(dataset, config, params, val_batch, seed=step))
-                _log(
-                    f"step {step:5d}  loss {last_loss:.5f}  val {validation['loss']:.5f}  "
-                    f"cer {validation['character_error_rate']:.3f}  {'*' if improved else ' '}  "
-                    f"{record['seconds']:.1f}s"
-                )
-                if on_validation is not None:
-                    on_validation(record)
-                if settings.stop_at_loss is not None and validation["loss"] < settings.stop_at_loss:
-                    stop_reason = "stop_at_loss"
-                    break
-            if settings.timeout is not None and time.perf_counter() - start > settings.timeout:
-                stop_reason = "timeout"
-                break
-    except KeyboardInterrupt:
-        stop_reason = "interrupted"
-        _log(f"interrupted at step {step}; writing {paths['final']}")
-    checkpoint("final", None)
-    seconds = time.perf_counter() - start
-    return {
-        "best_validation_loss": best,
-        "final_loss": last_loss,
-        "steps": step,
-        "seconds": round(seconds, 3),
-        "seconds_per_step": round(seconds / max(step, 1), 4),
-        "stopped": stop_reason,
-        "checkpoints": paths,
-        "out": str(out),
+
+class _Objective:
+    """Loss and clipped gradient of a batch: the exact engine's, or ``gradient``'s (Aer shots).
+
+    ``min_postselection`` is the smallest teacher-forced probability of the step's first
+    evaluation (at the parameters the step starts from), for the metrics.
+    """
+
+    def __init__(self, config: QRNNConfig, scored: np.ndarray, gradient=None) -> None:
+        self.engine, self.scored, self.gradient = ExactEngine(config), scored, gradient
+        self.inputs = self.targets = None
+        self.min_postselection: float | None = None
+
+    def start(self, batch: SequenceBatch) -> None:
+        self.inputs, self.targets = batch.engine_arrays()
+        self.min_postselection = None
+
+    def __call__(self, values: np.ndarray) -> tuple[float, np.ndarray]:
+        if self.gradient is not None:
+            loss, grad = self.gradient(values, self.inputs, self.targets, self.scored)
+            minimum = 1.0
+        else:
+            loss, grad, result = self.engine.loss_and_gradient(values, self.inputs, self.targets, self.scored)
+            minimum = result.min_postselection_probability
+        if self.min_postselection is None:
+            self.min_postselection = minimum
+        return loss, clip_grad_norm(grad, GRAD_CLIP)[0]
+
+
+def _train_step(state: TrainState, objective: _Objective) -> None:
+    optimizer = state.optimizer
+    optimizer.lr = state.settings.learning_rate_after(state.step)
+    objective.start(state.dataset.batch(state.settings.batch_size, state.rng, "train"))
+    if optimizer.uses_closure:
+        state.parameters, state.last_loss = optimizer.step_closure(state.parameters, objective)
+    else:
+        state.last_loss, grad = objective(state.parameters)
+        state.parameters = optimizer.step(state.parameters, grad)
+    state.step += 1
+
+
+def _validate(state: TrainState, fixed: SequenceBatch | None, min_train: float) -> tuple[dict, SequenceBatch]:
+    batch = fixed if fixed is not None else state.dataset.batch(state.settings.batch_size, state.validation_rng, "validate")
+    validation = evaluate_exact(state.config, state.parameters, state.dataset, batch=batch, seed=state.validation_rng)
+    record = {
+        "step": state.step,
+        "loss": state.last_loss,
+        "validation_loss": validation["loss"],
+        "character_error_rate": validation["character_error_rate"],
+        "min_postselection_probability": min(min_train, validation["min_postselection_probability"]),
+        "seconds": round(state.seconds, 3),
     }
+    return record, batch
 
 
-def _fixed_validation_set(dataset, settings: TrainSettings) -> SequenceBatch | None:
+def fit(state: TrainState, callbacks: Sequence[Callback] = (), *, gradient=None) -> dict:
+    """Train ``state`` in place until ``settings.steps``, a stop condition or Ctrl-C; returns the summary.
+
+    Stops: ``stop_at_loss`` (a validation loss below it), ``timeout`` (seconds, earlier pieces
+    counted), a callback setting ``state.stop``, or KeyboardInterrupt; ``state.stopped`` names which.
+    ``gradient(params, inputs, targets, scored) -> (loss, grad)`` replaces the exact engine's
+    (validation stays on the exact engine).
+    """
+    settings = state.settings
+    objective = _Objective(state.config, state.dataset.scored(), gradient)
+    fixed = fixed_validation_set(state.dataset, settings)
+    state.started, state.stopped = time.perf_counter(), "steps"
+    for callback in callbacks:
+        callback.on_train_start(state)
+    try:
+        while state.step < settings.steps and not state.stop:
+            _train_step(state, objective)
+            for callback in callbacks:
+                callback.on_step(state)
+            if state.step % settings.validate_every == 0 or state.step == settings.steps:
+                record, batch = _validate(state, fixed, objective.min_postselection)
+                improved = record["validation_loss"] < state.best
+                if improved:
+                    state.best = record["validation_loss"]
+                for callback in callbacks:
+                    callback.on_validation(state, record, improved, batch)
+                if settings.stop_at_loss is not None and record["validation_loss"] < settings.stop_at_loss:
+                    state.stopped = "stop_at_loss"
+                    break
+            if settings.timeout is not None and state.seconds > settings.timeout:
+                state.stopped = "timeout"
+                break
+        if state.stop:
+            state.stopped = "callback"
+    except KeyboardInterrupt:
+        state.stopped = "interrupted"
+    seconds = state.seconds
+    summary = {
+        "best_validation_loss": state.best,
+        "final_loss": state.last_loss,
+        "steps": state.step,
+        "seconds": round(seconds, 3),
+        "seconds_per_step": round(seconds / max(state.step, 1), 4),
+        "stopped": state.stopped,
+    }
+    for callback in callbacks:
+        callback.on_train_end(state, summary)
+    return summary
+
+
+def fixed_validation_set(dataset: Dataset, settings: TrainSettings) -> SequenceBatch | None:
     """The fixed validation sequences of ``settings.validation_size`` (None: random batches)."""
     if settings.validation_size is None:
         return None
@@ -346,8 +235,33 @@ def _fixed_validation_set(dataset, settings: TrainSettings) -> SequenceBatch | N
     return SequenceBatch(pool.inputs[pick], pool.targets[pick], pool.labels[pick])
 
 
+def train(
+    settings: TrainSettings,
+    out: str | Path = "runs/qrnn",
+    *,
+    test: bool = False,
+    callbacks: Sequence[Callback] | None = None,
+) -> dict:
+    """Train a model into the run folder ``out``; returns the summary (best validation loss,
+    steps, seconds, why it stopped, checkpoint paths, and with ``test`` the best checkpoint's test
+    figures).
+
+    The run folder (``config.json``, ``metrics.jsonl``, ``best.npz``, ``final.npz``, TensorBoard
+    events with ``settings.tensorboard``) is always written; ``callbacks`` are added after those
+    writers, and ``None`` means a progress bar and sample display on standard error
+    (``[]`` for silence).
+
+    Raises:
+        ValueError: for invalid settings.
+        DatasetError: when the dataset's files are missing or malformed.
+    """
+    settings.validate()
+    dataset = settings.load_dataset()
+    return _run(TrainState.initial(settings, dataset), Path(out), test, callbacks)
+
+
 def resume(
-    checkpoint_path: str | Path,
+    checkpoint: str | Path,
     out: str | Path | None = None,
     *,
     learning_rate: float | None = None,
@@ -355,49 +269,67 @@ def resume(
     steps: int | None = None,
     timeout: float | None = None,
     validation_size: int | None = None,
+    test: bool = False,
+    callbacks: Sequence[Callback] | None = None,
 ) -> dict:
-    """Continue a run from its ``final.npz`` or ``best.npz`` (same trajectory unless overridden).
+    """Continue a run from its ``final.npz`` or ``best.npz`` (same trajectory unless overridden)
+    into ``out`` (default: the checkpoint's folder).
 
-    A new ``validation_size`` (0 for the whole split) changes only how the best checkpoint is
+    A new ``learning_rate`` holds from here on (schedule entries already passed are dropped). A
+    new ``validation_size`` (0 for the whole split) changes only how the best checkpoint is
     chosen; the best loss so far is forgotten, since it was measured on other sequences.
+
+    Raises:
+        ValueError: for a checkpoint that was not written by a training run.
     """
-    ck = load_checkpoint(checkpoint_path)
+    ck = load_checkpoint(checkpoint)
     if "rng_state" not in ck.meta or "settings" not in ck.meta:
-        raise ValueError(f"{checkpoint_path} was not written by `qrnn train`; it cannot be resumed.")
-    fields = dict(ck.meta["settings"])
-    settings = TrainSettings(**fields)
-    pairs = (
-        ("learning_rate", learning_rate), ("batch_size", batch_size), ("steps", steps), ("timeout", timeout),
-        ("validation_size", validation_size),
-    )
+        raise ValueError(f"{checkpoint} was not written by a training run (qrnn train); it cannot be resumed.")
+    settings = TrainSettings.from_dict(ck.meta["settings"])
+    pairs = (("learning_rate", learning_rate), ("batch_size", batch_size), ("steps", steps), ("timeout", timeout),
+             ("validation_size", validation_size))
     overrides = {k: v for k, v in pairs if v is not None}
     if learning_rate is not None and settings.lr_schedule:
-        # a new rate holds from here on: drop the schedule entries already passed
-        done = int(ck.meta["step"])
-        overrides["lr_schedule"] = [entry for entry in settings.lr_schedule if entry[0] > done] or None
+        overrides["lr_schedule"] = [entry for entry in settings.lr_schedule if entry[0] > int(ck.meta["step"])] or None
     settings = replace(settings, **overrides)
-    out = Path(out) if out is not None else Path(checkpoint_path).parent
-    return train(settings, out, _resume_from=ck)
+    settings.validate()
+    state = TrainState.from_checkpoint(ck, settings, settings.load_dataset())
+    return _run(state, Path(out) if out is not None else Path(checkpoint).parent, test, callbacks)
 
 
-def _tensorboard_writer(out: Path) -> Callable[[dict], None]:
-    """Scalars of each validation record as TensorBoard event files under ``out/tensorboard``."""
-    from .. import optionals
+def _run(state: TrainState, out: Path, test: bool, callbacks: Sequence[Callback] | None) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    writers: list[Callback] = [CheckpointWriter(out), MetricsWriter(out)]
+    if state.settings.tensorboard:
+        writers.append(TensorBoardWriter(out))
+    extra = [ConsoleProgress(), ShowSamples()] if callbacks is None else list(callbacks)
+    summary = fit(state, writers + extra, gradient=_aer_gradient(state))
+    summary.update({"checkpoints": {"best": str(out / "best.npz"), "final": str(out / "final.npz")},
+                    "out": str(out), "backend": state.settings.backend})
+    if test:
+        best = load_checkpoint(out / "best.npz")
+        figures = evaluate_exact(best.config, best.parameters, state.dataset, split="test", seed=state.settings.seed)
+        summary.update({f"test_{k}": v for k, v in figures.items() if k not in ("dataset", "split")})
+    return summary
 
-    optionals.require("tensorboard", "--tensorboard")
-    from tensorboard.compat.proto.event_pb2 import Event
-    from tensorboard.compat.proto.summary_pb2 import Summary
-    from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-    writer = EventFileWriter(str(out / "tensorboard"))
+def _aer_gradient(state: TrainState):
+    """The Aer gradient estimator of ``settings.backend == "aer"`` (None for the exact engine),
+    with its cost per step logged before the first step."""
+    settings = state.settings
+    if settings.backend != "aer":
+        return None
+    from ..runners.aer import AerRunner
+    from ..runners.aer_training import AerGradient
 
-    def write(record: dict) -> None:
-        values = [
-            Summary.Value(tag=key, simple_value=float(value))
-            for key, value in record.items()
-            if key not in ("step", "seconds") and value is not None
-        ]
-        writer.add_event(Event(wall_time=time.time(), step=int(record["step"]), summary=Summary(value=values)))
-        writer.flush()
-
-    return write
+    runner = AerRunner(shots=settings.shots, seed=settings.seed, device=settings.device)
+    estimator = AerGradient(state.config, runner, settings.gradient, seed=settings.seed)
+    inputs, targets = state.dataset.batch(settings.batch_size, np.random.default_rng(0)).engine_arrays()
+    rows = estimator.evaluations_per_step(inputs.shape[1]) * inputs.shape[0]
+    seconds = estimator.estimate_seconds(inputs, targets)
+    logger.info(
+        "aer %s: %d circuit rows x %d shots = %s shots per step, about %.1f s per step (%.1f min for %d steps)",
+        settings.gradient, rows, settings.shots, f"{rows * settings.shots:,}", seconds,
+        seconds * settings.steps / 60, settings.steps,
+    )
+    return estimator

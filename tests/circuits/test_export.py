@@ -60,7 +60,7 @@ class TestErrors:
     cfg = QRNNConfig(input_width=1, workspace=2, stages=1, order=1, degree=1)
 
     def test_qasm2_refuses_free_parameters(self, tmp_path):
-        with pytest.raises(ValueError, match=r"OpenQASM 2 cannot declare free parameters.*--format qasm3"):
+        with pytest.raises(ValueError, match=r"OpenQASM 2 cannot declare free parameters.*fmt='qasm3'"):
             export_qasm(qrnn_sequence(self.cfg, 1), tmp_path / "a.qasm", fmt="qasm2")
         assert not (tmp_path / "a.qasm").exists()
 
@@ -95,7 +95,7 @@ def test_rus_circuit_round_trip(tmp_path):
 
     cfg = QRNNConfig(input_width=1, workspace=1, stages=0, order=1, degree=1)
     params = np.array([0.4, -0.3, 0.8, 0.2])
-    circuit = qrnn_sequence(cfg, 1, weights=params, inputs=[1.0], neuron_mode="rus", retries=2)
+    circuit = qrnn_sequence(cfg, 1, weights=params, inputs=[1.0], neuron_mode="rus:2")
     loaded = load_qasm(export_qasm(circuit, tmp_path / "rus.qasm"))
     assert loaded.count_ops()["if_else"] == circuit.count_ops()["if_else"]
     state = np.zeros(2**circuit.num_qubits, dtype=complex)

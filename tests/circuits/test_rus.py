@@ -10,7 +10,8 @@ from qiskit.quantum_info import Statevector
 
 from branching_reference import run_branches
 from qrnn_qiskit.circuits import qrnn_sequence, quantum_neuron
-from qrnn_qiskit.circuits.rus import acceptance_mask, parse_neuron_mode, rus_flags_per_neuron
+from qrnn_qiskit.circuits.modes import NeuronMode
+from qrnn_qiskit.circuits.rus import acceptance_mask, rus_flags_per_neuron
 from qrnn_qiskit.config import QRNNConfig
 
 WEIGHTS = np.array([0.4, -0.7, 0.9, -0.25])  # phi_{0}, phi_{1}, phi_{01}, theta (2 sources, degree 2)
@@ -43,7 +44,7 @@ def _target_state(branches, mask: np.ndarray, num_qubits: int, target: int):
 @pytest.mark.parametrize("retries", [1, 2])
 @pytest.mark.parametrize("sources", [[0, 0], [1, 0], [1, 1]])
 def test_accepted_target_is_the_ideal_rotation(order, retries, sources):
-    circuit = quantum_neuron(2, order=order, degree=2, weights=WEIGHTS, neuron_mode="rus", retries=retries)
+    circuit = quantum_neuron(2, order=order, degree=2, weights=WEIGHTS, neuron_mode=f"rus:{retries}")
     ideal = quantum_neuron(2, order=order, degree=2, weights=WEIGHTS)  # postselect mode
     mask = acceptance_mask(order, retries)
     n = circuit.num_qubits
@@ -88,7 +89,7 @@ def test_correction_undoes_a_failed_block(dagger):
 
 def test_cell_in_rus_mode_structure():
     cfg = QRNNConfig(input_width=1, workspace=2, stages=1, order=2, degree=1)
-    circuit = qrnn_sequence(cfg, 2, neuron_mode="rus", retries=2)
+    circuit = qrnn_sequence(cfg, 2, neuron_mode=NeuronMode("rus", 2))
     per_neuron = rus_flags_per_neuron(2, 2)
     assert circuit.cregs[1].size == 2 * cfg.num_neurons * per_neuron
     # order 2: three retry chains per neuron (two inner first-pass blocks and the outer), R each
@@ -119,13 +120,28 @@ def test_mask_marks_last_attempts_and_body_measurements():
     ("mode", "expected"), [("postselect", ("postselect", 0)), ("rus", ("rus", 1)), ("rus:3", ("rus", 3))]
 )
 def test_parse_mode(mode, expected):
-    assert parse_neuron_mode(mode) == expected
+    parsed = NeuronMode.parse(mode)
+    assert (parsed.kind, parsed.retries) == expected
+    assert NeuronMode.parse(str(parsed)) == parsed and NeuronMode.parse(parsed) is parsed
+    assert str(parsed) == ("rus:1" if mode == "rus" else mode)
+    # the mode knows its flags: 2**k - 1 in postselect mode, the rus chains otherwise
+    expected_flags = 3 if parsed.kind == "postselect" else rus_flags_per_neuron(2, parsed.retries)
+    assert parsed.flags_per_neuron(2) == expected_flags == parsed.acceptance_mask(2).size
 
 
-@pytest.mark.parametrize("mode", ["rus:0", "postselect:2", "fixed-point", "rus:-1", ""])
+@pytest.mark.parametrize("mode", ["rus:0", "postselect:2", "fixed-point", "rus:-1", "", None, 3])
 def test_bad_modes(mode):
     with pytest.raises(ValueError, match="neuron mode|at least one retry"):
-        parse_neuron_mode(mode)
+        NeuronMode.parse(mode)
+
+
+def test_bad_mode_objects():
+    with pytest.raises(ValueError, match="postselect mode has no retries, got 2; use 'rus:2'"):
+        NeuronMode("postselect", 2)
+    with pytest.raises(ValueError, match="Unknown neuron mode kind 'amplify'"):
+        NeuronMode("amplify", 3)
+    with pytest.raises(TypeError, match="retries must be an integer, got float 1.5"):
+        NeuronMode("rus", 1.5)
 
 
 def test_reference_simulator_agrees_with_statevector():

@@ -13,7 +13,7 @@ from qrnn_qiskit.config import QRNNConfig
 from qrnn_qiskit.engine import ExactEngine
 from qrnn_qiskit.engine.shift import joint_probabilities
 from qrnn_qiskit.exceptions import QRNNError
-from qrnn_qiskit.runners.aer import AerRunner, evaluate_shots
+from qrnn_qiskit.runners.aer import AerRunner
 from qrnn_qiskit.runners.aer_training import AerGradient
 from qrnn_qiskit.training import Checkpoint, get_dataset, save_checkpoint
 
@@ -106,15 +106,15 @@ class TestErrors:
 
         if "GPU" in AerSimulator().available_devices():
             pytest.skip("this machine has Aer GPU support")
-        with pytest.raises(QRNNError, match="--device GPU needs the qiskit-aer-gpu package"):
+        with pytest.raises(QRNNError, match="device GPU needs the qiskit-aer-gpu package"):
             AerRunner(device="GPU")
 
     def test_zero_acceptance_says_what_to_expect(self):
         cfg = QRNNConfig(input_width=3, workspace=5, stages=2, order=2, degree=1)
         params = cfg.initial_parameters(seed=1)
         runner = AerRunner(shots=8, seed=1)
-        with pytest.raises(QRNNError, match=r"No shot was accepted out of 16: the exact engine expects an acceptance of .* per shot.*--neuron-mode rus"):
-            evaluate_shots(cfg, params, get_dataset("simple-seq", sentence_length=6), runner)
+        with pytest.raises(QRNNError, match=r"No shot was accepted out of 16: the exact engine expects an acceptance of .* per shot.*neuron_mode rus"):
+            runner.evaluate(cfg, params, get_dataset("simple-seq", sentence_length=6))
         rus = AerRunner(shots=1, seed=1, neuron_mode="rus:1")
-        with pytest.raises(QRNNError, match=r"in postselect mode \(rus accepts more.*more retries \(rus:R\)"):
-            evaluate_shots(cfg, params, get_dataset("simple-seq", sentence_length=12), rus)
+        with pytest.raises(QRNNError, match=r"in postselect mode \(rus accepts more.*more retries \(neuron_mode rus:R\)"):
+            rus.evaluate(cfg, params, get_dataset("simple-seq", sentence_length=12))

@@ -46,7 +46,7 @@ class TestCredentials:
         cloud.tokens = {"arg-token", "env-token", "saved-token"}
         env = {TOKEN_ENV: "env-token", INSTANCE_ENV: CRN}
         service, source = connect("arg-token", None, environ=env)
-        assert source == "--token" and cloud.seen_tokens[-1] == "arg-token"
+        assert source == "token" and cloud.seen_tokens[-1] == "arg-token"
         assert service.active_instance() == CRN  # the instance came from the environment
         assert connect(None, None, environ=env)[1] == TOKEN_ENV and cloud.seen_tokens[-1] == "env-token"
         QiskitRuntimeService.save_account(
@@ -56,12 +56,12 @@ class TestCredentials:
         assert connect(None, None, environ={})[1] == "saved account" and cloud.seen_tokens[-1] == "saved-token"
 
     def test_no_credentials_names_option_and_variable(self, cloud):
-        with pytest.raises(CredentialError, match=rf"pass --token.*set {TOKEN_ENV}.*save_account"):
+        with pytest.raises(CredentialError, match=rf"pass token.*set {TOKEN_ENV}.*save_account"):
             connect(None, None, environ={})
 
     def test_refused_token_is_one_message_without_the_token(self, cloud):
         cloud.tokens = {"another-token"}
-        with pytest.raises(CredentialError, match="refused the token from --token") as info:
+        with pytest.raises(CredentialError, match="refused the token from token") as info:
             connect(SECRET, CRN, environ={})
         assert SECRET not in str(info.value)
 
@@ -96,11 +96,11 @@ class TestNamesAndRefusals:
         with pytest.raises(ValueError, match="'ibm_nowhere' is not available.*this account can use: ibm_manila"):
             resolve_backend("ibm_nowhere", connect(SECRET, CRN, environ={})[0])
         r = CliRunner().invoke(main, ["eval", "x.npz", "--backend", "ionq_aria"])
-        assert r.exit_code == 1 and "Unknown --backend 'ionq_aria'" in r.output
+        assert r.exit_code == 2 and "Unknown backend 'ionq_aria'" in r.output
 
     def test_rus_refused_on_a_static_backend(self):
         athens = resolve_backend("fake_athens")
-        with pytest.raises(ValueError, match="fake_athens does not support if_else .* --neuron-mode postselect"):
+        with pytest.raises(ValueError, match="fake_athens does not support if_else .* neuron_mode 'postselect'"):
             IBMRunner(athens, neuron_mode="rus:1")
         IBMRunner(athens, neuron_mode="postselect")  # static circuits are fine
 
@@ -201,12 +201,12 @@ def test_live_end_to_end_with_cost_gate_and_job_retrieval(tmp_path, cloud):
     for key in ("accepted_shots", "accuracy", "acceptance", "job_ids", "backend", "shots"):
         assert from_record[key] == result[key]
     r = CliRunner(env=env).invoke(main, ["eval", str(ckpt), "--jobs", str(out), "--backend", "ibm_torino"])
-    assert r.exit_code == 1 and "records jobs on ibm_manila, not --backend ibm_torino" in r.output
+    assert r.exit_code == 2 and "records jobs on ibm_manila, not backend ibm_torino" in r.output
     r = CliRunner(env=env).invoke(main, ["eval", str(ckpt), "--jobs", str(tmp_path)])
     assert r.exit_code == 1 and "No job record at" in r.output
     r = CliRunner(env=env).invoke(main, ["eval", str(ckpt), "--dataset", "dna", "--limit", "2", "--backend",
                                          "ibm_manila", "--job-id", job_id])
-    assert r.exit_code == 1 and "jobs hold 3 sequences but 2 are being evaluated" in r.output
+    assert r.exit_code == 2 and "shots hold 3 sequences but 2 are being evaluated" in r.output
     r = CliRunner(env=env).invoke(main, [*args, "--backend", "ibm_manila", "--job-id", "job-9999"])
     assert r.exit_code == 1 and "Could not fetch job 'job-9999'" in r.output
     assert SECRET not in r.output
@@ -245,7 +245,7 @@ def test_build_reports_for_a_live_backend(cloud):
 def test_backend_shot_limit(cloud):
     backend = resolve_backend("ibm_manila", connect(SECRET, CRN, environ={})[0])
     limit = backend.configuration().max_shots
-    with pytest.raises(ValueError, match=rf"ibm_manila accepts at most {limit} shots per circuit; got --shots {limit + 1}"):
+    with pytest.raises(ValueError, match=rf"ibm_manila accepts at most {limit} shots per circuit; got shots={limit + 1}"):
         IBMRunner(backend, shots=limit + 1)
     IBMRunner(backend, shots=limit)
 

@@ -104,7 +104,7 @@ def test_malformed_csv(tiny_mnist, rows, match):
 
 
 def test_missing_inputs(tmp_path):
-    with pytest.raises(DatasetError, match="pass --data-dir"):
+    with pytest.raises(DatasetError, match="pass data_dir, the folder holding them"):
         get_dataset("mnist01")
     with pytest.raises(DatasetError, match="does not exist"):
         get_dataset("mnist01", data_dir=tmp_path / "nope")
@@ -252,5 +252,5 @@ def test_eval_defaults_to_the_training_data_folder(tiny_mnist, tmp_path):
     data.rename(moved)  # the stored folder is gone: the message says where it came from
     gone = CliRunner().invoke(main, ["eval", str(out / "best.npz")])
     assert gone.exit_code != 0
-    assert f"{data} does not exist: it is the folder" in gone.output and "pass --data-dir DIR" in gone.output
+    assert f"{data} does not exist: it is the folder" in gone.output and "pass --data-dir." in gone.output
     assert CliRunner().invoke(main, ["eval", str(out / "best.npz"), "--data-dir", str(moved)]).exit_code == 0

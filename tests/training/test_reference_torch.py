@@ -14,7 +14,7 @@ from qrnn_qiskit.cli import main
 from qrnn_qiskit.config import QRNNConfig
 from qrnn_qiskit.exceptions import CheckpointError
 from qrnn_qiskit.optionals import MissingOptionalDependency
-from qrnn_qiskit.training import import_reference, import_reference_npz, load_checkpoint
+from qrnn_qiskit.training import import_reference_npz, load_checkpoint, read_reference
 
 
 def reference_state_dict(config: QRNNConfig, params: np.ndarray) -> dict[str, np.ndarray]:
@@ -72,7 +72,7 @@ def test_missing_torch_names_the_extra(tmp_path, monkeypatch):
     path.write_bytes(b"\x80\x02\x8a\x0alegacy torch file")
     monkeypatch.setattr(optionals, "available", lambda module: module != "torch")
     with pytest.raises(MissingOptionalDependency, match=r"pip install 'qrnn-qiskit\[torch\]'"):
-        import_reference(path)
+        read_reference(path)
     result = CliRunner().invoke(main, ["import-reference", str(path)])
     assert result.exit_code != 0 and "qrnn-qiskit[torch]" in result.output
     assert not (tmp_path / "checkpoint-x.qrnn.npz").exists()
@@ -86,7 +86,7 @@ def test_tar_import_matches_the_npz_import(tmp_path, small_model, legacy):
     from_npz = import_reference_npz(tmp_path / "ref.npz", order=1)
     tar = write_reference_tar(tmp_path / "ref.tar", state, legacy=legacy, workspace=3, stages=2, order=1, degree=2,
                               initial_bias=1.570796, learning_rate=0.05)
-    from_tar = import_reference(tar)  # order from the stored Namespace, not the default 2
+    from_tar = read_reference(tar)  # order from the stored Namespace, not the default 2
     assert from_tar.config == QRNNConfig(2, 3, 2, 1, 2, bias=1.570796)  # the stored initial_bias
     assert from_npz.config == QRNNConfig(2, 3, 2, 1, 2)
     np.testing.assert_array_equal(from_tar.parameters, params)
@@ -95,7 +95,7 @@ def test_tar_import_matches_the_npz_import(tmp_path, small_model, legacy):
     assert settings["epoch"] == 330 and settings["best_validation_loss"] == pytest.approx(0.00098)
     assert settings["learning_rate"] == 0.05 and "port" not in settings
     assert from_tar.meta["dataset"] == "simple-seq"
-    assert import_reference(tar, order=3).config.order == 3  # --order overrides the stored one
+    assert read_reference(tar, order=3).config.order == 3  # --order overrides the stored one
 
 
 def test_cli_converts_a_tar(tmp_path, small_model):
@@ -120,7 +120,7 @@ def test_unsafe_pickles_are_refused_unrun(tmp_path):
     path = tmp_path / "checkpoint-evil.tar"
     torch.save({"model_state_dict": {"module.cell.input_layer.0.φ": Payload()}}, path)
     with pytest.raises(CheckpointError, match="refused without running it"):
-        import_reference(path)
+        read_reference(path)
     assert not marker.exists()
 
 
@@ -131,18 +131,18 @@ def test_damaged_and_foreign_tar_files(tmp_path, small_model):
     data = good.read_bytes()
     (tmp_path / "cut.tar").write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="not a readable torch checkpoint"):
-        import_reference(tmp_path / "cut.tar")
+        read_reference(tmp_path / "cut.tar")
     torch.save({"weights": [1, 2, 3]}, tmp_path / "foreign.tar")
     with pytest.raises(CheckpointError, match=r"holds no model_state_dict \(found \['weights'\]\)"):
-        import_reference(tmp_path / "foreign.tar")
+        read_reference(tmp_path / "foreign.tar")
     torch.save({"model_state_dict": {"module.rnn.weight": torch.zeros(3)}}, tmp_path / "lstm.tar")
     with pytest.raises(CheckpointError, match="Unexpected keys"):
-        import_reference(tmp_path / "lstm.tar")
+        read_reference(tmp_path / "lstm.tar")
     liar = write_reference_tar(tmp_path / "liar.tar", reference_state_dict(config, params), workspace=5)
     with pytest.raises(CheckpointError, match="workspace=5 but the tensors imply workspace=3"):
-        import_reference(liar)
+        read_reference(liar)
     with pytest.raises(CheckpointError, match="No reference model at"):
-        import_reference(tmp_path / "absent.tar")
+        read_reference(tmp_path / "absent.tar")
 
 
 def test_reference_mnist01_model_through_a_tar(shared_dir, tmp_path):
@@ -153,6 +153,6 @@ def test_reference_mnist01_model_through_a_tar(shared_dir, tmp_path):
         state = {k: archive[k] for k in archive.files}
     tar = write_reference_tar(tmp_path / "mnist01.tar", state, legacy=True, dataset="mnist01", workspace=8, stages=2,
                               order=2, degree=2, initial_bias=1.570796)
-    from_tar = import_reference(tar)
+    from_tar = read_reference(tar)
     assert from_tar.config == from_npz.config and from_tar.config.num_parameters == 1212
     np.testing.assert_array_equal(from_tar.parameters, from_npz.parameters)

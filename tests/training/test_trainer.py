@@ -173,7 +173,7 @@ def test_train_on_aer_with_spsa(tmp_path):
 def test_fixed_validation_set(tmp_path):
     """--validation-size picks the best checkpoint on fixed sequences and never moves training."""
     from qrnn_qiskit.training import evaluate_exact, get_dataset, load_checkpoint
-    from qrnn_qiskit.training.trainer import _fixed_validation_set
+    from qrnn_qiskit.training.trainer import fixed_validation_set as _fixed_validation_set
 
     base = dict(dataset="digits01", workspace=2, stages=1, order=1, degree=1, batch_size=2, learning_rate=0.05,
                 seed=3, steps=4, validate_every=2)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from qrnn_qiskit.build import build
+from qrnn_qiskit.compiler import build_circuits as build
 from qrnn_qiskit.circuits import qrnn_sequence
 from qrnn_qiskit.circuits.targets import resolve_target, transpile_report
 from qrnn_qiskit.cli import main
@@ -106,12 +106,12 @@ def test_report_compares_strategies_side_by_side():
     assert report["synthesis"]["neuron_shapes"][0]["chosen"] == "mc" and "compare" not in report["synthesis"]
     assert report["logical"]["controlled_rotations"]["3"] > 0
     r = CliRunner().invoke(main, ["build", "--synthesis", "gray"])
-    assert r.exit_code == 2 and "'gray' is not one of 'auto', 'mc', 'multiplexer', 'phase-polynomial'" in r.output
+    assert r.exit_code == 2 and "'gray' is not one of 'mc', 'multiplexer', 'phase-polynomial', 'ucgate', 'auto'" in r.output
 
 
 def test_rus_on_a_static_backend_is_refused():
-    step = qrnn_sequence(CFG, 1, neuron_mode="rus", retries=1)
-    with pytest.raises(ValueError, match=r"fake_athens does not support \['if_else'\].*--neuron-mode postselect"):
+    step = qrnn_sequence(CFG, 1, neuron_mode="rus:1")
+    with pytest.raises(ValueError, match=r"fake_athens does not support \['if_else'\].*neuron_mode 'postselect'"):
         transpile_report(step, "fake_athens")
     assert transpile_report(step, "fake_torino")["two_qubit_gates"] > 0
 
@@ -140,22 +140,22 @@ class TestErrors:
 
     def test_length_must_match_the_sample(self):
         seq = np.array([0, 1, 2])
-        with pytest.raises(ValueError, match="--length 5 does not match the sample, which has 3 steps"):
+        with pytest.raises(ValueError, match="length 5 does not match the sample, which has 3 steps"):
             build(CFG, length=5, sample=(seq, seq, np.ones(3, bool)))
 
     def test_cli_option_errors(self, tmp_path):
         runner = CliRunner()
         path, _ = _checkpoint(tmp_path)
         r = runner.invoke(main, ["build", "--dataset", "simple-seq"])
-        assert r.exit_code == 2 and "--dataset and --sample go together" in r.output
+        assert r.exit_code == 2 and "dataset and sample go together" in r.output
         r = runner.invoke(main, ["build", "--checkpoint", str(path), "--dataset", "simple-seq", "--sample", "7"])
-        assert r.exit_code == 2 and "--sample must be in [0, 2) for the test split, got 7" in r.output
+        assert r.exit_code == 2 and "sample must be in [0, 2) for the test split, got 7" in r.output
         r = runner.invoke(main, ["build", "-I", "2", "--dataset", "simple-seq", "--sample", "0"])
         assert r.exit_code == 2 and "3-bit tokens but the model has input_width=2" in r.output
         r = runner.invoke(main, ["build", "--neuron-mode", "rus:0"])
-        assert r.exit_code == 1 and "at least one retry" in r.output
+        assert r.exit_code == 2 and "at least one retry" in r.output
         r = runner.invoke(main, ["build", "--target", "fake_nowhere"])
-        assert r.exit_code == 1 and "Unknown fake backend" in r.output
+        assert r.exit_code == 2 and "Unknown fake backend" in r.output
         r = runner.invoke(main, ["build", "--checkpoint", str(tmp_path / "none.npz")])
         assert r.exit_code == 1 and "No checkpoint at" in r.output
 
@@ -166,7 +166,7 @@ class TestErrors:
             ["build", "--checkpoint", str(path), "--dataset", "simple-seq", "--sample", "1", "--length", "19",
              "--neuron-mode", "rus:1", "-o", str(tmp_path / "a.qasm"), "--format", "qasm2"],
         )
-        assert r.exit_code == 1 and "OpenQASM 2 cannot express control flow, and this circuit contains ['if_else']" in r.output
+        assert r.exit_code == 2 and "OpenQASM 2 cannot express control flow, and this circuit contains ['if_else']" in r.output
         assert not (tmp_path / "a.qasm").exists()
 
 

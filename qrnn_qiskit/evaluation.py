@@ -1,0 +1,142 @@
+"""``qrnn eval``: a checkpoint evaluated on the exact engine, Aer, or an IBM backend (live or fake)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from .circuits.modes import NeuronMode
+from .exceptions import DatasetError
+
+__all__ = ["evaluate", "checkpoint_dataset"]
+
+
+def checkpoint_dataset(checkpoint, path, dataset: str | None = None, data_dir: str | os.PathLike | None = None):
+    """The dataset to evaluate ``checkpoint`` (read from ``path``) on: ``dataset``, else the one it
+    was trained on; its data folder ``data_dir``, else the folder it was trained from.
+
+    Raises:
+        ValueError: when neither ``dataset`` nor the checkpoint names a dataset.
+        DatasetError: when the data is missing (saying when the folder came from the checkpoint).
+    """
+    from .training import get_dataset
+
+    name = dataset or checkpoint.meta.get("dataset")
+    if not name:
+        raise ValueError(f"The checkpoint {path} does not name its dataset; pass dataset.")
+    trained = checkpoint.meta.get("settings", {})
+    stored = data_dir is None and name == trained.get("dataset") and trained.get("data_dir")
+    if stored:
+        data_dir = trained["data_dir"]  # the folder it was trained from; data_dir overrides
+    try:
+        return get_dataset(name, data_dir=data_dir, sentence_length=trained.get("sentence_length"))
+    except DatasetError as exc:
+        if not stored:
+            raise
+        raise DatasetError(f"{str(exc).rstrip('.')}: it is the folder {path} was trained from; pass data_dir.") from exc
+
+
+def evaluate(
+    checkpoint: str | os.PathLike,
+    *,
+    backend: str = "exact",
+    dataset: str | None = None,
+    data_dir: str | os.PathLike | None = None,
+    split: str = "test",
+    limit: int | None = None,
+    shots: int = 1024,
+    neuron_mode: str | NeuronMode = "postselect",
+    noise: str | None = None,
+    device: str = "CPU",
+    seed: int = 0,
+    token: str | None = None,
+    instance: str | None = None,
+    optimization_level: int = 1,
+    layout: str = "auto",
+    dynamical_decoupling: bool = False,
+    twirling: bool = False,
+    yes: bool = False,
+    out: str | os.PathLike | None = None,
+    job_ids: Sequence[str] = (),
+    jobs: str | os.PathLike | None = None,
+) -> dict:
+    """Evaluate a checkpoint: loss, sampled accuracy, exact expected accuracy, CER, acceptance.
+
+    Args:
+        checkpoint: a checkpoint file.
+        backend: ``exact`` (the engine), ``aer`` (sampled shots of the real circuits; ``shots``,
+            ``neuron_mode``, ``noise``, ``device``), ``ibm_<name>`` (an IBM Quantum device; ``token``,
+            ``instance``, cost gate ``yes``) or ``fake_<name>`` (offline, the same path).
+        dataset, data_dir: default to the checkpoint's dataset and data folder.
+        split, limit: the split and how many of its first sequences (all when ``None``).
+        seed: seed of the sampled measurements.
+        optimization_level, layout, dynamical_decoupling, twirling: compilation and sampler options
+            of ``ibm_*``/``fake_*``.
+        yes: submit to a live device (without it the cost is raised as :class:`SubmissionNotConfirmed`).
+        out: folder for ``jobs.json`` and ``result.json`` (``ibm_*``/``fake_*``).
+        job_ids: collect these submitted jobs instead of submitting.
+        jobs: collect the jobs recorded in ``jobs/jobs.json`` (backend, ids, dataset, split, limit,
+            shots and neuron mode come from the record).
+
+    Raises:
+        ValueError: for unknown backends or inconsistent options.
+        QRNNError: for unreadable checkpoints, datasets, records, accounts or jobs.
+    """
+    from .training import load_checkpoint
+
+    rows = None
+    if jobs is not None:
+        if job_ids:
+            raise ValueError("Give jobs (a run folder) or job_ids, not both.")
+        record = _job_record(jobs, backend)
+        backend, job_ids, rows = record.backend, tuple(record.job_ids), list(record.rows)
+        shots, neuron_mode = record.shots, record.neuron_mode
+        dataset = dataset or record.context.get("dataset")
+        split = record.context.get("split", split)
+        limit = limit if limit is not None else record.context.get("limit")
+    ibm = backend.startswith(("ibm_", "fake_"))
+    if backend not in ("exact", "aer") and not ibm:
+        raise ValueError(
+            f"Unknown backend {backend!r}; expected exact, aer, ibm_<name> (e.g. ibm_torino) or fake_<name> (e.g. fake_torino)."
+        )
+    if job_ids and not ibm:
+        raise ValueError("job_ids collects IBM Quantum jobs; give the backend they ran on (ibm_<name> or fake_<name>).")
+    ck = load_checkpoint(checkpoint)
+    ds = checkpoint_dataset(ck, checkpoint, dataset, data_dir)
+    if backend in ("exact", "aer"):
+        result = _evaluate_locally(ck, ds, backend, split=split, limit=limit, seed=seed, shots=shots,
+                                   neuron_mode=neuron_mode, noise=noise, device=device)
+    else:
+        from .runners.ibm import evaluate_on_backend
+
+        result = evaluate_on_backend(
+            ck, ds, backend, split=split, limit=limit, shots=shots, neuron_mode=neuron_mode, seed=seed, token=token,
+            instance=instance, optimization_level=optimization_level, layout=layout,
+            dynamical_decoupling=dynamical_decoupling, twirling=twirling, yes=yes, out=out, job_ids=job_ids, rows=rows,
+            source=checkpoint,
+        )
+    result["checkpoint"] = str(checkpoint)
+    return result
+
+
+def _job_record(jobs, backend: str):
+    from .runners.ibm import load_job_record
+
+    record = load_job_record(jobs)
+    if backend not in ("exact", record.backend):
+        raise ValueError(f"{jobs} records jobs on {record.backend}, not backend {backend}.")
+    return record
+
+
+def _evaluate_locally(ck, ds, backend: str, *, split, limit, seed, shots, neuron_mode, noise, device) -> dict:
+    """The exact engine's figures, or Aer's sampled ones beside them."""
+    if backend == "exact":
+        from .training import evaluate_exact
+
+        batch = ds.split(split).first(limit) if limit is not None else None
+        return evaluate_exact(ck.config, ck.parameters, ds, split=split, batch=batch, seed=seed)
+    from .runners.aer import AerRunner
+
+    runner = AerRunner(device=device, noise=noise, shots=shots, seed=seed, neuron_mode=neuron_mode)
+    return {"backend": "aer", "noise": noise, "device": device,
+            **runner.evaluate(ck.config, ck.parameters, ds, split=split, limit=limit)}

@@ -1,0 +1,164 @@
+"""Every setting of a training run, with its default, its help text and its command-line flag.
+
+:class:`TrainSettings` is the one source of the defaults: the ``qrnn train`` options are generated
+from its fields (``metadata`` holds the help text, the short flag and, where it differs from the
+default's type, how the command line spells a value).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+from ..config import QRNNConfig
+from .optim import OPTIMIZERS
+
+__all__ = ["TrainSettings", "parse_lr_schedule", "BACKENDS", "GRADIENTS", "DEVICES"]
+
+BACKENDS = ("exact", "aer")
+GRADIENTS = ("param-shift", "spsa")
+DEVICES = ("CPU", "GPU")
+
+
+def parse_lr_schedule(text: str | None) -> list[list] | None:
+    """``"390:0.002,1000:0.001"`` -> ``[[390, 0.002], [1000, 0.001]]`` (``None`` stays ``None``).
+
+    Raises:
+        ValueError: for anything not of the form ``STEP:LR[,STEP:LR...]``.
+    """
+    if text is None:
+        return None
+    try:
+        return [[int(step), float(lr)] for step, lr in (item.split(":") for item in text.split(","))]
+    except ValueError:
+        raise ValueError(f"expected STEP:LR[,STEP:LR...] such as 390:0.002, got {text!r}.") from None
+
+
+def _option(default, help: str, **cli):
+    """A dataclass field whose metadata describes its command-line option."""
+    factory = {"default_factory": default} if callable(default) else {"default": default}
+    return field(**factory, metadata={"help": help, **cli})
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Every setting of a training run (the reference's options, same defaults where it has them)."""
+
+    dataset: str = _option("simple-seq", "dataset name (see qrnn datasets)")
+    data_dir: str | None = _option(None, "folder of the reference MNIST csv.gz files", path=True)
+    workspace: int = _option(3, "workspace lanes W (the recurrent state)", short="-W")
+    stages: int = _option(2, "work stages S", short="-S")
+    order: int = _option(2, "neuron order k (nesting depth; k ancillas)", short="-k")
+    degree: int = _option(2, "neuron degree d (largest weighted source subset)", short="-d")
+    sentence_length: int = _option(20, "sequence length of the generated datasets")
+    batch_size: int = _option(1, "sequences per step (per class for classification sets)")
+    optimizer: str = _option("adam", "optimiser (as torch.optim: AdamW, SGD, RMSprop, L-BFGS)", choices=OPTIMIZERS)
+    learning_rate: float = _option(0.003, "learning rate")
+    # piecewise-constant learning rate: [[step, lr], ...]; the update after `step` steps and every
+    # later one uses `lr` (until the next entry). None: learning_rate throughout.
+    lr_schedule: list | None = _option(
+        None, "later learning rates as STEP:LR[,STEP:LR...]: from STEP completed steps on, use LR",
+        parse=parse_lr_schedule, metavar="STEP:LR,...",
+    )
+    weight_decay: float = _option(0.0, "decoupled weight decay (AdamW)")
+    bias: float = _option(math.pi / 2, "the fixed, untrained offset of every neuron's angle", aliases=("--initial-bias",))
+    initial_bias_spread: float = _option(0.1, "standard deviation of the initial trainable biases")
+    initial_weights_spread: float = _option(0.01, "standard deviation of the initial subset weights")
+    initial_unitaries_spread: float = _option(0.01, "standard deviation of the initial work-stage RY angles")
+    steps: int = _option(5000, "training steps in all")
+    seed: int = _option(82727, "seed of initialisation, batches and sampling")
+    validate_every: int = _option(10, "steps between validations (and best-checkpoint updates)")
+    # None: one fresh random validation batch (batch_size per class) each time, as the reference
+    # does. N >= 1: a fixed set of N validation sequences drawn once; 0: the whole split. A fixed
+    # set makes validation losses comparable between steps, so "best" is not a lucky batch.
+    validation_size: int | None = _option(
+        None, "validate on a fixed set of N validation sequences (0: the whole split) instead of a fresh "
+        "random batch each time (the reference's way)", type=int,
+    )
+    stop_at_loss: float | None = _option(None, "stop once the validation loss falls below this", type=float)
+    timeout: float | None = _option(None, "stop after this many seconds (a resumed run counts its earlier time)", type=float)
+    tensorboard: bool = _option(False, "also write TensorBoard event files (tensorboard extra)")
+    backend: str = _option("exact", "exact engine, or gradients from Aer shots of the real circuits", choices=BACKENDS)
+    gradient: str = _option("param-shift", "how the aer backend estimates gradients", choices=GRADIENTS)
+    shots: int = _option(1024, "shots per circuit row (aer backend)")
+    device: str = _option("CPU", "Aer device (aer backend)", choices=DEVICES)
+    argv: list = _option(list, "the command line that started the run (recorded)", cli=False)
+
+    def validate(self) -> None:
+        """Check and normalise the settings.
+
+        Raises:
+            ValueError: naming the setting, what arrived and what is expected.
+        """
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"Unknown optimizer {self.optimizer!r}; available: {', '.join(OPTIMIZERS)}.")
+        for name, allowed in (("backend", BACKENDS), ("gradient", GRADIENTS), ("device", DEVICES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"Unknown {name} {getattr(self, name)!r}; expected one of {', '.join(allowed)}.")
+        for name in ("steps", "validate_every", "batch_size", "shots"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        if self.lr_schedule is not None:
+            object.__setattr__(self, "lr_schedule", _checked_schedule(self.lr_schedule))  # normalised pairs
+        if self.validation_size is not None and (
+            isinstance(self.validation_size, bool) or not isinstance(self.validation_size, int) or self.validation_size < 0
+        ):
+            raise ValueError(
+                f"validation_size must be 0 (the whole validation split) or a positive number of sequences, "
+                f"got {self.validation_size!r}."
+            )
+        if self.timeout is not None and self.timeout <= 0:
+            raise ValueError(f"timeout must be positive seconds, got {self.timeout}.")
+
+    def learning_rate_after(self, done: int) -> float:
+        """The learning rate of the update that follows ``done`` completed steps."""
+        rate = self.learning_rate
+        for step, lr in self.lr_schedule or ():
+            if done >= step:
+                rate = lr
+        return rate
+
+    def model(self, input_width: int) -> QRNNConfig:
+        """The model these settings train on a dataset of ``input_width``-bit tokens."""
+        return QRNNConfig(input_width=input_width, workspace=self.workspace, stages=self.stages, order=self.order,
+                          degree=self.degree, bias=self.bias)
+
+    def load_dataset(self):
+        """The dataset these settings name."""
+        from .datasets import get_dataset
+
+        return get_dataset(self.dataset, sentence_length=self.sentence_length, data_dir=self.data_dir)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainSettings:
+        """Settings stored in a checkpoint or ``config.json`` (older runs' ``initial_bias`` is ``bias``).
+
+        Raises:
+            ValueError: for keys that are no setting.
+        """
+        data = dict(data)
+        if "initial_bias" in data:
+            data.setdefault("bias", data.pop("initial_bias"))
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"Unknown training settings {unknown}; this qrnn-qiskit knows {[f.name for f in fields(cls)]}.")
+        return cls(**data)
+
+
+def _checked_schedule(schedule) -> list[list]:
+    """``[[step, lr], ...]`` with increasing steps >= 1 and positive rates, or a ValueError."""
+    try:
+        pairs = [[int(step), float(lr)] for step, lr in schedule]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"lr_schedule must be a list of [step, learning_rate] pairs, got {schedule!r}.") from exc
+    steps = [step for step, _ in pairs]
+    if not pairs or steps != sorted(set(steps)) or steps[0] < 1 or any(not (lr > 0 and math.isfinite(lr)) for _, lr in pairs):
+        raise ValueError(
+            f"lr_schedule needs increasing steps >= 1 and positive learning rates, got {schedule!r} "
+            "(for example [[390, 0.002], [1000, 0.001]]; on the command line 390:0.002,1000:0.001)."
+        )
+    return pairs
