@@ -70,13 +70,11 @@ def evaluate(
         dataset, data_dir: default to the checkpoint's dataset and data folder.
         split, limit: the split and how many of its first sequences (all when ``None``).
         seed: seed of the sampled measurements.
-        optimization_level, layout, dynamical_decoupling, twirling: compilation and sampler options
-            of ``ibm_*``/``fake_*``.
-        yes: submit to a live device (without it the cost is raised as :class:`SubmissionNotConfirmed`).
+        optimization_level, layout, dynamical_decoupling, twirling: ``ibm_*``/``fake_*`` options.
+        yes: submit to a live device (else the cost is raised as ``SubmissionNotConfirmed``).
         out: folder for ``jobs.json`` and ``result.json`` (``ibm_*``/``fake_*``).
         job_ids: collect these submitted jobs instead of submitting.
-        jobs: collect the jobs recorded in ``jobs/jobs.json`` (backend, ids, dataset, split, limit,
-            shots and neuron mode come from the record).
+        jobs: collect the jobs recorded in ``jobs/jobs.json`` (and take their settings from it).
 
     Raises:
         ValueError: for unknown backends or inconsistent options.

@@ -267,39 +267,7 @@ def transpile_report(
     if layout not in LAYOUTS:
         raise ValueError(f"Unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}.")
     resolved = resolve_target(target)
-    flow = sorted({i.operation.name for i in step_circuit.data} & _CONTROL_FLOW)
-    candidates: list[tuple[str, object]] = []
-    if resolved.is_device:
-        backend = resolved.backend
-        supported = set(backend.target.operation_names)
-        missing = [name for name in flow if name not in supported]
-        if missing:
-            raise ValueError(
-                f"{resolved.name} does not support {missing} (dynamic circuits); build with "
-                "neuron_mode 'postselect' for this backend."
-            )
-        if step_circuit.num_qubits > backend.num_qubits:
-            raise ValueError(
-                f"The circuit needs {step_circuit.num_qubits} qubits but {resolved.name} has {backend.num_qubits}."
-            )
-        if layout in ("auto", "default"):
-            candidates.append(
-                ("default", generate_preset_pass_manager(optimization_level=optimization_level, backend=backend, seed_transpiler=seed))
-            )
-        if layout in ("auto", "compact"):
-            for initial in compact_layouts(backend, step_circuit):
-                candidates.append(
-                    (
-                        "compact",
-                        generate_preset_pass_manager(
-                            optimization_level=optimization_level, backend=backend, seed_transpiler=seed, initial_layout=initial
-                        ),
-                    )
-                )
-    else:
-        candidates.append(
-            ("generic", generate_preset_pass_manager(optimization_level=optimization_level, basis_gates=list(GENERIC_BASIS), seed_transpiler=seed))
-        )
+    candidates = _candidate_pass_managers(resolved, step_circuit, optimization_level, seed, layout)
     start = time.perf_counter()
     results = []
     for label, pm in candidates:
@@ -321,29 +289,59 @@ def transpile_report(
         "operations": {name: count * length for name, count in sorted(ops.items())},
     }
     if resolved.is_device:
-        backend = resolved.backend
-        free = generate_preset_pass_manager(
-            optimization_level=optimization_level,
-            basis_gates=[n for n in backend.target.operation_names if n not in _CONTROL_FLOW],
-            seed_transpiler=seed,
-        ).run(step_circuit)
-        unrouted = _two_qubit_count(free)
-        initial = compiled.layout.initial_index_layout(filter_ancillas=True) if compiled.layout else None
-        step_success = _success_estimate(compiled, backend)
-        report.update(
-            {
-                "backend_qubits": backend.num_qubits,
-                "layout": initial,
-                "layout_strategy": chosen,
-                "layout_candidates": len(results),
-                "two_qubit_gates_per_step_default_layout": default_count,
-                "two_qubit_gates_per_step_all_to_all": unrouted,
-                "swap_overhead_two_qubit_gates_per_step": two_qubit - unrouted,
-                "duration_seconds": _duration(compiled, backend) * length,
-                "success_probability_estimate": step_success**length,
-                "success_probability_estimate_per_step": step_success,
-            }
-        )
+        report.update(_device_figures(resolved.backend, step_circuit, compiled, length, optimization_level, seed))
+        report.update({"layout_strategy": chosen, "layout_candidates": len(results),
+                       "two_qubit_gates_per_step_default_layout": default_count})
     if keep_circuit:
         report["circuit"] = compiled
     return report
+
+
+def _candidate_pass_managers(resolved: Target, step_circuit, optimization_level: int, seed, layout: str) -> list:
+    """``(label, pass manager)`` pairs to try: the generic basis, or a device's default and compact layouts.
+
+    Raises:
+        ValueError: for control flow the device lacks, or a circuit wider than it.
+    """
+    if not resolved.is_device:
+        pm = generate_preset_pass_manager(optimization_level=optimization_level, basis_gates=list(GENERIC_BASIS),
+                                          seed_transpiler=seed)
+        return [("generic", pm)]
+    backend = resolved.backend
+    flow = sorted({i.operation.name for i in step_circuit.data} & _CONTROL_FLOW)
+    missing = [name for name in flow if name not in set(backend.target.operation_names)]
+    if missing:
+        raise ValueError(
+            f"{resolved.name} does not support {missing} (dynamic circuits); build with "
+            "neuron_mode 'postselect' for this backend."
+        )
+    if step_circuit.num_qubits > backend.num_qubits:
+        raise ValueError(f"The circuit needs {step_circuit.num_qubits} qubits but {resolved.name} has {backend.num_qubits}.")
+    options = {"optimization_level": optimization_level, "backend": backend, "seed_transpiler": seed}
+    candidates = []
+    if layout in ("auto", "default"):
+        candidates.append(("default", generate_preset_pass_manager(**options)))
+    if layout in ("auto", "compact"):
+        for initial in compact_layouts(backend, step_circuit):
+            candidates.append(("compact", generate_preset_pass_manager(**options, initial_layout=initial)))
+    return candidates
+
+
+def _device_figures(backend, step_circuit, compiled, length: int, optimization_level: int, seed) -> dict:
+    """Layout, routing overhead (against all-to-all coupling), duration and success estimate."""
+    free = generate_preset_pass_manager(
+        optimization_level=optimization_level,
+        basis_gates=[n for n in backend.target.operation_names if n not in _CONTROL_FLOW],
+        seed_transpiler=seed,
+    ).run(step_circuit)
+    unrouted = _two_qubit_count(free)
+    step_success = _success_estimate(compiled, backend)
+    return {
+        "backend_qubits": backend.num_qubits,
+        "layout": compiled.layout.initial_index_layout(filter_ancillas=True) if compiled.layout else None,
+        "two_qubit_gates_per_step_all_to_all": unrouted,
+        "swap_overhead_two_qubit_gates_per_step": _two_qubit_count(compiled) - unrouted,
+        "duration_seconds": _duration(compiled, backend) * length,
+        "success_probability_estimate": step_success**length,
+        "success_probability_estimate_per_step": step_success,
+    }

@@ -528,6 +528,11 @@ class ExactEngine:
                 sg = (s_tab @ onehot).reshape(shape)
                 self._rotate(ga, gb, cg, -sg, buf.reshape(shape), buf2.reshape(shape))
             grad_next = g_ws
+        return self._parameter_gradient(params, tables, grad_c, grad_s, grad_unitary)
+
+    def _parameter_gradient(self, params, tables: _Tables, grad_c, grad_s, grad_unitary) -> np.ndarray:
+        """The flat parameter gradient from dL/dC and dL/dS per neuron and the unitaries' gradient."""
+        cfg, n = self.config, self.num_lanes
         grad = np.zeros_like(params)
         k = self.power
         for spec, masks, theta, d_c, d_s in zip(

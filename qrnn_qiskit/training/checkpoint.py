@@ -62,11 +62,20 @@ def read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
     """
     if not path.is_file():
         raise CheckpointError(f"No {what} at {path}.")
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):  # an .npz is a zip archive (an empty one: end record only)
+        kind = "qrnn checkpoint" if what == "checkpoint" else what
+        raise CheckpointError(
+            f"{path} is not a {kind}: a {what} is an .npz archive, and this file is not one (it starts with {magic!r})."
+        )
     try:
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path} is not a readable {what} (truncated or not an .npz file): {exc}") from exc
+    except ValueError as exc:  # object arrays: never loaded, and numpy's advice to allow pickles is not passed on
+        raise CheckpointError(f"{path} is not a {what} of plain arrays: it holds pickled objects, which are never loaded.") from None
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise CheckpointError(f"{path} is not a readable {what} (truncated or damaged .npz archive: {exc}).") from exc
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:

@@ -95,3 +95,20 @@ def test_reference_checkpoint_accuracy(shared_dir, tmp_path):
     assert result["accuracy"] == pytest.approx(0.986, abs=0.005)
     assert result["expected_accuracy"] == pytest.approx(0.986, abs=0.005)
     assert result["character_error_rate"] == pytest.approx(1 - result["accuracy"])
+
+
+@pytest.mark.parametrize("content", [b"garbage", b"\x80\x04\x95 a pickle stream", b""])
+def test_garbage_is_not_a_checkpoint_and_pickles_are_never_suggested(tmp_path, content):
+    path = tmp_path / "garbage.npz"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=r"is not a qrnn checkpoint: a checkpoint is an \.npz archive") as info:
+        load_checkpoint(path)
+    assert "pickle" not in str(info.value).lower() and "allow_pickle" not in str(info.value)
+
+
+def test_an_npz_of_objects_is_refused_unread(tmp_path):
+    path = tmp_path / "objects.npz"
+    np.savez(path, parameters=np.array([{"x": 1}], dtype=object), meta=np.zeros(1))
+    with pytest.raises(CheckpointError, match="holds pickled objects, which are never loaded") as info:
+        load_checkpoint(path)
+    assert "allow_pickle" not in str(info.value)

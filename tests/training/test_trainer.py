@@ -117,7 +117,7 @@ def test_import_reference_cli(shared_dir, tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"garbage")
     result = CliRunner().invoke(main, ["import-reference", str(bad)])
-    assert result.exit_code == 1 and "not a readable reference state dict" in result.output
+    assert result.exit_code == 1 and "is not a reference state dict: a reference state dict is an .npz archive" in result.output
 
 
 def test_plot_and_test_flag(tmp_path):
