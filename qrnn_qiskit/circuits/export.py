@@ -28,7 +28,7 @@ from .._io import atomic_write_text
 __all__ = ["export_qasm", "load_qasm", "SIDECAR_SUFFIX"]
 
 SIDECAR_SUFFIX = ".json"
-_INPUT_DECL = re.compile(r"^input\s+float\[64\]\s+([A-Za-z_][A-Za-z0-9_]*)\s*;", re.MULTILINE)
+_INPUT_DECL = re.compile(r"^input\s+float\[64\]\s+([^\s;]+)\s*;", re.MULTILINE)  # OpenQASM 3 allows Unicode letters
 _CONTROL_FLOW = {"if_else", "while_loop", "for_loop", "switch_case", "box"}
 
 
@@ -74,7 +74,11 @@ def export_qasm(circuit: QuantumCircuit, path: str | os.PathLike, *, fmt: str = 
 
 
 def _qiskit_qasm3(circuit: QuantumCircuit) -> tuple[str, dict[str, str]]:
-    text = qasm3.dumps(circuit)
+    """Qiskit's exporter, for circuits outside the QRNN gate set; its refusals become ValueErrors."""
+    try:
+        text = qasm3.dumps(circuit)
+    except qasm3.QASM3ExporterError as exc:
+        raise ValueError(f"This circuit cannot be written as OpenQASM 3 (Qiskit's exporter: {exc}).") from exc
     declared = _INPUT_DECL.findall(text)
     ordered = [p.name for p in circuit.parameters]
     if len(declared) != len(ordered):

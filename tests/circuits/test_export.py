@@ -112,3 +112,37 @@ def test_direct_writer_is_used_and_declares_plain_names(tmp_path):
     assert "input float[64] w_0;" in text and "ctrl(1) @" not in text
     assert "ctrl(2) @ ry(w_" in text  # two-control rotations use the modifier, not gate definitions
     assert "gate " not in text
+
+
+class TestQiskitExporterFallback:
+    """Circuits outside the QRNN gate set go through Qiskit's exporter."""
+
+    def test_non_identifier_parameter_names_round_trip(self, tmp_path):
+        pytest.importorskip("qiskit_qasm3_import")
+        from qiskit import QuantumCircuit
+        from qiskit.circuit import Parameter
+        from qiskit.quantum_info import Operator
+
+        from qrnn_qiskit.circuits.export import _dumps_qasm3
+
+        circuit = QuantumCircuit(2)
+        circuit.ry(Parameter("θ"), 0)
+        circuit.crx(Parameter("a b"), 0, 1)
+        assert _dumps_qasm3(circuit) is None  # 'a b' is no identifier: the direct writer declines
+        path = export_qasm(circuit, tmp_path / "u.qasm")
+        names = json.loads((tmp_path / "u.qasm.json").read_text())["parameters"]
+        assert sorted(names.values()) == ["a b", "θ"]  # every declared input maps back to its parameter
+        back = load_qasm(path)
+        assert sorted(p.name for p in back.parameters) == ["a b", "θ"]
+        values = {"θ": 0.3, "a b": -1.1}
+        bind = lambda c: c.assign_parameters({p: values[p.name] for p in c.parameters})  # noqa: E731
+        assert Operator(bind(back)).equiv(Operator(bind(circuit)))
+
+    def test_exporter_refusal_is_a_value_error_and_writes_nothing(self, tmp_path):
+        from qiskit import QuantumCircuit
+
+        circuit = QuantumCircuit(1)
+        circuit.initialize([0, 1], 0)
+        with pytest.raises(ValueError, match="cannot be written as OpenQASM 3 .*non-unitary"):
+            export_qasm(circuit, tmp_path / "i.qasm")
+        assert not list(tmp_path.iterdir())
