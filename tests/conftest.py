@@ -17,3 +17,15 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is not present beside this checkout")
     return SHARED
+
+
+@pytest.fixture
+def small_checkpoint(tmp_path) -> Path:
+    """A 4-qubit simple-bits model (I=1, W=2, S=1, order 1, degree 1) with spread-out weights."""
+    from qrnn_qiskit.config import QRNNConfig
+    from qrnn_qiskit.training import Checkpoint, save_checkpoint
+
+    config = QRNNConfig(input_width=1, workspace=2, stages=1, order=1, degree=1)
+    params = config.initial_parameters(bias_spread=0.8, weights_spread=0.8, unitaries_spread=0.8, seed=4)
+    meta = {"dataset": "simple-bits", "settings": {"dataset": "simple-bits", "sentence_length": 3}}
+    return save_checkpoint(tmp_path / "small.npz", Checkpoint(config, params, meta))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import click
+import pytest
 from click.testing import CliRunner
 
 from qrnn_qiskit.cli import main
@@ -61,12 +63,9 @@ def test_exports_get_ordinary_permissions(tmp_path):
     assert not list(tmp_path.glob(".a.txt.*"))  # no temporary file left behind
 
 
-def test_eval_limit_must_be_positive():
-    from pathlib import Path
-
-    checkpoint = str(Path(__file__).resolve().parents[1] / "benchmarks/runs/simple-bits-aer-spsa/best.npz")
+def test_eval_limit_must_be_positive(small_checkpoint):
     for backend in ("exact", "aer", "fake_manila"):
-        r = CliRunner().invoke(main, ["eval", checkpoint, "--backend", backend, "--limit", "0"])
+        r = CliRunner().invoke(main, ["eval", str(small_checkpoint), "--backend", backend, "--limit", "0"])
         assert r.exit_code == 2 and "limit must be >= 1 sequences, got 0" in r.output, (backend, r.output)
 
 
@@ -82,3 +81,73 @@ def test_datasets_lists_every_entry_without_a_data_dir():
     # the parametrised families are shown through one instance each, with their pattern
     assert "[mnist-umap-dD-rR:" in rows["mnist-umap-d3-r5"] and "[mnist-pca-rR-pP:" in rows["mnist-pca-r3-p8"]
     assert len(rows) == 21
+
+
+def _commands():
+    return {name: command for name, command in main.commands.items()}
+
+
+def test_every_option_has_help_text():
+    for name, command in _commands().items():
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help and param.help.strip(), f"qrnn {name} {param.opts[0]} has no help text"
+
+
+def test_short_flags_mean_the_same_option_everywhere():
+    meaning: dict[str, tuple[str, str]] = {}
+    for name, command in _commands().items():
+        for param in command.params:
+            for flag in param.opts + param.secondary_opts:
+                if len(flag) == 2 and flag.startswith("-"):
+                    long = next(o for o in param.opts if o.startswith("--"))
+                    first = meaning.setdefault(flag, (long, name))
+                    assert first[0] == long, f"{flag} is {long} on qrnn {name} but {first[0]} on qrnn {first[1]}"
+    # the model's sizes have the same short flags on build and train
+    for flag in ("-W", "-S", "-k", "-d"):
+        assert {n for n, c in _commands().items() if any(flag in p.opts for p in c.params)} >= {"build", "train"}
+
+
+@pytest.mark.parametrize(("command", "function"), [
+    ("build", "qrnn_qiskit.compiler:build"),
+    ("eval", "qrnn_qiskit.evaluation:evaluate"),
+    ("train", "qrnn_qiskit.training.trainer:train"),
+    ("resume", "qrnn_qiskit.training.trainer:resume"),
+    ("import-reference", "qrnn_qiskit.training.reference_import:import_reference"),
+])
+def test_commands_take_the_library_parameters_and_defaults(command, function):
+    """Every option of a command is a parameter of its library function (or of TrainSettings),
+    with the same default; printing options (--json, --report, --draw) are the command's own."""
+    import dataclasses
+    import importlib
+    import inspect
+
+    from qrnn_qiskit import TrainSettings
+
+    module, name = function.split(":")
+    signature = inspect.signature(getattr(importlib.import_module(module), name)).parameters
+    settings = {f.name: f.default for f in dataclasses.fields(TrainSettings)}
+    ctx = click.Context(main.commands[command])
+    for param in main.commands[command].params:
+        if param.name in ("as_json", "report", "draw", "checkpoint", "file", "run_dir"):
+            continue
+        given = param.get_default(ctx)
+        given = None if repr(given) == "Sentinel.UNSET" else given  # click >= 8.3: no default given
+        if param.name in signature:
+            default = signature[param.name].default
+            assert default is not inspect.Parameter.empty, (command, param.name)
+            assert given == default or (given in (None, ()) and default in (None, ())), (command, param.name, given, default)
+        else:
+            assert command == "train" and param.name in settings, f"qrnn {command} --{param.name} is no parameter"
+            assert given == settings[param.name], (param.name, given, settings[param.name])
+
+
+def test_fixed_bias_keeps_the_reference_spelling(tmp_path):
+    from qrnn_qiskit.training import load_checkpoint
+
+    args = ["train", "-W", "1", "-S", "0", "-k", "1", "-d", "1", "--sentence-length", "3", "--steps", "1"]
+    for flag in ("--bias", "--initial-bias"):
+        out = tmp_path / flag.strip("-")
+        result = CliRunner().invoke(main, [*args, flag, "1.2", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert load_checkpoint(out / "final.npz").config.bias == 1.2

@@ -10,6 +10,7 @@ from qiskit.circuit import ParameterVector
 
 from qrnn_qiskit.circuits import input_parameters, qrnn_cell, qrnn_sequence, weight_parameters
 from qrnn_qiskit.config import QRNNConfig
+from qrnn_qiskit.engine import ExactEngine
 from statevector_reference import run_postselected
 
 
@@ -84,6 +85,30 @@ def test_input_write_is_exact_for_bits():
         run = run_postselected(qrnn_cell(cfg, weights=params, inputs=bits), [0], 2)
         # zero weights: every neuron applies the same pi/2-bias rotation, independent of the input
         np.testing.assert_allclose(run.probabilities[0], [0.25, 0.25, 0.25, 0.25], atol=1e-12)
+
+
+@pytest.mark.parametrize("symbolic", [False, True])
+def test_input_unwrite_with_io_weights(symbolic):
+    """With non-zero weights on the io sources, the output neurons must read io lanes in |0>: a
+    cell without the unwrite (or with a wrong one) gives other distributions than the engine."""
+    cfg = QRNNConfig(input_width=2, workspace=2, stages=1, order=1, degree=2)
+    params = cfg.initial_parameters(bias_spread=0.7, weights_spread=0.9, unitaries_spread=0.7, seed=11)
+    engine = ExactEngine(cfg)
+    for token in range(4):
+        bits = cfg.token_to_bits([token]).reshape(-1).astype(float)
+        if symbolic:  # the RY(pi x) / RY(-pi x) gates of a circuit with input parameters
+            cell = qrnn_cell(cfg, weights=params)
+            cell = cell.assign_parameters(dict(zip(input_parameters_of(cell), bits)))
+        else:  # X gates for the bits that are 1
+            cell = qrnn_cell(cfg, weights=params, inputs=bits)
+        run = run_postselected(cell, [0], 2)
+        want = engine.simulate(params, np.array([[token]]), np.array([[0]]))
+        np.testing.assert_allclose(run.probabilities[0], want.probabilities[0, 0], atol=1e-10)
+        np.testing.assert_allclose(run.neuron_acceptance[0], want.neuron_acceptance[0, 0], atol=1e-10)
+
+
+def input_parameters_of(circuit):
+    return sorted((p for p in circuit.parameters if p.vector.name == "x"), key=lambda p: p.index)
 
 
 class TestInputs:
