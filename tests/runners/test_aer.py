@@ -18,19 +18,6 @@ from qrnn_qiskit.runners.aer_training import AerGradient
 from qrnn_qiskit.training import Checkpoint, get_dataset, save_checkpoint
 
 
-@pytest.mark.parametrize("order", [1, 2])
-def test_shots_agree_with_the_exact_engine(order):
-    cfg = QRNNConfig(input_width=2, workspace=2, stages=1, order=order, degree=2)
-    params = cfg.initial_parameters(bias_spread=0.5, weights_spread=0.5, unitaries_spread=0.5, seed=2)
-    inputs, targets = np.array([[1, 3], [2, 0]]), np.array([[0, 1], [3, 2]])
-    shots = 20000
-    estimate = AerRunner(shots=shots, seed=5).sample(cfg, params, inputs).joint_probabilities(targets, 4)
-    exact = joint_probabilities(ExactEngine(cfg).simulate(params, inputs, targets))
-    # every joint probability is a binomial frequency: within 5 standard deviations
-    sigma = np.sqrt(exact * (1 - exact) / shots) + 1.0 / shots
-    assert np.all(np.abs(estimate - exact) <= 5 * sigma), np.max(np.abs(estimate - exact) / sigma)
-
-
 def test_rus_accepts_more_and_agrees_for_basis_inputs():
     # one step, no work stage: every neuron sees basis-state sources, where rus is exact
     cfg = QRNNConfig(input_width=1, workspace=1, stages=0, order=1, degree=1)
@@ -45,25 +32,53 @@ def test_rus_accepts_more_and_agrees_for_basis_inputs():
     assert p_one == pytest.approx(exact.probabilities[0, 0, 1], abs=5 * np.sqrt(0.25 / ok.sum()))
 
 
+GRAD_CFG = QRNNConfig(input_width=1, workspace=1, stages=0, order=1, degree=1)
+GRAD_PARAMS = np.array([0.6, -0.4, 0.9, 0.3])
+GRAD_DATA = (np.array([[1], [0]]), np.array([[1], [0]]), np.ones(1, bool))
+
+
+def _loss_noise(shots: int) -> tuple[np.ndarray, float, np.ndarray]:
+    """The exact gradient, and a bound on the standard deviation of one shot estimate of
+    <Q, dL/dQ> (the loss's first-order noise): per shot the score sum_t max_y |dL/dQ[b, t, y]|
+    bounds the contribution of sequence b, so its mean over ``shots`` shots has std <= score/sqrt(shots)."""
+    from qrnn_qiskit.engine.shift import loss_gradient_from_joint
+
+    engine = ExactEngine(GRAD_CFG)
+    inputs, targets, scored = GRAD_DATA
+    _, exact, result = engine.loss_and_gradient(GRAD_PARAMS, inputs, targets, scored)
+    _, dl_dq = loss_gradient_from_joint(joint_probabilities(result), targets, scored, GRAD_CFG.input_width)
+    per_row = np.sqrt((np.abs(dl_dq).max(axis=2).sum(axis=1) ** 2).sum()) / np.sqrt(shots)
+    return exact, per_row, dl_dq
+
+
 def test_parameter_shift_from_shots_matches_the_exact_gradient():
-    cfg = QRNNConfig(input_width=1, workspace=1, stages=0, order=1, degree=1)
-    params = np.array([0.6, -0.4, 0.9, 0.3])
-    inputs, targets, scored = np.array([[1], [0]]), np.array([[1], [0]]), np.ones(1, bool)
-    _, exact, _ = ExactEngine(cfg).loss_and_gradient(params, inputs, targets, scored)
-    gradient = AerGradient(cfg, AerRunner(shots=40000, seed=3), "param-shift")
-    loss, estimate = gradient(params, inputs, targets, scored)
-    np.testing.assert_allclose(estimate, exact, atol=0.025)
-    assert loss == pytest.approx(ExactEngine(cfg).loss(params, inputs, targets, scored), abs=0.01)
+    from qrnn_qiskit.engine.shift import shift_plan
+
+    shots = 40000
+    exact, per_row, _ = _loss_noise(shots)
+    # each shifted row is an independent shot estimate: component i has variance sum_n c_n^2 per_row^2
+    _, coeffs, owners = shift_plan(ExactEngine(GRAD_CFG), GRAD_PARAMS, 1)
+    variance = np.zeros_like(exact)
+    np.add.at(variance, owners, (coeffs * per_row) ** 2)
+    sigma = np.sqrt(variance)
+    assert np.all(sigma < 0.2 * np.abs(exact).max())  # the bound is tight enough to see a wrong gradient
+    loss, estimate = AerGradient(GRAD_CFG, AerRunner(shots=shots, seed=3), "param-shift")(GRAD_PARAMS, *GRAD_DATA)
+    assert np.all(np.abs(estimate - exact) <= 5 * sigma), (estimate - exact) / sigma
+    assert loss == pytest.approx(ExactEngine(GRAD_CFG).loss(GRAD_PARAMS, *GRAD_DATA), abs=5 * per_row)
 
 
-def test_spsa_is_an_unbiased_direction():
-    cfg = QRNNConfig(input_width=1, workspace=1, stages=0, order=1, degree=1)
-    params = np.array([0.6, -0.4, 0.9, 0.3])
-    inputs, targets, scored = np.array([[1], [0]]), np.array([[1], [0]]), np.ones(1, bool)
-    _, exact, _ = ExactEngine(cfg).loss_and_gradient(params, inputs, targets, scored)
-    gradient = AerGradient(cfg, AerRunner(shots=20000, seed=3), "spsa", seed=1)
-    estimates = np.array([gradient(params, inputs, targets, scored)[1] for _ in range(12)])
-    assert np.dot(estimates.mean(axis=0), exact) > 0
+def test_spsa_is_unbiased_per_component():
+    """E[g_i] = dL/d(theta_i) + O(c^2); one draw has variance <= sum_{j != i} g_j^2 (the other
+    components' share through the random signs) + 2 per_row^2 / (2c)^2 (the shot noise of L+ and L-)."""
+    shots, draws = 5000, 60
+    exact, per_row, _ = _loss_noise(shots)
+    gradient = AerGradient(GRAD_CFG, AerRunner(shots=shots, seed=3), "spsa", seed=1)
+    estimates = np.array([gradient(GRAD_PARAMS, *GRAD_DATA)[1] for _ in range(draws)])
+    c_min = gradient.spsa_c / draws**gradient.spsa_gamma  # the smallest perturbation used
+    others = (exact**2).sum() - exact**2
+    sigma = np.sqrt((others + 2 * per_row**2 / (2 * c_min) ** 2) / draws)
+    assert np.all(np.abs(estimates.mean(axis=0) - exact) <= 5 * sigma), (estimates.mean(axis=0) - exact) / sigma
+    assert 5 * sigma.max() < 2 * np.abs(exact).max()  # a flipped sign of the largest component would fail
 
 
 def test_eval_on_aer(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ from click.testing import CliRunner
 from qrnn_qiskit.cli import main
 from qrnn_qiskit.config import QRNNConfig
 from qrnn_qiskit.engine import ExactEngine
+from qrnn_qiskit.training import load_checkpoint
+from qrnn_qiskit.training.callbacks import Callback
 from qrnn_qiskit.training.optim import clip_grad_norm, make_optimizer
 from qrnn_qiskit.training.trainer import TrainSettings, resume, train
 
@@ -269,3 +272,101 @@ def test_lr_schedule_equals_a_resume_with_a_new_rate(tmp_path):
     assert result.exit_code == 2 and "STEP:LR" in result.output
     with pytest.raises(ValueError, match="increasing steps >= 1"):
         train(TrainSettings(**SMALL, lr_schedule=[[20, 0.01], [10, 0.001]]), tmp_path / "bad")
+
+
+class _InterruptAt(Callback):
+    """Raises KeyboardInterrupt after step ``at`` (as Ctrl-C would, between two steps)."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_step(self, state) -> None:
+        if state.step == self.at:
+            raise KeyboardInterrupt
+
+
+class TestStopConditions:
+    def test_ctrl_c_leaves_a_resumable_final_checkpoint(self, tmp_path):
+        straight = train(TrainSettings(**SMALL, steps=12, validate_every=4), tmp_path / "a", callbacks=[])
+        cut = train(TrainSettings(**SMALL, steps=12, validate_every=4), tmp_path / "b", callbacks=[_InterruptAt(6)])
+        assert cut["stopped"] == "interrupted" and cut["steps"] == 6
+        assert load_checkpoint(tmp_path / "b" / "final.npz").meta["step"] == 6
+        resumed = resume(tmp_path / "b" / "final.npz", callbacks=[])
+        assert resumed["steps"] == 12 and resumed["stopped"] == "steps"
+        np.testing.assert_allclose(
+            load_checkpoint(tmp_path / "a" / "final.npz").parameters,
+            load_checkpoint(tmp_path / "b" / "final.npz").parameters, atol=1e-12,
+        )
+        assert resumed["best_validation_loss"] == pytest.approx(straight["best_validation_loss"], abs=1e-12)
+
+    def test_stop_at_loss(self, tmp_path):
+        first = train(TrainSettings(**SMALL, steps=30, validate_every=5), tmp_path / "a", callbacks=[])
+        metrics = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+        # a threshold just above the third validation's loss stops the run exactly there
+        threshold = metrics[2]["validation_loss"] + 1e-12
+        assert all(r["validation_loss"] >= threshold for r in metrics[:2]), "the first two must not stop it"
+        stopped = train(TrainSettings(**SMALL, steps=30, validate_every=5, stop_at_loss=threshold), tmp_path / "b",
+                        callbacks=[])
+        assert stopped["stopped"] == "stop_at_loss" and stopped["steps"] == metrics[2]["step"] == 15
+        assert first["stopped"] == "steps"
+
+    def test_timeout_counts_the_time_of_earlier_pieces(self, tmp_path, monkeypatch):
+        from qrnn_qiskit.training import trainer
+
+        clock = iter(range(0, 10_000, 10))  # every reading of the clock advances 10 s
+        monkeypatch.setattr(trainer.time, "perf_counter", lambda: float(next(clock)))
+        summary = train(TrainSettings(**SMALL, steps=50, validate_every=5, timeout=35.0), tmp_path, callbacks=[])
+        assert summary["stopped"] == "timeout" and 1 <= summary["steps"] < 50
+        first = summary["steps"]
+        again = resume(tmp_path / "final.npz", callbacks=[])  # the 35 s are already spent
+        assert again["stopped"] == "timeout" and again["steps"] == first + 1
+
+    def test_a_callback_can_stop_the_run(self, tmp_path):
+        class StopAt3(Callback):
+            def on_step(self, state):
+                state.stop = state.step >= 3
+
+        summary = train(TrainSettings(**SMALL, steps=10, validate_every=5), tmp_path, callbacks=[StopAt3()])
+        assert summary["stopped"] == "callback" and summary["steps"] == 3
+
+
+def test_train_state_round_trips_through_a_checkpoint(tmp_path):
+    from qrnn_qiskit.training.trainer import TrainState
+
+    settings = TrainSettings(**SMALL, steps=4, validate_every=2)
+    train(settings, tmp_path, callbacks=[])
+    ck = load_checkpoint(tmp_path / "final.npz")
+    state = TrainState.from_checkpoint(ck, settings, settings.load_dataset())
+    again = state.to_checkpoint("final")
+    np.testing.assert_array_equal(again.parameters, ck.parameters)
+    assert again.state.keys() == ck.state.keys()
+    for key in ck.state:
+        np.testing.assert_array_equal(again.state[key], ck.state[key])
+    for key in ("step", "rng_state", "validation_rng_state", "best_validation_loss", "settings", "dataset"):
+        assert again.meta[key] == ck.meta[key], key
+    with pytest.raises(ValueError, match="The checkpoint's model .* differs from the settings'"):
+        TrainState.from_checkpoint(ck, replace(settings, workspace=3), settings.load_dataset())
+
+
+def test_console_callbacks_print_progress_and_samples(tmp_path):
+    import io
+
+    from qrnn_qiskit.training.callbacks import ConsoleProgress, ShowSamples
+
+    stream = io.StringIO()
+    train(TrainSettings(**SMALL, steps=10, validate_every=5), tmp_path, callbacks=[ConsoleProgress(stream),
+                                                                                    ShowSamples(file=stream)])
+    text = stream.getvalue()
+    assert "step     5  loss" in text and "step    10  loss" in text
+    assert "target [" in text and "sampled [" in text and "P(right)" in text
+
+
+def test_settings_from_older_runs_and_bad_keys():
+    old = {**SMALL, "initial_bias": 1.2, "steps": 3}
+    assert TrainSettings.from_dict(old).bias == 1.2
+    with pytest.raises(ValueError, match=r"Unknown training settings \['colour'\]"):
+        TrainSettings.from_dict({**SMALL, "colour": "blue"})
+    with pytest.raises(ValueError, match="Unknown backend 'ibm_torino'; expected one of exact, aer"):
+        TrainSettings(**SMALL, backend="ibm_torino").validate()
+    with pytest.raises(ValueError, match="shots must be a positive integer, got 0"):
+        TrainSettings(**SMALL, shots=0).validate()
