@@ -176,3 +176,25 @@ def test_ucgate_needs_numbers():
         qrnn_sequence(cfg, 1, synthesis="ucgate")
     with pytest.raises(ValueError, match="Unknown block synthesis 'gray'"):
         qrnn_sequence(cfg, 1, weights=np.zeros(cfg.num_parameters), synthesis="gray")
+
+
+@pytest.mark.parametrize(("neuron_mode", "synthesis"), [("rus:2", "mc"), ("postselect", "multiplexer")])
+def test_cell_forwards_every_option_of_the_sequence(neuron_mode, synthesis):
+    cfg = QRNNConfig(input_width=1, workspace=2, stages=1, order=2, degree=1)
+    cell = qrnn_cell(cfg, neuron_mode=neuron_mode, synthesis=synthesis, insert_barriers=True, name="c")
+    sequence = qrnn_sequence(cfg, 1, neuron_mode=neuron_mode, synthesis=synthesis, insert_barriers=True, name="c")
+    assert cell.metadata == sequence.metadata and cell.metadata["qrnn"]["neuron_mode"] == neuron_mode
+    assert dict(cell.count_ops()) == dict(sequence.count_ops()) and cell.name == "c"
+    assert ("if_else" in cell.count_ops()) == (neuron_mode != "postselect") and "barrier" in cell.count_ops()
+
+
+def test_stages_are_typed():
+    from qrnn_qiskit.config import Stage
+
+    assert str(Stage("work", 1)) == "work1" and Stage("work", 1).is_work and not Stage("output").is_work
+    with pytest.raises(ValueError, match="A work stage needs its index"):
+        Stage("work")
+    with pytest.raises(ValueError, match="A work stage needs its index and only a work stage has one"):
+        Stage("input", 0)
+    with pytest.raises(ValueError, match="Unknown stage kind 'hidden'"):
+        Stage("hidden")

@@ -133,3 +133,30 @@ def test_paper_models_meet_the_cnot_goals():
     ):
         report = transpile_report(qrnn_sequence(cfg, 1), "generic")
         assert report["two_qubit_gates_per_step"] <= goal
+
+
+@pytest.mark.parametrize(("num_sources", "degree"), [s for s in SHAPES if s[0] <= 5])
+def test_cnot_counts_that_drive_auto_are_those_of_the_built_blocks(num_sources, degree):
+    """strategy_cnot_counts is computed from the networks; here the built blocks are counted."""
+    from qiskit import transpile
+
+    rng = np.random.default_rng(num_sources * 10 + degree)
+    weights = rng.normal(size=len(parity_terms(num_sources, degree)) - 1)
+    counts = strategy_cnot_counts(num_sources, degree)
+    for strategy in ("multiplexer", "phase-polynomial"):
+        built = block_circuit(num_sources, degree, strategy, weights, 0.3)
+        assert built.count_ops().get("cx", 0) == counts[strategy], strategy
+    # mc: the multi-controlled rotations as the transpiler writes them on the generic basis
+    mc = transpile(block_circuit(num_sources, degree, "mc", weights, 0.3), basis_gates=["cx", "rz", "sx", "x"],
+                   optimization_level=0)
+    assert mc.count_ops().get("cx", 0) == counts["mc"]
+
+
+def test_every_strategy_is_listed_and_ucgate_is_the_numeric_block():
+    from qrnn_qiskit.circuits.synthesis import STRATEGIES, SYMBOLIC_STRATEGIES
+
+    assert set(SYMBOLIC_STRATEGIES) | {"ucgate", "auto"} == set(STRATEGIES)
+    weights = np.array([0.4, -0.9, 0.2])
+    built = block_circuit(2, 2, "ucgate", weights, 0.3)
+    assert Operator(built).equiv(Operator(plain_block(2, 2, weights, 0.3)))
+    assert choose_strategy("ucgate", 2, 2) == "ucgate"
