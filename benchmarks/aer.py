@@ -35,7 +35,7 @@ def main() -> None:
     for (name, config), mode in [(item, mode) for item in MODELS.items() for mode in ("postselect", "rus:1")]:
         params = config.initial_parameters(seed=1)
         runner = AerRunner(shots=args.shots, seed=1, neuron_mode=mode)
-        circuit, _ = runner.circuit(config, 1, params)
+        circuit = runner.circuit(config, 1, params)
         values = np.ones((1, circuit.num_parameters))
         times = []
         for _ in range(args.repeats):
@@ -46,9 +46,8 @@ def main() -> None:
         from qiskit_aer import AerSimulator
         from qiskit_aer.primitives import SamplerV2
 
-        rus = runner.mode == "rus"
         naive = qrnn_sequence(config, 1, weights=params, inputs=np.ones(config.input_width),
-                              neuron_mode=runner.mode, retries=max(runner.retries, 1) if rus else 1, synthesis="mc")
+                              neuron_mode=runner.neuron_mode, synthesis="mc")
         naive = generate_preset_pass_manager(optimization_level=1, backend=AerSimulator()).run(naive)
         start = time.perf_counter()
         SamplerV2(options={"run_options": {"seed_simulator": 1}}).run([naive], shots=args.naive_shots).result()

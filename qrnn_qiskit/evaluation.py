@@ -108,10 +108,10 @@ def evaluate(
         from .runners.ibm import evaluate_on_backend
 
         result = evaluate_on_backend(
-            ck, ds, backend, split=split, limit=limit, shots=shots, neuron_mode=neuron_mode, seed=seed, token=token,
-            instance=instance, optimization_level=optimization_level, layout=layout,
-            dynamical_decoupling=dynamical_decoupling, twirling=twirling, yes=yes, out=out, job_ids=job_ids, rows=rows,
-            source=checkpoint,
+            ck, ds, backend, split=split, limit=limit, token=token, instance=instance, yes=yes, out=out,
+            job_ids=job_ids, rows=rows, source=checkpoint, shots=shots, neuron_mode=neuron_mode, seed=seed,
+            optimization_level=optimization_level, layout=layout, dynamical_decoupling=dynamical_decoupling,
+            twirling=twirling,
         )
     result["checkpoint"] = str(checkpoint)
     return result

@@ -230,18 +230,8 @@ class _CellEmitter:
             self._append(self.reset, (self.io[i],))
 
 
-def qrnn_cell(
-    config: QRNNConfig,
-    *,
-    weights: Sequence[ParameterLike] | np.ndarray | None = None,
-    inputs: Sequence[ParameterLike] | np.ndarray | None = None,
-    insert_barriers: bool = False,
-    neuron_mode: str | NeuronMode = "postselect",
-    synthesis: str = "auto",
-    name: str = "QRNNCell",
-) -> QuantumCircuit:
-    """One QRNN cell step: :func:`qrnn_sequence` with ``length=1`` (every other option forwarded)."""
-    return qrnn_sequence(
-        config, 1, weights=weights, inputs=inputs, insert_barriers=insert_barriers, neuron_mode=neuron_mode,
-        synthesis=synthesis, name=name,
-    )
+def qrnn_cell(config: QRNNConfig, *, name: str = "QRNNCell", **options) -> QuantumCircuit:
+    """One QRNN cell step: :func:`qrnn_sequence` with ``length=1``; every keyword option of
+    :func:`qrnn_sequence` (``weights``, ``inputs``, ``insert_barriers``, ``neuron_mode``,
+    ``synthesis``) is forwarded."""
+    return qrnn_sequence(config, 1, name=name, **options)

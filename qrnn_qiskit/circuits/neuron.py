@@ -21,16 +21,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qiskit.circuit import (
-    CircuitInstruction,
-    ClassicalRegister,
-    Measure,
-    ParameterExpression,
-    ParameterVector,
-    QuantumCircuit,
-    QuantumRegister,
-    Reset,
-)
+from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
+from qiskit.circuit import CircuitInstruction, Measure, ParameterExpression, ParameterVector, Reset
 from qiskit.circuit.library import CRYGate, XGate
 
 from ..config import num_neuron_weights

@@ -103,31 +103,10 @@ def shift_plan(
     return np.array(vectors), np.array(coeffs), np.array(owners, dtype=np.int64)
 
 
-def parameter_shift_gradient(
-    engine: ExactEngine,
-    parameters: object,
-    inputs: object,
-    targets: object,
-    scored: object,
-    *,
-    indices: Sequence[int] | None = None,
-    joint_fn: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> np.ndarray:
-    """Gradient of the reference loss by the exact shift rule on joint probabilities.
-
-    Args:
-        engine: supplies the configuration and, unless ``joint_fn`` is given, the evaluations.
-        parameters, inputs, targets, scored: as for :meth:`ExactEngine.loss_and_gradient`.
-        indices: parameters to differentiate (all by default); the others get 0.
-        joint_fn: maps parameter vectors ``(N, P)`` to ``Q`` of shape ``(N, B, T, 2**I)`` (for
-            example estimates from shots, all rows in one run); by default the exact engine's.
-
-    Returns:
-        The gradient vector in the flat layout.
-    """
-    return parameter_shift_loss_and_gradient(
-        engine, parameters, inputs, targets, scored, indices=indices, joint_fn=joint_fn
-    )[1]
+def parameter_shift_gradient(engine: ExactEngine, parameters, inputs, targets, scored, **options) -> np.ndarray:
+    """Gradient of the reference loss by the exact shift rule on joint probabilities: the gradient
+    half of :func:`parameter_shift_loss_and_gradient` (same arguments)."""
+    return parameter_shift_loss_and_gradient(engine, parameters, inputs, targets, scored, **options)[1]
 
 
 def parameter_shift_loss_and_gradient(
@@ -141,8 +120,20 @@ def parameter_shift_loss_and_gradient(
     joint_fn: Callable[[np.ndarray], np.ndarray] | None = None,
     floor: float = 0.0,
 ) -> tuple[float, np.ndarray]:
-    """:func:`parameter_shift_gradient` and the loss at ``parameters``; ``floor`` is added to the
-    unshifted joint probabilities (estimates from shots can be 0 where the loss divides)."""
+    """Loss and gradient of the reference loss by the exact shift rule on joint probabilities.
+
+    Args:
+        engine: supplies the configuration and, unless ``joint_fn`` is given, the evaluations.
+        parameters, inputs, targets, scored: as for :meth:`ExactEngine.loss_and_gradient`.
+        indices: parameters to differentiate (all by default); the others get 0.
+        joint_fn: maps parameter vectors ``(N, P)`` to ``Q`` of shape ``(N, B, T, 2**I)`` (for
+            example estimates from shots, all rows in one run); by default the exact engine's.
+        floor: added to the unshifted joint probabilities (estimates from shots can be 0 where the
+            loss divides).
+
+    Returns:
+        The loss at ``parameters`` and the gradient vector in the flat layout.
+    """
     cfg = engine.config
     params = cfg.validate_parameters(parameters)
     inputs = cfg.validate_tokens(inputs, "inputs")

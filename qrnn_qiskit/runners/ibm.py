@@ -433,28 +433,23 @@ def evaluate_on_backend(
     *,
     split: str = "test",
     limit: int | None = None,
-    shots: int = 1024,
-    neuron_mode: str | NeuronMode = "postselect",
-    seed: int | None = 0,
     token: str | None = None,
     instance: str | None = None,
-    optimization_level: int = 1,
-    layout: str = "auto",
-    dynamical_decoupling: bool = False,
-    twirling: bool = False,
     yes: bool = False,
     out: str | os.PathLike | None = None,
     job_ids: Sequence[str] = (),
     rows: list | None = None,
     source: str | None = None,
+    **runner_options,
 ) -> dict:
     """Evaluate a :class:`~qrnn_qiskit.training.Checkpoint` on ``ibm_<name>`` or ``fake_<name>``.
 
-    Compiles once, logs the cost (circuits, shots, QPU seconds) and the compiled figures, and on a
-    live backend submits only with ``yes=True``. With ``job_ids`` (and the job ``rows`` of a
-    record) it collects those jobs instead of submitting. The job record goes to ``out/jobs.json``
-    before waiting (live runs default to ``runs/ibm-<backend>-<time>``), the result to
-    ``out/result.json``. ``source`` names the checkpoint in the record.
+    Compiles once (``runner_options``: those of :class:`IBMRunner`), logs the cost (circuits,
+    shots, QPU seconds) and the compiled figures, and on a live backend submits only with
+    ``yes=True``. With ``job_ids`` (and the job ``rows`` of a record) it collects those jobs
+    instead of submitting. The job record goes to ``out/jobs.json`` before waiting (live runs
+    default to ``runs/ibm-<backend>-<time>``), the result to ``out/result.json``. ``source``
+    names the checkpoint in the record.
 
     Raises:
         SubmissionNotConfirmed: for a live submission without ``yes`` (the message holds the cost).
@@ -464,10 +459,7 @@ def evaluate_on_backend(
 
     live = backend.startswith("ibm_")
     service = connect(token, instance)[0] if live else None
-    runner = IBMRunner(
-        resolve_backend(backend, service), shots=shots, neuron_mode=neuron_mode, optimization_level=optimization_level,
-        layout=layout, dynamical_decoupling=dynamical_decoupling, twirling=twirling, seed=seed, name=backend,
-    )
+    runner = IBMRunner(resolve_backend(backend, service), name=backend, **runner_options)
     inputs, _ = dataset.split(split).first(limit).engine_arrays()
     cost, figures = _cost_and_figures(runner, checkpoint, inputs, gate=live and not yes and not job_ids)
     context = {"checkpoint": str(source), "dataset": dataset.name, "split": split, "limit": limit}
