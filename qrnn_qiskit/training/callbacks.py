@@ -111,6 +111,7 @@ class ConsoleProgress(Callback):
     def on_train_start(self, state) -> None:
         self.bar = click.progressbar(
             length=state.settings.steps, file=self.file or sys.stderr, show_pos=True, show_eta=True,
+            label=f"training on {state.settings.dataset}",  # printed once where no bar can be drawn
             item_show_func=lambda loss: None if loss is None else f"loss {loss:.4f}",
         )
         self.bar.__enter__()
