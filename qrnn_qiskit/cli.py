@@ -144,10 +144,14 @@ def build(report, as_json, draw, **options):
 
 
 # --------------------------------------------------------------------------------------- datasets
-@main.command("datasets")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="folder of the reference MNIST csv.gz files")
-def datasets_command(data_dir):
-    """List the datasets with their input width, sequence length and classes."""
+@main.group("datasets", invoke_without_command=True)
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="folder of the MNIST data files (default: the cache of `qrnn datasets fetch`)")
+@click.pass_context
+def datasets_command(ctx, data_dir):
+    """List the datasets with their input width, sequence length and classes (or fetch their data)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from .training.datasets import list_datasets
 
     click.echo(f"{'name':18s} {'input_width':>11s} {'length':>6s} {'classes':>7s} {'scored':>6s}")
@@ -158,6 +162,23 @@ def datasets_command(data_dir):
         else:
             click.echo(f"{entry['name']:18s} {entry['input_width']:>11d} {entry['sequence_length']:>6d} "
                        f"{entry['classes']:>7d} {entry['scored_steps']:>6d}{suffix}")
+
+
+@datasets_command.command("fetch")
+@click.argument("name")
+@click.option("--dir", "dir", type=click.Path(file_okay=False),
+              help="folder to download into (default: $QRNN_DATA_DIR, else ~/.cache/qrnn-qiskit/data)")
+@click.option("--mirror", help="base URL holding every file flat (default: the reference repository and the MNIST mirror)")
+@click.option("--timeout", type=float, default=_default("qrnn_qiskit.training.fetch:fetch", "timeout"), show_default=True,
+              help="seconds to wait for a server")
+@_library_errors
+def fetch_command(name, dir, mirror, timeout):
+    """Download and check the data files of dataset NAME (or `all`)."""
+    from .training.fetch import fetch
+
+    paths = fetch(name, dir, mirror=mirror, timeout=timeout)
+    folder = paths[0].parent if paths else "(nothing to fetch: this dataset is generated or bundled)"
+    click.echo(f"{len(paths)} file(s) checked in {folder}")
 
 
 # ------------------------------------------------------------------------------- import-reference

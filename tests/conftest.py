@@ -29,3 +29,9 @@ def small_checkpoint(tmp_path) -> Path:
     params = config.initial_parameters(bias_spread=0.8, weights_spread=0.8, unitaries_spread=0.8, seed=4)
     meta = {"dataset": "simple-bits", "settings": {"dataset": "simple-bits", "sentence_length": 3}}
     return save_checkpoint(tmp_path / "small.npz", Checkpoint(config, params, meta))
+
+
+@pytest.fixture(autouse=True)
+def _no_user_data_cache(tmp_path_factory, monkeypatch):
+    """Tests never read or fill the user's data cache: QRNN_DATA_DIR points at an absent folder."""
+    monkeypatch.setenv("QRNN_DATA_DIR", str(tmp_path_factory.mktemp("cache") / "absent"))

@@ -109,7 +109,7 @@ def _explain(exc: Exception, source: str, instance: str | None, token: str | Non
     detail = _scrub(f"{type(exc).__name__}: {exc}", token)
     if isinstance(exc, AccountNotFoundError):
         return (
-            "No IBM Quantum credentials: pass token (and instance; --token, --instance on the command line), set "
+            "No IBM Quantum credentials: pass token (and instance), set "
             f"{TOKEN_ENV} (and {INSTANCE_ENV}), or save an account with "
             "QiskitRuntimeService.save_account(token=..., instance=...)."
         )

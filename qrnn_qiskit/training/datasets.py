@@ -383,8 +383,17 @@ class _Labelled(Dataset):
 
 
 def _require_dir(name: str, data_dir: str | os.PathLike | None, what: str) -> Path:
+    """``data_dir``, or the data cache of ``qrnn datasets fetch`` when it exists."""
     if data_dir is None:
-        raise DatasetError(f"{name} reads {what}; pass data_dir, the folder holding them.")
+        from .fetch import default_data_dir
+
+        cache = default_data_dir()
+        if not cache.is_dir():
+            raise DatasetError(
+                f"{name} reads {what}; pass data_dir, the folder holding them, or download them into the "
+                f"cache ({cache}) with `qrnn datasets fetch {name}`."
+            )
+        return cache
     path = Path(data_dir)
     if not path.is_dir():
         raise DatasetError(f"The data directory {path} does not exist.")
@@ -425,6 +434,11 @@ class MNISTCsv(_Labelled):
 
     def _feature_length(self) -> int:
         return 100
+
+    def files(self) -> list[str]:
+        """The data files this set reads."""
+        suffix = "-deskewed" if self.deskewed else ""
+        return [f"mnist-simple-{d}{suffix}-{split}.csv.gz" for d in self.digits for split in _SPLITS]
 
     def _features(self, split: str) -> list[np.ndarray]:
         suffix = "-deskewed" if self.deskewed else ""
@@ -470,6 +484,11 @@ class MNISTFeatures(_Labelled):
     def _feature_length(self) -> int:
         return self.dims if self.kind == "pca" else self.bits
 
+    def files(self) -> list[str]:
+        """The data files this set reads."""
+        stem = "mnist-pca-8bit" if self.kind == "pca" else f"mnist-umap-{self.dims}"
+        return [f"{stem}-{digit}-{split}.csv.gz" for digit in range(10) for split in _SPLITS]
+
     def _features(self, split: str) -> list[np.ndarray]:
         out = []
         for digit in range(10):
@@ -483,9 +502,15 @@ class MNISTFeatures(_Labelled):
         return out
 
 
+_SPLITS = ("train", "validate", "test")
+
+
 def _read_int_csv(path: Path, width: int, maximum: int) -> np.ndarray:
     if not path.is_file():
-        raise DatasetError(f"Missing data file {path}; expected the reference's csv.gz files there.")
+        raise DatasetError(
+            f"Missing data file {path}; expected the reference's csv.gz files there "
+            "(`qrnn datasets fetch NAME --dir FOLDER` downloads them)."
+        )
     rows = []
     try:
         with gzip.open(path, "rt", newline="") as handle:
@@ -595,11 +620,17 @@ class MNISTIdx(_ImageSet):
             out.append(_scan_images(mine))
         return out
 
+    def files(self) -> list[str]:
+        """The data files this set reads (``qrnn datasets fetch`` brings the gzipped ones)."""
+        return [f"{p}-{kind}.gz" for p in ("train", "t10k") for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")]
+
     def _find(self, stem: str) -> Path:
         for candidate in (self.data_dir / stem, self.data_dir / f"{stem}.gz"):
             if candidate.is_file():
                 return candidate
-        raise DatasetError(f"Missing {stem}[.gz] in {self.data_dir}.")
+        raise DatasetError(
+            f"Missing {stem}[.gz] in {self.data_dir} (`qrnn datasets fetch {self.name} --dir FOLDER` downloads it)."
+        )
 
 
 def _read_idx(path: Path, ndim: int) -> np.ndarray:
@@ -694,6 +725,6 @@ def list_datasets(data_dir: str | os.PathLike | None = None) -> list[dict]:
             entry["missing"] = str(exc)
         except DatasetError:
             files = "the reference csv.gz files" if "idx" not in name else "the MNIST IDX files"
-            entry["missing"] = f"needs --data-dir with {files}"
+            entry["missing"] = f"needs --data-dir with {files}, or qrnn datasets fetch {name}"
         entries.append(entry)
     return entries
