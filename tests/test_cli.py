@@ -80,7 +80,8 @@ def test_datasets_lists_every_entry_without_a_data_dir():
     assert "needs --data-dir with the MNIST IDX files" in rows["mnist01-idx"]
     # the parametrised families are shown through one instance each, with their pattern
     assert "[mnist-umap-dD-rR:" in rows["mnist-umap-d3-r5"] and "[mnist-pca-rR-pP:" in rows["mnist-pca-r3-p8"]
-    assert len(rows) == 21
+    assert "[mnist-tsne-dD-rR:" in rows["mnist-tsne-d2-r5"]
+    assert len(rows) == 22
 
 
 def _commands():

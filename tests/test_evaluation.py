@@ -32,6 +32,8 @@ def test_api_and_command_line_give_the_same_figures(small_checkpoint, backend, t
     exact = ExactEngine(ck.config).simulate(ck.parameters, inputs, targets)
     expected = np.prod(exact.outcome_probability[:, dataset.scored()], axis=1).mean()
     assert ours["expected_accuracy"] == pytest.approx(expected, abs=1e-12)
+    if backend == "exact":
+        assert ours["word_accuracy"] == 1 - ours["character_error_rate"]
     if backend == "aer":  # ideal shots: the acceptance is a binomial frequency of the engine's figure
         total = ours["sequences"] * ours["shots"]
         p = ours["expected_acceptance"]

@@ -469,8 +469,16 @@ class MNISTCsv(_Labelled):
 
 class MNISTFeatures(_Labelled):
     """All ten digits from quantised features: ``pca`` (one principal component per step, its
-    top ``R`` bits; ``I = R``) or ``umap`` (bit-plane ``k`` of all ``D`` coordinates at step ``k``, for
-    the top ``R`` bits; ``I = D``). Files ``mnist-pca-8bit-{d}-{split}`` / ``mnist-umap-{D}-{d}-{split}``.
+    top ``R`` bits; ``I = R``), ``umap`` or ``tsne`` (bit-plane ``k`` of all ``D`` coordinates at step
+    ``k``, for the top ``R`` bits; ``I = D``). Files ``mnist-pca-8bit-{d}-{split}``,
+    ``mnist-umap-{D}-{d}-{split}``, ``mnist-tsne-{D}-{d}-{split}``.
+
+    PCA sequences are laid out as :class:`_Labelled` says. UMAP and t-SNE follow the reference's
+    own layout (``mnistumap.py`` at 400a5eb, ``mnisttsne.py`` before 957a962): with ``LL`` label
+    words, ``inputs = planes + [0] * (LL - 1)`` and ``targets = [0] * (R - 1) + label words``, so
+    with the offset-by-one pairing the first label word is predicted right after bit-plane
+    ``R - 1`` is read (with one label word the last bit-plane is never read), and label words are
+    never fed back.
     """
 
     def __init__(self, name: str, kind: str, *, bits: int, dims: int, data_dir: str | os.PathLike | None) -> None:
@@ -480,29 +488,42 @@ class MNISTFeatures(_Labelled):
             raise ValueError(f"{name}: the number of bits R must be in 1..8, got {bits}.")
         width = bits if kind == "pca" else dims
         super().__init__(name, width, range(10), 10)
+        if kind != "pca":  # the reference's layout: R + LL - 1 words
+            self.sequence_length = self.bits + self.label_words - 1
+            if self.sequence_length < 2:
+                raise ValueError(f"{name}: R + label words - 1 must be >= 2 steps, got {self.sequence_length}.")
 
     def _feature_length(self) -> int:
         return self.dims if self.kind == "pca" else self.bits
 
+    def _stem(self) -> str:
+        return "mnist-pca-8bit" if self.kind == "pca" else f"mnist-{self.kind}-{self.dims}"
+
     def files(self) -> list[str]:
         """The data files this set reads."""
-        stem = "mnist-pca-8bit" if self.kind == "pca" else f"mnist-umap-{self.dims}"
-        return [f"{stem}-{digit}-{split}.csv.gz" for digit in range(10) for split in _SPLITS]
+        return [f"{self._stem()}-{digit}-{split}.csv.gz" for digit in range(10) for split in _SPLITS]
 
     def _features(self, split: str) -> list[np.ndarray]:
         out = []
         for digit in range(10):
+            path = self.data_dir / f"{self._stem()}-{digit}-{split}.csv.gz"
             if self.kind == "pca":
-                values = _read_int_csv(self.data_dir / f"mnist-pca-8bit-{digit}-{split}.csv.gz", 8, 255)
-                out.append(values[:, : self.dims] >> (8 - self.bits))
+                out.append(_read_int_csv(path, 8, 255)[:, : self.dims] >> (8 - self.bits))
             else:
-                values = _read_int_csv(self.data_dir / f"mnist-umap-{self.dims}-{digit}-{split}.csv.gz", self.dims, 255)
+                values = _read_int_csv(path, self.dims, 255)
                 planes = np.stack([(values >> (7 - k)) & 1 for k in range(self.bits)], axis=1)  # (n, R, D)
                 out.append(_bits_to_tokens(planes))
         return out
 
-
-_SPLITS = ("train", "validate", "test")
+    def _assemble(self, features: list[np.ndarray], groups: list[np.ndarray]) -> SequenceBatch:
+        if self.kind == "pca":
+            return super()._assemble(features, groups)
+        planes = np.concatenate(features)
+        labels = np.array([self.group_labels[g] for g in np.concatenate(groups)], dtype=np.int64)
+        words = np.array([_label_words(int(v), self.label_bits, self.input_width) for v in labels]).reshape(len(labels), -1)
+        inputs = np.concatenate([planes, np.zeros((len(labels), self.label_words - 1), dtype=np.int64)], axis=1)
+        targets = np.concatenate([np.zeros((len(labels), self.bits - 1), dtype=np.int64), words], axis=1)
+        return SequenceBatch(inputs, targets, labels)
 
 
 def _read_int_csv(path: Path, width: int, maximum: int) -> np.ndarray:
@@ -656,7 +677,7 @@ _DIGITS = {"digits01": (0, 1), "digits36": (3, 6), "digits": tuple(range(10))}
 DATASETS = (
     "simple-seq", "simple-bits", "simple-quotes", "elman-xor", "elman-letter", "dna",
     "mnist01", "mnist01-ds", "mnist36", "mnist36-ds", "mnist8", "mnist8-ds", "mnist-even-odd",
-    "mnist01-gen", "mnist-umap-dD-rR", "mnist-pca-rR-pP", "mnist01-idx", "mnist36-idx",
+    "mnist01-gen", "mnist-umap-dD-rR", "mnist-tsne-dD-rR", "mnist-pca-rR-pP", "mnist01-idx", "mnist36-idx",
     "digits01", "digits36", "digits",
 )
 
@@ -664,6 +685,7 @@ DATASETS = (
 # UMAP model: 3 dimensions, 5 bits; the reference's PCA script: 3 bits of 8 components).
 FAMILY_EXAMPLES = {
     "mnist-umap-dD-rR": ("mnist-umap-d3-r5", "D in 2..4 UMAP dimensions, R bits each"),
+    "mnist-tsne-dD-rR": ("mnist-tsne-d2-r5", "D in 2..3 t-SNE dimensions, R bits each (the paper's encoding)"),
     "mnist-pca-rR-pP": ("mnist-pca-r3-p8", "P in 1..8 principal components, R bits each"),
 }
 
@@ -693,9 +715,9 @@ def get_dataset(name: str, *, sentence_length: int | None = None, data_dir: str 
         return MNISTCsv(name, range(10), labels=[d % 2 for d in range(10)], num_classes=2, data_dir=data_dir)
     if name == "mnist01-gen":
         return MNISTCsv(name, (0, 1), generative=True, data_dir=data_dir)
-    match = re.fullmatch(r"mnist-umap-d(\d+)-r(\d+)", name)
+    match = re.fullmatch(r"mnist-(umap|tsne)-d(\d+)-r(\d+)", name)
     if match:
-        return MNISTFeatures(name, "umap", dims=int(match[1]), bits=int(match[2]), data_dir=data_dir)
+        return MNISTFeatures(name, match[1], dims=int(match[2]), bits=int(match[3]), data_dir=data_dir)
     match = re.fullmatch(r"mnist-pca-r(\d+)-p(\d+)", name)
     if match:
         dims = int(match[2])

@@ -28,7 +28,8 @@ def evaluate_exact(
     steps) and postselects every other step on its target, then counts sequences whose scored
     words all match (digest 3.2, 7.9).
     ``expected_accuracy`` is the exact probability of that event, averaged over sequences.
-    ``character_error_rate`` is the fraction of scored words sampled wrong; ``loss`` the reference
+    ``character_error_rate`` is the fraction of scored words sampled wrong (``word_accuracy`` is one
+    minus it: the paper's all-digit figures are per label word); ``loss`` the reference
     loss under teacher forcing; ``min_postselection_probability`` the smallest probability of a
     teacher-forced target.
     """
@@ -65,5 +66,6 @@ def evaluate_exact(
         "accuracy": correct / total,
         "expected_accuracy": expected / total,
         "character_error_rate": wrong_words / words,
+        "word_accuracy": 1.0 - wrong_words / words,  # the paper's all-digit figures count label words
         "min_postselection_probability": min_post,
     }

@@ -168,11 +168,11 @@ def test_label_words_for_wide_labels(shared_dir):
     batch = mnist8.batch(1, np.random.default_rng(0))
     assert mnist8.input_width == 3 and mnist8.scored().sum() == 2
     np.testing.assert_array_equal(batch.targets[:, -2:], [[label >> 3, label & 7] for label in range(9)])
-    umap = get_dataset("mnist-umap-d3-r5", data_dir=data)  # 5 bit-planes, pad 1, label 2 words
+    umap = get_dataset("mnist-umap-d3-r5", data_dir=data)  # 5 bit-planes, pad 1 (the reference's layout)
     batch = umap.batch(1, np.random.default_rng(0))
-    assert batch.inputs.shape == (10, 5 + 1 + 2) and umap.input_width == 3
+    assert batch.inputs.shape == batch.targets.shape == (10, 5 + 2 - 1) and umap.input_width == 3
     np.testing.assert_array_equal(batch.inputs[:, 5], 0)
-    np.testing.assert_array_equal(batch.inputs[:, 6:], batch.targets[:, 6:])
+    np.testing.assert_array_equal(batch.targets[:, 4:], [[d >> 3, d & 7] for d in range(10)])
     pca = get_dataset("mnist-pca-r3-p8", data_dir=data)
     assert pca.sequence_length == 8 + 1 + 2 and pca.num_classes == 10
     parity = get_dataset("mnist-even-odd", data_dir=data).batch(1, np.random.default_rng(0))
@@ -254,3 +254,42 @@ def test_eval_defaults_to_the_training_data_folder(tiny_mnist, tmp_path):
     assert gone.exit_code != 0
     assert f"{data} does not exist: it is the folder" in gone.output and "pass --data-dir." in gone.output
     assert CliRunner().invoke(main, ["eval", str(out / "best.npz"), "--data-dir", str(moved)]).exit_code == 0
+
+
+def test_umap_and_tsne_follow_the_reference_layout_by_hand(tmp_path):
+    """Hand-written: one image per digit with coordinates (200, 100) = bit-planes 11001000 and
+    01100100. D=2, R=3: planes [1,0] [1,1] [0,1] = tokens 2, 3, 1; the 4-bit label in 2-bit words,
+    LL=2: inputs = planes + [0], targets = [0, 0] + label words (mnistumap.py at 400a5eb)."""
+    for kind in ("umap", "tsne"):
+        for digit in range(10):
+            for split in ("train", "validate", "test"):
+                _write(tmp_path / f"mnist-{kind}-2-{digit}-{split}.csv.gz", np.array([[200, 100]]))
+        ds = get_dataset(f"mnist-{kind}-d2-r3", data_dir=tmp_path)
+        test = ds.split("test")
+        assert ds.input_width == 2 and ds.sequence_length == 4 and ds.num_classes == 10
+        np.testing.assert_array_equal(test.inputs[7], [2, 3, 1, 0])
+        np.testing.assert_array_equal(test.targets[7], [0, 0, 1, 3])  # 7 = 01 11
+        inputs, targets = test.engine_arrays()
+        # offset by one: the first label word is predicted after bit-plane 2 of 3, before the last
+        np.testing.assert_array_equal(inputs[7], [2, 3, 1])
+        np.testing.assert_array_equal(targets[7], [0, 1, 3])
+        np.testing.assert_array_equal(ds.scored(), [False, True, True])
+        assert (inputs == inputs[0]).all()  # same image, ten labels: label words are never fed back
+    # one label word (D=4): the last bit-plane is never read
+    for digit in range(10):
+        for split in ("train", "validate", "test"):
+            _write(tmp_path / f"mnist-umap-4-{digit}-{split}.csv.gz", np.array([[255, 0, 255, 0]]))
+    wide = get_dataset("mnist-umap-d4-r2", data_dir=tmp_path)
+    inputs, targets = wide.split("test").engine_arrays()
+    assert wide.sequence_length == 2 and inputs.shape == (10, 1)
+    np.testing.assert_array_equal(inputs[:, 0], 0b1010)
+    np.testing.assert_array_equal(targets[:, 0], range(10))
+
+
+def test_tsne_shared_files(shared_dir):
+    ds = get_dataset("mnist-tsne-d2-r5", data_dir=shared_dir / "data/rvqe-mnist")
+    test = ds.split("test")
+    assert ds.input_width == 2 and ds.sequence_length == 5 + 2 - 1 and ds.scored().sum() == 2
+    assert test.inputs.shape == (10000, 6) and np.bincount(test.labels).tolist() == [
+        980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]  # the standard MNIST test set
+    np.testing.assert_array_equal(test.targets[:, -2:], np.stack([test.labels >> 2, test.labels & 3], axis=1))
