@@ -691,7 +691,8 @@ FAMILY_EXAMPLES = {
 
 
 def get_dataset(name: str, *, sentence_length: int | None = None, data_dir: str | os.PathLike | None = None) -> Dataset:
-    """Look up a dataset by its reference name (``qrnn datasets`` lists them).
+    """Look up a dataset by its reference name (``qrnn datasets`` lists them), or read a user's
+    ``.npz``/``.csv`` file of token sequences (:mod:`qrnn_qiskit.training.userdata`).
 
     ``sentence_length`` applies to the generated tasks (simple-seq, elman-*, dna).
 
@@ -699,6 +700,10 @@ def get_dataset(name: str, *, sentence_length: int | None = None, data_dir: str 
         ValueError: for an unknown name.
         DatasetError: when its files are missing or malformed.
     """
+    from .userdata import is_user_dataset, load_user_dataset
+
+    if is_user_dataset(name):
+        return load_user_dataset(name)
     generated = {"simple-seq": (SimpleSequence, 20), "simple-bits": (SimpleBits, 8), "elman-xor": (ElmanXOR, 36), "elman-letter": (ElmanLetter, 36), "dna": (DNA, 20)}
     if name in generated:
         cls, default = generated[name]
