@@ -234,6 +234,8 @@ _E = "qrnn_qiskit.evaluation:evaluate"
 @click.option("--job-id", "job_ids", multiple=True, help="collect these submitted jobs instead of submitting (repeatable, in order)")
 @click.option("--jobs", type=click.Path(),
               help="collect the jobs recorded in DIR/jobs.json (backend, ids, dataset, split, limit, shots, mode from the record)")
+@click.option("--ensemble", multiple=True, type=click.Path(dir_okay=False),
+              help="another member of an ensemble with CHECKPOINT (repeatable): their distributions averaged per step")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON line")
 @_library_errors
 def eval_command(checkpoint, as_json, **options):

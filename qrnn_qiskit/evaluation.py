@@ -59,6 +59,7 @@ def evaluate(
     out: str | os.PathLike | None = None,
     job_ids: Sequence[str] = (),
     jobs: str | os.PathLike | None = None,
+    ensemble: Sequence[str | os.PathLike] = (),
 ) -> dict:
     """Evaluate a checkpoint: loss, sampled accuracy, exact expected accuracy, CER, acceptance.
 
@@ -68,30 +69,26 @@ def evaluate(
             ``neuron_mode``, ``noise``, ``device``), ``ibm_<name>`` (an IBM Quantum device; ``token``,
             ``instance``, cost gate ``yes``) or ``fake_<name>`` (offline, the same path).
         dataset, data_dir: default to the checkpoint's dataset and data folder.
-        split, limit: the split and how many of its first sequences (all when ``None``).
-        seed: seed of the sampled measurements.
+        split, limit, seed: the split, how many of its first sequences (all when ``None``), and the
+            seed of the sampled measurements.
         optimization_level, layout, dynamical_decoupling, twirling: ``ibm_*``/``fake_*`` options.
         yes: submit to a live device (else the cost is raised as ``SubmissionNotConfirmed``).
         out: folder for ``jobs.json`` and ``result.json`` (``ibm_*``/``fake_*``).
         job_ids: collect these submitted jobs instead of submitting.
         jobs: collect the jobs recorded in ``jobs/jobs.json`` (and take their settings from it).
+        ensemble: more checkpoints of the same dataset and input width, averaged with
+            ``checkpoint`` as one model (exact backend); each member's figures beside.
 
     Raises:
-        ValueError: for unknown backends or inconsistent options.
-        QRNNError: for unreadable checkpoints, datasets, records, accounts or jobs.
+        ValueError: for unknown backends or inconsistent options. QRNNError: for unreadable
+            checkpoints, datasets, records, accounts or jobs.
     """
     from .training import load_checkpoint
 
     rows = None
-    if jobs is not None:
-        if job_ids:
-            raise ValueError("Give jobs (a run folder) or job_ids, not both.")
-        record = _job_record(jobs, backend)
-        backend, job_ids, rows = record.backend, tuple(record.job_ids), list(record.rows)
-        shots, neuron_mode = record.shots, record.neuron_mode
-        dataset = dataset or record.context.get("dataset")
-        split = record.context.get("split", split)
-        limit = limit if limit is not None else record.context.get("limit")
+    if jobs is not None:  # the record's settings replace the arguments
+        backend, job_ids, rows, shots, neuron_mode, dataset, split, limit = _from_job_record(
+            jobs, job_ids, backend, dataset, split, limit)
     ibm = backend.startswith(("ibm_", "fake_"))
     if backend not in ("exact", "aer") and not ibm:
         raise ValueError(
@@ -101,6 +98,8 @@ def evaluate(
         raise ValueError("job_ids collects IBM Quantum jobs; give the backend they ran on (ibm_<name> or fake_<name>).")
     ck = load_checkpoint(checkpoint)
     ds = checkpoint_dataset(ck, checkpoint, dataset, data_dir)
+    if ensemble:
+        return _evaluate_ensemble([checkpoint, *ensemble], ck, ds, backend, split=split, limit=limit, seed=seed)
     if backend in ("exact", "aer"):
         result = _evaluate_locally(ck, ds, backend, split=split, limit=limit, seed=seed, shots=shots,
                                    neuron_mode=neuron_mode, noise=noise, device=device)
@@ -117,13 +116,19 @@ def evaluate(
     return result
 
 
-def _job_record(jobs, backend: str):
+def _from_job_record(jobs, job_ids, backend: str, dataset, split, limit) -> tuple:
+    """backend, job ids, rows, shots, neuron mode, dataset, split and limit from a job record."""
     from .runners.ibm import load_job_record
 
+    if job_ids:
+        raise ValueError("Give jobs (a run folder) or job_ids, not both.")
     record = load_job_record(jobs)
     if backend not in ("exact", record.backend):
         raise ValueError(f"{jobs} records jobs on {record.backend}, not backend {backend}.")
-    return record
+    context = record.context
+    limit = limit if limit is not None else context.get("limit")
+    return (record.backend, tuple(record.job_ids), list(record.rows), record.shots, record.neuron_mode,
+            dataset or context.get("dataset"), context.get("split", split), limit)
 
 
 def _evaluate_locally(ck, ds, backend: str, *, split, limit, seed, shots, neuron_mode, noise, device) -> dict:
@@ -138,3 +143,28 @@ def _evaluate_locally(ck, ds, backend: str, *, split, limit, seed, shots, neuron
     runner = AerRunner(device=device, noise=noise, shots=shots, seed=seed, neuron_mode=neuron_mode)
     return {"backend": "aer", "noise": noise, "device": device,
             **runner.evaluate(ck.config, ck.parameters, ds, split=split, limit=limit)}
+
+
+def _evaluate_ensemble(paths, first, dataset, backend: str, *, split, limit, seed) -> dict:
+    """The ensemble of the checkpoints at ``paths`` (``first`` already loaded), with each member's figures."""
+    from .training import evaluate_exact, load_checkpoint
+    from .training.evaluate import evaluate_ensemble
+
+    if backend != "exact":
+        raise ValueError(f"An ensemble is evaluated on the exact engine, not backend {backend}.")
+    members = [first] + [load_checkpoint(path) for path in paths[1:]]
+    for path, member in zip(paths, members):
+        trained_on = member.meta.get("dataset")
+        if trained_on and trained_on != first.meta.get("dataset"):
+            raise ValueError(
+                f"Ensemble members must share the dataset: {paths[0]} was trained on {first.meta.get('dataset')}, "
+                f"{path} on {trained_on}."
+            )
+    batch = dataset.split(split).first(limit) if limit is not None else None
+    result = evaluate_ensemble([(m.config, m.parameters) for m in members], dataset, split=split, batch=batch)
+    result["member_figures"] = [
+        {"checkpoint": str(path), **evaluate_exact(m.config, m.parameters, dataset, split=split, batch=batch, seed=seed)}
+        for path, m in zip(paths, members)
+    ]
+    result["checkpoint"] = [str(path) for path in paths]
+    return result

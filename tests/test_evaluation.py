@@ -72,3 +72,53 @@ def test_live_submission_needs_yes_and_says_what_it_costs(small_checkpoint, monk
                        r"shots, about .* QPU seconds.*Nothing was submitted to ibm_manila.*pass yes"):
         evaluate(small_checkpoint, backend="ibm_manila", limit=2, shots=100)
     assert not submitted
+
+
+def _member(tmp_path, name, seed, dataset="simple-bits", input_width=1):
+    from qrnn_qiskit.config import QRNNConfig
+    from qrnn_qiskit.training import Checkpoint, save_checkpoint
+
+    config = QRNNConfig(input_width=input_width, workspace=2, stages=1, order=1, degree=1)
+    params = config.initial_parameters(bias_spread=1.0, weights_spread=1.0, unitaries_spread=1.0, seed=seed)
+    meta = {"dataset": dataset, "settings": {"dataset": dataset, "sentence_length": 3}}
+    return save_checkpoint(tmp_path / name, Checkpoint(config, params, meta))
+
+
+def test_ensemble_averages_the_members_distributions_by_hand(tmp_path):
+    paths = [_member(tmp_path, f"m{k}.npz", seed) for k, seed in enumerate((1, 2, 3))]
+    result = evaluate(paths[0], ensemble=paths[1:])
+    # by hand: each member's teacher-forced distributions from the engine, averaged with weights 1/3
+    dataset = get_dataset("simple-bits", sentence_length=3)
+    inputs, targets = dataset.split("test").engine_arrays()
+    scored = dataset.scored()
+    probs = []
+    for path in paths:
+        ck = load_checkpoint(path)
+        probs.append(ExactEngine(ck.config).simulate(ck.parameters, inputs, targets).probabilities[:, scored])
+    mean = (probs[0] + probs[1] + probs[2]) / 3
+    want = targets[:, scored]
+    p_right = np.take_along_axis(mean, want[..., None], axis=2)[..., 0]
+    assert result["members"] == 3 and result["sequences"] == inputs.shape[0] == 2
+    assert result["expected_accuracy"] == pytest.approx(np.prod(p_right, axis=1).mean(), abs=1e-12)
+    assert result["accuracy"] == ((mean.argmax(axis=2) == want).all(axis=1)).mean()
+    assert result["word_accuracy"] == (mean.argmax(axis=2) == want).mean()
+    # each member's own figures stand beside, and they are its single-model evaluation
+    for path, figures in zip(paths, result["member_figures"]):
+        single = evaluate(path)
+        assert figures["checkpoint"] == str(path) and figures["expected_accuracy"] == single["expected_accuracy"]
+    # an ensemble is not its best member: the averaged probability differs from every member's
+    assert all(abs(result["expected_accuracy"] - f["expected_accuracy"]) > 1e-6 for f in result["member_figures"])
+    # the command line is the same call
+    r = CliRunner().invoke(main, ["eval", str(paths[0]), "--ensemble", str(paths[1]), "--ensemble", str(paths[2]), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["expected_accuracy"] == result["expected_accuracy"]
+
+
+def test_ensemble_members_must_match(tmp_path):
+    first = _member(tmp_path, "a.npz", 1)
+    with pytest.raises(ValueError, match=r"must share the dataset: .*a.npz was trained on simple-bits, .*b.npz on dna"):
+        evaluate(first, ensemble=[_member(tmp_path, "b.npz", 2, dataset="dna")])
+    with pytest.raises(ValueError, match=r"member 1 has input_width=2 but the dataset simple-bits has 1-bit tokens"):
+        evaluate(first, ensemble=[_member(tmp_path, "c.npz", 2, input_width=2)])
+    with pytest.raises(ValueError, match="An ensemble is evaluated on the exact engine, not backend aer"):
+        evaluate(first, backend="aer", ensemble=[_member(tmp_path, "d.npz", 2)])
