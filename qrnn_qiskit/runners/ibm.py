@@ -461,7 +461,8 @@ def evaluate_on_backend(
     service = connect(token, instance)[0] if live else None
     runner = IBMRunner(resolve_backend(backend, service), name=backend, **runner_options)
     inputs, _ = dataset.split(split).first(limit).engine_arrays()
-    cost, figures = _cost_and_figures(runner, checkpoint, inputs, gate=live and not yes and not job_ids)
+    cost, figures = _cost_and_figures(runner, checkpoint, inputs, gate=live and not yes and not job_ids,
+                                      log=not job_ids)
     context = {"checkpoint": str(source), "dataset": dataset.name, "split": split, "limit": limit}
     if job_ids:
         record = JobRecord(backend, list(job_ids), rows or [None] * len(job_ids), inputs.shape[1], runner.shots,
@@ -484,8 +485,9 @@ def evaluate_on_backend(
     return result
 
 
-def _cost_and_figures(runner: IBMRunner, checkpoint, inputs: np.ndarray, *, gate: bool) -> tuple[dict, dict]:
-    """The cost and compiled figures of evaluating ``inputs``; logged, or raised with ``gate``."""
+def _cost_and_figures(runner: IBMRunner, checkpoint, inputs: np.ndarray, *, gate: bool, log: bool) -> tuple[dict, dict]:
+    """The cost and compiled figures of evaluating ``inputs``; raised with ``gate``, logged with ``log``
+    (not when collecting jobs already paid for)."""
     prepared = runner.prepare(checkpoint.config, checkpoint.parameters, inputs.shape[1])
     cost = runner.cost(prepared, inputs.shape[0])
     figures = {k: prepared.report[k] for k in _FIGURES}
@@ -501,6 +503,6 @@ def _cost_and_figures(runner: IBMRunner, checkpoint, inputs: np.ndarray, *, gate
             "\n".join(lines) + f"\nNothing was submitted to {runner.name}: review the cost above and pass yes "
             "(--yes) to submit."
         )
-    for line in lines:
+    for line in lines if log else ():
         logger.info(line)
     return cost, figures

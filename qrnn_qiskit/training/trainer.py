@@ -66,15 +66,21 @@ class TrainState:
 
     @classmethod
     def initial(cls, settings: TrainSettings, dataset: Dataset) -> TrainState:
-        config = settings.model(dataset.input_width)
-        rng = np.random.default_rng(settings.seed)
-        params = config.initial_parameters(
+        state = cls._blank(settings, dataset)
+        state.parameters = state.config.initial_parameters(
             bias_spread=settings.initial_bias_spread, weights_spread=settings.initial_weights_spread,
-            unitaries_spread=settings.initial_unitaries_spread, seed=rng,
+            unitaries_spread=settings.initial_unitaries_spread, seed=state.rng,
         )
+        return state
+
+    @classmethod
+    def _blank(cls, settings: TrainSettings, dataset: Dataset) -> TrainState:
+        """Model, optimiser and random streams of ``settings``; parameters not drawn yet."""
+        config = settings.model(dataset.input_width)
         optimizer = make_optimizer(settings.optimizer, config.num_parameters, settings.learning_rate, settings.weight_decay)
         # validation draws from its own stream, so when and how often it runs never changes training
-        return cls(settings, config, dataset, params, optimizer, rng, np.random.default_rng([settings.seed, 1]))
+        return cls(settings, config, dataset, np.zeros(config.num_parameters), optimizer,
+                   np.random.default_rng(settings.seed), np.random.default_rng([settings.seed, 1]))
 
     def to_checkpoint(self, kind: str, validation: dict | None = None) -> Checkpoint:
         meta = {
@@ -99,7 +105,7 @@ class TrainState:
         Raises:
             ValueError: when the settings describe another model than the checkpoint's.
         """
-        state = cls.initial(settings, dataset)
+        state = cls._blank(settings, dataset)
         meta = checkpoint.meta
         if checkpoint.config != state.config:
             raise ValueError(f"The checkpoint's model {checkpoint.config} differs from the settings' {state.config}.")
