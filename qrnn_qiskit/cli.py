@@ -307,6 +307,8 @@ def train_command(out, test, as_json, **options):
 @click.option("--timeout", type=float, help="new limit on the run's total seconds (time already spent counts)")
 @click.option("--validation-size", type=int,
               help="switch to a fixed validation set of N sequences (0: the whole split); the best loss restarts")
+@click.option("--workers", type=int, help="new number of data-parallel Ray workers (same trajectory)")
+@click.option("--address", help="Ray cluster to join: auto or HOST:PORT")
 @click.option("--test", is_flag=True, help="evaluate the best checkpoint on the test split at the end")
 @click.option("--json", "as_json", is_flag=True, help="end with one JSON line summarising the run")
 @_library_errors

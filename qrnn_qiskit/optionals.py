@@ -13,6 +13,7 @@ _EXTRAS = {
     "matplotlib": ("matplotlib", "plot"),
     "tensorboard": ("tensorboard", "tensorboard"),
     "torch": ("torch", "torch"),
+    "ray": ("ray", "distributed"),
 }
 
 

@@ -82,6 +82,9 @@ class TrainSettings:
     gradient: str = _option("param-shift", "how the aer backend estimates gradients", choices=GRADIENTS)
     shots: int = _option(1024, "shots per circuit row (aer backend)")
     device: str = _option("CPU", "Aer device (aer backend)", choices=DEVICES)
+    workers: int = _option(1, "data-parallel workers on Ray (distributed extra); 1: this process alone")
+    address: str | None = _option(None, "Ray cluster to join with --workers: auto or HOST:PORT (default: a local "
+                                  "instance with --workers CPUs, shut down at the end)", type=str)
     argv: list = _option(list, "the command line that started the run (recorded)", cli=False)
 
     def validate(self) -> None:
@@ -95,7 +98,7 @@ class TrainSettings:
         for name, allowed in (("backend", BACKENDS), ("gradient", GRADIENTS), ("device", DEVICES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"Unknown {name} {getattr(self, name)!r}; expected one of {', '.join(allowed)}.")
-        for name in ("steps", "validate_every", "batch_size", "shots"):
+        for name in ("steps", "validate_every", "batch_size", "shots", "workers"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
@@ -108,6 +111,10 @@ class TrainSettings:
                 f"validation_size must be 0 (the whole validation split) or a positive number of sequences, "
                 f"got {self.validation_size!r}."
             )
+        if self.workers > 1 and self.backend != "exact":
+            raise ValueError(f"workers > 1 splits the exact engine's batches; backend {self.backend!r} runs in one process.")
+        if self.address is not None and self.workers == 1:
+            raise ValueError(f"address {self.address!r} joins a Ray cluster for data-parallel workers; set workers > 1.")
         if self.timeout is not None and self.timeout <= 0:
             raise ValueError(f"timeout must be positive seconds, got {self.timeout}.")
 

@@ -178,16 +178,17 @@ def _validate(state: TrainState, fixed: SequenceBatch | None, min_train: float) 
     return record, batch
 
 
-def fit(state: TrainState, callbacks: Sequence[Callback] = (), *, gradient=None) -> dict:
+def fit(state: TrainState, callbacks: Sequence[Callback] = (), *, objective=None) -> dict:
     """Train ``state`` in place until ``settings.steps``, a stop condition or Ctrl-C; returns the summary.
 
     Stops: ``stop_at_loss`` (a validation loss below it), ``timeout`` (seconds, earlier pieces
     counted), a callback setting ``state.stop``, or KeyboardInterrupt; ``state.stopped`` names which.
-    ``gradient(params, inputs, targets, scored) -> (loss, grad)`` replaces the exact engine's
-    (validation stays on the exact engine).
+    ``objective`` (``start(batch)``, ``__call__(params) -> (loss, clipped gradient)``,
+    ``min_postselection``) replaces the exact engine's on the whole batch: Aer shots, or Ray
+    workers; validation stays on the exact engine.
     """
     settings = state.settings
-    objective = _Objective(state.config, state.dataset.scored(), gradient)
+    objective = objective if objective is not None else _Objective(state.config, state.dataset.scored())
     fixed = fixed_validation_set(state.dataset, settings)
     state.started, state.stopped = time.perf_counter(), "steps"
     for callback in callbacks:
@@ -275,6 +276,8 @@ def resume(
     steps: int | None = None,
     timeout: float | None = None,
     validation_size: int | None = None,
+    workers: int | None = None,
+    address: str | None = None,
     test: bool = False,
     callbacks: Sequence[Callback] | None = None,
 ) -> dict:
@@ -283,7 +286,8 @@ def resume(
 
     A new ``learning_rate`` holds from here on (schedule entries already passed are dropped). A
     new ``validation_size`` (0 for the whole split) changes only how the best checkpoint is
-    chosen; the best loss so far is forgotten, since it was measured on other sequences.
+    chosen; the best loss so far is forgotten, since it was measured on other sequences. New
+    ``workers``/``address`` move the run onto other Ray workers without changing its trajectory.
 
     Raises:
         ValueError: for a checkpoint that was not written by a training run.
@@ -293,7 +297,7 @@ def resume(
         raise ValueError(f"{checkpoint} was not written by a training run (qrnn train); it cannot be resumed.")
     settings = TrainSettings.from_dict(ck.meta["settings"])
     pairs = (("learning_rate", learning_rate), ("batch_size", batch_size), ("steps", steps), ("timeout", timeout),
-             ("validation_size", validation_size))
+             ("validation_size", validation_size), ("workers", workers), ("address", address))
     overrides = {k: v for k, v in pairs if v is not None}
     if learning_rate is not None and settings.lr_schedule:
         overrides["lr_schedule"] = [entry for entry in settings.lr_schedule if entry[0] > int(ck.meta["step"])] or None
@@ -309,7 +313,11 @@ def _run(state: TrainState, out: Path, test: bool, callbacks: Sequence[Callback]
     if state.settings.tensorboard:
         writers.append(TensorBoardWriter(out))
     extra = [ConsoleProgress(), ShowSamples()] if callbacks is None else list(callbacks)
-    summary = fit(state, writers + extra, gradient=_aer_gradient(state))
+    objective = _objective(state)
+    try:
+        summary = fit(state, writers + extra, objective=objective)
+    finally:  # Ctrl-C and failures too: no Ray workers are left behind
+        getattr(objective, "close", lambda: None)()
     summary.update({"checkpoints": {"best": str(out / "best.npz"), "final": str(out / "final.npz")},
                     "out": str(out), "backend": state.settings.backend})
     if test:
@@ -319,12 +327,20 @@ def _run(state: TrainState, out: Path, test: bool, callbacks: Sequence[Callback]
     return summary
 
 
+def _objective(state: TrainState):
+    """The training objective the settings ask for: the exact engine in this process, on Ray
+    workers (``workers > 1``), or gradients from Aer shots (``backend="aer"``)."""
+    settings, scored = state.settings, state.dataset.scored()
+    if settings.workers > 1:
+        from .distributed import DataParallelObjective
+
+        return DataParallelObjective(state.config, scored, settings.workers, settings.address, GRAD_CLIP)
+    return _Objective(state.config, scored, _aer_gradient(state) if settings.backend == "aer" else None)
+
+
 def _aer_gradient(state: TrainState):
-    """The Aer gradient estimator of ``settings.backend == "aer"`` (None for the exact engine),
-    with its cost per step logged before the first step."""
+    """The Aer gradient estimator, with its cost per step logged before the first step."""
     settings = state.settings
-    if settings.backend != "aer":
-        return None
     from ..runners.aer import AerRunner
     from ..runners.aer_training import AerGradient
 

@@ -1,0 +1,166 @@
+"""Data-parallel gradients on Ray (``train(..., workers=N)``; the ``distributed`` extra).
+
+Each step's batch is split in order into ``N`` shards (``numpy.array_split``: sizes may differ by
+one). Every shard goes to a Ray actor that holds an exact engine and returns the *sums* of the
+loss and gradient over its sequences with their count; the driver adds them in shard order and
+divides by the batch size, so the result is the single-process mean up to float rounding,
+whatever ``N`` and however the batch is split. The optimiser step (L-BFGS's several evaluations
+included) stays on the driver.
+
+A worker that dies is replaced and its shard recomputed once; a second failure in the same
+evaluation stops the run with the last checkpoint intact. Without ``address`` a local Ray
+instance with ``N`` CPUs is started and shut down at the end (Ctrl-C included); with one
+(``auto`` or ``HOST:PORT``) the run joins that cluster and leaves it running.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from ..config import QRNNConfig
+from ..exceptions import QRNNError
+
+__all__ = ["DataParallelObjective"]
+
+logger = logging.getLogger("qrnn_qiskit")
+
+
+class _ShardWorker:
+    """The Ray actor: one exact engine, reused for every shard it is sent."""
+
+    def __init__(self, model: dict, scored: np.ndarray) -> None:
+        from ..engine import ExactEngine
+
+        self.engine = ExactEngine(QRNNConfig.from_dict(model))
+        self.scored = scored
+
+    def sums(self, params, inputs, targets):
+        loss, grad, result = self.engine.loss_and_gradient(params, inputs, targets, self.scored)
+        count = inputs.shape[0]
+        return loss * count, grad * count, count, result.min_postselection_probability
+
+
+class DataParallelObjective:
+    """The training objective of :mod:`qrnn_qiskit.training.trainer`, evaluated on Ray actors.
+
+    Args:
+        config: the model.
+        scored: the dataset's scored-step mask.
+        workers: number of actors (shards per batch).
+        address: ``None`` (start a local Ray instance with ``workers`` CPUs), ``"auto"`` or
+            ``"HOST:PORT"`` (join a running cluster).
+        clip: the gradient-norm clip applied to the combined gradient.
+
+    Raises:
+        MissingOptionalDependency: without the ``distributed`` extra.
+        ValueError: for fewer than one worker.
+        QRNNError: when the cluster cannot be reached.
+    """
+
+    def __init__(self, config: QRNNConfig, scored: np.ndarray, workers: int, address: str | None, clip: float) -> None:
+        from .. import optionals
+
+        optionals.require("ray", "workers > 1 (data-parallel training)")
+        import ray
+
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be a positive integer, got {workers!r}.")
+        self.config, self.scored, self.clip, self.workers = config, scored, clip, workers
+        self._owns_ray = not ray.is_initialized() and address is None
+        if address not in (None, "auto"):
+            _check_reachable(address)
+        try:
+            if not ray.is_initialized():
+                ray.init(address=address, num_cpus=workers if address is None else None, include_dashboard=False,
+                         logging_level=logging.WARNING, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise QRNNError(
+                f"Could not reach the Ray cluster at address {address!r} ({exc}); start one with `ray start --head` "
+                "or leave address out for a local instance."
+            ) from None
+        self._actor_class = ray.remote(num_cpus=1)(_ShardWorker)
+        self._actors = [self._new_actor() for _ in range(workers)]
+        self.inputs = self.targets = None
+        self.min_postselection: float | None = None
+        self.replaced = 0
+
+    def _new_actor(self):
+        return self._actor_class.remote(self.config.to_dict(), self.scored)
+
+    def start(self, batch) -> None:
+        self.inputs, self.targets = batch.engine_arrays()
+        self.min_postselection = None
+
+    def __call__(self, values: np.ndarray) -> tuple[float, np.ndarray]:
+        from .optim import clip_grad_norm
+
+        parts = self._evaluate(values)
+        total = sum(part[2] for part in parts)
+        loss, grad = 0.0, np.zeros_like(values)
+        for loss_sum, grad_sum, _, _ in parts:  # a fixed order: the shards', whatever finished first
+            loss += loss_sum
+            grad += grad_sum
+        if self.min_postselection is None:
+            self.min_postselection = min(part[3] for part in parts)
+        return loss / total, clip_grad_norm(grad / total, self.clip)[0]
+
+    def _evaluate(self, values: np.ndarray) -> list:
+        import ray
+
+        shards = list(zip(np.array_split(self.inputs, self.workers), np.array_split(self.targets, self.workers)))
+        futures = [actor.sums.remote(values, x, y) for actor, (x, y) in zip(self._actors, shards) if len(x)]
+        results = []
+        for k, future in enumerate(futures):
+            try:
+                results.append(ray.get(future))
+            except ray.exceptions.RayActorError:  # the worker died: replace it, recompute its shard once
+                logger.info("worker %d died; replacing it and recomputing its shard", k)
+                self.replaced += 1
+                self._actors[k] = self._new_actor()
+                try:
+                    results.append(ray.get(self._actors[k].sums.remote(values, *shards[k])))
+                except ray.exceptions.RayActorError as exc:
+                    raise QRNNError(
+                        f"Worker {k} died twice in one step ({exc}); the run stops with its last checkpoint intact: "
+                        "continue it with qrnn resume."
+                    ) from None
+        return results
+
+    def kill_worker(self, k: int) -> None:
+        """Kill actor ``k`` (to test recovery); the next evaluation replaces it."""
+        import ray
+
+        ray.kill(self._actors[k], no_restart=True)
+
+    def close(self) -> None:
+        """Release the actors; shut down the Ray instance this objective started."""
+        import ray
+
+        for actor in self._actors:
+            ray.kill(actor, no_restart=True)
+        self._actors = []
+        if self._owns_ray and ray.is_initialized():
+            ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast on a ``HOST:PORT`` that nothing answers (Ray itself retries for minutes).
+
+    Raises:
+        ValueError: for an address that is not ``HOST:PORT``.
+        QRNNError: when nothing accepts a connection there within 5 seconds.
+    """
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"address must be 'auto' or 'HOST:PORT' of a Ray head node, got {address!r}.")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise QRNNError(
+            f"Could not reach the Ray cluster at address {address!r} ({exc}); start one with `ray start --head` "
+            "or leave address out for a local instance."
+        ) from None
