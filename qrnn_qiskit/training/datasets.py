@@ -373,9 +373,10 @@ class _Labelled(Dataset):
 
     def batch(self, batch_size: int, rng: np.random.Generator, split: str = "train") -> SequenceBatch:
         batch_size = _check_batch_size(batch_size)
-        per_group = self._load(split)
-        feats = [data[rng.integers(0, data.shape[0], batch_size)] for data in per_group]
-        return self._assemble(feats, [np.full(batch_size, g) for g in range(len(per_group))])
+        # a group absent from a split (possible in a user's data) has nothing to draw: skip it
+        present = [(g, data) for g, data in enumerate(self._load(split)) if data.shape[0]]
+        feats = [data[rng.integers(0, data.shape[0], batch_size)] for _, data in present]
+        return self._assemble(feats, [np.full(batch_size, g) for g, _ in present])
 
     def split(self, split: str) -> SequenceBatch:
         per_group = self._load(split)

@@ -128,14 +128,14 @@ def fetch(name: str, dir: str | os.PathLike | None = None, *, mirror: str | None
         ValueError: for an unknown dataset name or a non-positive timeout.
         DatasetError: for a download that fails or brings a file with the wrong checksum.
     """
-    from .datasets import FAMILY_EXAMPLES, DATASETS
+    from .datasets import FAMILY_EXAMPLES
 
     if not timeout > 0:
         raise ValueError(f"timeout must be positive seconds, got {timeout!r}.")
     if name == "all":
         names = sorted(set(REFERENCE_SHA256) | set(IDX_MD5))
     else:
-        names = files_for(FAMILY_EXAMPLES.get(name, (name,))[0] if name in DATASETS else name)
+        names = files_for(FAMILY_EXAMPLES.get(name, (name,))[0])  # a family pattern: its example instance
     folder = Path(dir).expanduser() if dir is not None else default_data_dir()
     folder.mkdir(parents=True, exist_ok=True)
     paths = []

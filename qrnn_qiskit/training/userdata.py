@@ -218,11 +218,3 @@ class UserLabelled(_Labelled):
     def _features(self, split: str) -> list[np.ndarray]:
         rows = self._splits[split]
         return [self._sequences[rows][self._labels[rows] == c] for c in self.group_labels]
-
-    def batch(self, batch_size: int, rng: np.random.Generator, split: str = "train") -> SequenceBatch:
-        # classes absent from a split have no sequences to draw: draw from the others
-        per_group = self._load(split)
-        present = [g for g, data in enumerate(per_group) if data.shape[0]]
-        size = _check_batch_size(batch_size)
-        feats = [per_group[g][rng.integers(0, per_group[g].shape[0], size)] for g in present]
-        return self._assemble(feats, [np.full(size, g) for g in present])

@@ -111,3 +111,11 @@ def test_bad_npz_files(tmp_path):
     (tmp_path / "garbage.npz").write_bytes(b"garbage")
     with pytest.raises(DatasetError, match=r"is not a dataset file: a dataset file is an \.npz archive"):
         get_dataset(str(tmp_path / "garbage.npz"))
+
+
+def test_a_class_absent_from_a_split_is_skipped_when_batching(tmp_path):
+    rows = [("train", 0, [1, 1]), ("train", 1, [0, 0]), ("validate", 0, [1, 0]), ("test", 1, [0, 1])]
+    ds = get_dataset(str(_labelled_csv(tmp_path / "gap.csv", rows)))
+    batch = ds.batch(3, np.random.default_rng(0), "validate")  # no class-1 sequence in validate
+    np.testing.assert_array_equal(batch.labels, [0, 0, 0])
+    assert ds.batch(2, np.random.default_rng(0)).labels.tolist() == [0, 0, 1, 1]
