@@ -33,9 +33,12 @@ import numpy as np
 from ..config import QRNNConfig
 from ..exceptions import QRNNError
 
-__all__ = ["ExactEngine", "SequenceResult", "reference_loss_offset"]
+__all__ = ["ENGINES", "PRECISIONS", "ExactEngine", "SequenceResult", "reference_loss_offset"]
 
 _TINY = 1e-300
+#: the engine's paths: compiled CPU kernels (default), the numpy reference, CuPy on a GPU
+ENGINES = ("cpu", "numpy", "gpu")
+PRECISIONS = ("float64", "float32")
 
 
 def reference_loss_offset(input_width: int) -> float:
@@ -139,10 +142,21 @@ class ExactEngine:
         (1, 3, 2)
     """
 
-    def __init__(self, config: QRNNConfig) -> None:
+    def __init__(self, config: QRNNConfig, engine: str = "cpu", precision: str = "float64") -> None:
         if not isinstance(config, QRNNConfig):
             raise TypeError(f"config must be a QRNNConfig, got {type(config).__name__}.")
+        if engine not in ENGINES:
+            raise ValueError(
+                f"engine must be one of {', '.join(ENGINES)}, got {engine!r}: 'cpu' is the compiled "
+                "kernel, 'numpy' the reference path, 'gpu' the CuPy path (gpu extra)."
+            )
+        if engine == "numpy" and precision != "float64":
+            raise ValueError(
+                f"precision {precision!r} needs engine 'cpu' or 'gpu'; the numpy path is float64 only."
+            )
         self.config = config
+        self.engine = engine
+        self.precision = precision
         self.num_lanes = config.num_lanes
         self.power = 2**config.order
         self.subset_masks = [
@@ -166,6 +180,15 @@ class ExactEngine:
         num_ws_ops = len(ops) - config.input_width
         self._ws_ops = ops[:num_ws_ops]
         self._out_ops = ops[num_ws_ops:]
+        self._compiled = None
+        if engine == "cpu":
+            from .compiled import CompiledPath
+
+            self._compiled = CompiledPath(self, precision)
+        elif engine == "gpu":
+            from .gpu import GPUPath
+
+            self._compiled = GPUPath(self, precision)
 
     # ------------------------------------------------------------------ layout helpers
     # States keep the batch innermost: the workspace state is (2**W, B) and the full state
@@ -314,9 +337,11 @@ class ExactEngine:
         cfg = self.config
         batch, steps = inputs.shape
         num_in = cfg.input_width
-        tables = _Tables(self, params)
         io_inputs = _bit_reverse(inputs, num_in)
         io_targets = _bit_reverse(targets, num_in) if targets is not None else None
+        if self._compiled is not None and not keep_states:
+            return self._compiled_forward(params, io_inputs, io_targets, sample, rng), None, [], None
+        tables = _Tables(self, params)
         psi = np.zeros((1 << cfg.workspace, batch))
         psi[0, :] = 1.0
         probs = np.empty((batch, steps, cfg.num_outcomes))
@@ -369,6 +394,28 @@ class ExactEngine:
             neuron_acceptance=acceptance,
         )
         return result, tables, starts, outcomes_io
+
+    def _compiled_forward(self, params, io_inputs, io_targets, sample, rng) -> SequenceResult:
+        """The forward pass on the compiled path, with the numpy path's random draws."""
+        batch, steps = io_inputs.shape
+        if io_targets is None:
+            draw = np.ones((batch, steps), bool)
+        else:
+            draw = np.broadcast_to(sample, (batch, steps))
+        uniforms = np.zeros((batch, steps))
+        for t in np.flatnonzero(draw.any(axis=0)):  # the numpy path draws once per such step
+            uniforms[:, t] = rng.random(batch)
+        probs, outcomes_io, taken, acceptance = self._compiled.forward(
+            params, io_inputs, io_targets, draw, uniforms
+        )
+        num_in = self.config.input_width
+        order = _bit_reverse(np.arange(self.config.num_outcomes), num_in)
+        return SequenceResult(
+            probabilities=probs[:, :, order],
+            outcomes=_bit_reverse(outcomes_io, num_in),
+            outcome_probability=taken,
+            neuron_acceptance=acceptance,
+        )
 
     def simulate(
         self,
@@ -438,6 +485,12 @@ class ExactEngine:
         """
         params, inputs, targets = self._validate(parameters, inputs, targets)
         scored = self._scored(scored, inputs.shape[1])
+        if self._compiled is not None:
+            loss_rows, grad_rows, result = self._loss_and_gradient_rows(params, inputs, targets, scored)
+            count = inputs.shape[0] * int(scored.sum())
+            loss = float(self._compiled.sum_rows(loss_rows[:, None])[0])
+            offset = reference_loss_offset(self.config.input_width)
+            return loss / count - offset, self._compiled.sum_rows(grad_rows) / count, result
         cfg = self.config
         result, tables, starts, y_io = self._forward(
             params, inputs, targets, np.zeros(inputs.shape[1], bool), None, keep_states=True
@@ -448,6 +501,41 @@ class ExactEngine:
         grad_p_io[:, :, order] = grad_p
         grad = self._backward(params, tables, inputs, starts, y_io, grad_p_io)
         return loss, grad, result
+
+    def loss_and_gradient_rows(
+        self, parameters: object, inputs: object, targets: object, scored: object
+    ) -> tuple[np.ndarray, np.ndarray, SequenceResult]:
+        """Per-sequence terms of :meth:`loss_and_gradient`, before they are summed.
+
+        Returns ``(loss_rows, grad_rows, result)``: ``loss_rows[b]`` is the sum over the scored
+        steps of sequence ``b`` of ``logsumexp(p) - p[target]``, ``grad_rows[b]`` its gradient.
+        ``loss_and_gradient`` is ``sum_rows(loss_rows) / count - offset`` and
+        ``sum_rows(grad_rows) / count`` with ``count = B * scored.sum()``, and rows of shards
+        concatenated in order give the same bits as the whole batch (compiled paths only).
+        """
+        if self._compiled is None:
+            raise ValueError("loss_and_gradient_rows needs engine 'cpu' or 'gpu', not 'numpy'.")
+        params, inputs, targets = self._validate(parameters, inputs, targets)
+        scored = self._scored(scored, inputs.shape[1])
+        return self._loss_and_gradient_rows(params, inputs, targets, scored)
+
+    def _loss_and_gradient_rows(self, params, inputs, targets, scored):
+        num_in = self.config.input_width
+        io_targets = _bit_reverse(targets, num_in)
+        loss_rows, grad_rows, probs, acceptance = self._compiled.loss_and_gradient_rows(
+            params, _bit_reverse(inputs, num_in), io_targets, scored
+        )
+        order = _bit_reverse(np.arange(self.config.num_outcomes), num_in)
+        probs = probs[:, :, order]
+        taken = np.take_along_axis(probs, targets[..., None], axis=2)[..., 0]
+        result = SequenceResult(probs, targets.copy(), taken, acceptance)
+        return loss_rows, grad_rows, result
+
+    def sum_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Rows of :meth:`loss_and_gradient_rows` added strictly in order."""
+        from .compiled import CompiledPath
+
+        return CompiledPath.sum_rows(rows)
 
     # ------------------------------------------------------------------ backward
     def _backward(

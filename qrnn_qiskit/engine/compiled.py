@@ -1,0 +1,168 @@
+"""The compiled CPU path of the exact engine: numpy in, numpy out, numba kernels in between.
+
+:class:`CompiledPath` turns a parameter vector into full-pattern activation tables, runs the
+kernels of :mod:`qrnn_qiskit.engine._kernels` (one sequence per loop iteration, threaded over the
+batch) and hands back what the numpy path returns. The first call in a fresh environment compiles
+the kernels (a few seconds, reported by ``benchmarks/engine.py`` as ``compile_s``); the machine code
+is cached on disk beside the module, or under ``NUMBA_CACHE_DIR`` where the package is read-only,
+so later processes only load it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..exceptions import QRNNError
+
+__all__ = ["CompiledPath", "PRECISIONS"]
+
+PRECISIONS = {"float64": np.float64, "float32": np.float32}
+
+
+def _kernels():
+    # Imported on first use, so that ``import qrnn_qiskit.engine`` does not load numba.
+    from . import _kernels
+
+    return _kernels
+
+
+class CompiledPath:
+    """Compiled forward, sampling and gradient for one :class:`~.exact.ExactEngine`.
+
+    Args:
+        engine: the engine whose configuration, op order and tables are used.
+        precision: ``"float64"`` (equal to the numpy path to rounding) or ``"float32"`` (states
+            and tables in single precision; gradients still accumulate in double).
+    """
+
+    def __init__(self, engine, precision: str = "float64") -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}.")
+        self.engine = engine
+        self.dtype = PRECISIONS[precision]
+        cfg = engine.config
+        num_in = cfg.input_width
+        kinds, lanes, indices = [], [], []
+        for kind, idx in engine._ws_ops:
+            kinds.append(0 if kind == "u" else 1)
+            if kind == "u":
+                lanes.append(idx % cfg.workspace)
+            else:
+                lanes.append(cfg.neurons[idx].target - num_in)
+            indices.append(idx)
+        self.kinds = np.array(kinds, np.int64)
+        self.lanes = np.array(lanes, np.int64)
+        self.indices = np.array(indices, np.int64)
+        self.out_neurons = np.array([idx for _, idx in engine._out_ops], np.int64)
+        self.out_lanes = np.array([cfg.neurons[idx].target for _, idx in engine._out_ops], np.int64)
+        self.masks = np.concatenate(engine.subset_masks).astype(np.int64)
+        self.mask_offsets = np.cumsum([0] + [len(m) for m in engine.subset_masks]).astype(np.int64)
+        self.bias_index = np.array([spec.bias_index for spec in cfg.neurons], np.int64)
+        self.unitary_index = np.array(engine.unitary_indices, np.int64)
+
+    # ------------------------------------------------------------------ tables
+    def _tables(self, params: np.ndarray, derivatives: bool):
+        from .exact import _zeta
+
+        engine, cfg = self.engine, self.engine.config
+        k = engine.power
+        thetas = np.empty((cfg.num_neurons, 1 << engine.num_lanes))
+        for spec, masks, row in zip(cfg.neurons, engine.subset_masks, thetas):
+            row[:] = _zeta(engine.num_lanes, masks, params[spec.weight_slice])
+            row += cfg.bias + params[spec.bias_index]
+        cos, sin = np.cos(0.5 * thetas), np.sin(0.5 * thetas)
+        angles = params[engine.unitary_indices]
+        tabs = self._with_ws_layout(cos**k, sin**k)
+        tabs += [np.cos(0.5 * angles), np.sin(0.5 * angles)]
+        tabs = tuple(np.ascontiguousarray(t, dtype=self.dtype) for t in tabs)
+        if not derivatives:
+            return tabs
+        dtabs = self._with_ws_layout(-0.5 * k * cos ** (k - 1) * sin, 0.5 * k * sin ** (k - 1) * cos)
+        return tabs, tuple(np.ascontiguousarray(t, dtype=self.dtype) for t in dtabs)
+
+    def _with_ws_layout(self, c: np.ndarray, s: np.ndarray) -> list[np.ndarray]:
+        """Full-pattern tables ``(N, 2**n)`` and their workspace layout ``(N, 2**I, 2**W)``.
+
+        A workspace neuron of a sequence whose io lanes hold ``io`` reads row ``[k, io]``, so
+        its pass over amplitude pairs reads the table contiguously.
+        """
+        cfg = self.engine.config
+        shape = (cfg.num_neurons, 1 << cfg.workspace, cfg.num_outcomes)
+        return [c, s, c.reshape(shape).transpose(0, 2, 1), s.reshape(shape).transpose(0, 2, 1)]
+
+    @property
+    def _ops(self):
+        return self.kinds, self.lanes, self.indices, self.out_neurons, self.out_lanes
+
+    @property
+    def _layout(self):
+        return self.masks, self.mask_offsets, self.bias_index, self.unitary_index
+
+    # ------------------------------------------------------------------ errors
+    def _raise(self, status: np.ndarray, status_step: np.ndarray, outcomes_io: np.ndarray) -> None:
+        """Raise the numpy path's error for the earliest failing step (first sequence there)."""
+        from .exact import _bit_reverse
+
+        bad = np.flatnonzero(status)
+        if not bad.size:
+            return
+        t = int(status_step[bad].min())
+        at_t = bad[status_step[bad] == t]
+        kernels = _kernels()
+        if np.any(status[at_t] == kernels.NEURONS_VANISH):
+            raise QRNNError(
+                f"At step {t} the neurons' postselection has probability 0 for some sequence; "
+                "the parameters make the circuit's acceptance vanish."
+            )
+        b = int(at_t[0])
+        token = int(_bit_reverse(np.array([outcomes_io[b, t]]), self.engine.config.input_width)[0])
+        raise QRNNError(
+            f"Postselecting step {t} of sequence {b} on outcome {token} is impossible: it has "
+            "probability 0 under these parameters."
+        )
+
+    # ------------------------------------------------------------------ passes
+    def forward(self, params, io_inputs, io_targets, draw, uniforms):
+        """Probabilities, outcomes, taken probabilities and acceptance, all in io order."""
+        cfg = self.engine.config
+        batch, steps = io_inputs.shape
+        tabs = self._tables(params, derivatives=False)
+        probs = np.zeros((batch, steps, cfg.num_outcomes))
+        outcomes = np.zeros((batch, steps), np.int64)
+        taken = np.zeros((batch, steps))
+        acceptance = np.zeros((batch, steps))
+        status = np.zeros(batch, np.int64)
+        status_step = np.zeros(batch, np.int64)
+        targets = io_targets if io_targets is not None else np.zeros_like(io_inputs)
+        _kernels().forward(
+            np.ascontiguousarray(io_inputs), np.ascontiguousarray(targets),
+            np.ascontiguousarray(draw), np.ascontiguousarray(uniforms), self._ops, tabs,
+            cfg.input_width, cfg.workspace,
+            probs, outcomes, taken, acceptance, status, status_step,
+        )  # fmt: skip
+        self._raise(status, status_step, outcomes)
+        return probs, outcomes, taken, acceptance
+
+    def loss_and_gradient_rows(self, params, io_inputs, io_targets, scored):
+        """Per-sequence loss sums and gradient rows (see ``_kernels.loss_and_gradient``)."""
+        cfg = self.engine.config
+        batch, steps = io_inputs.shape
+        tabs, dtabs = self._tables(params, derivatives=True)
+        probs = np.zeros((batch, steps, cfg.num_outcomes))
+        acceptance = np.zeros((batch, steps))
+        loss_rows = np.zeros(batch)
+        grad_rows = np.zeros((batch, cfg.num_parameters))
+        status = np.zeros(batch, np.int64)
+        status_step = np.zeros(batch, np.int64)
+        _kernels().loss_and_gradient(
+            np.ascontiguousarray(io_inputs), np.ascontiguousarray(io_targets),
+            np.ascontiguousarray(scored), self._ops, tabs, dtabs, self._layout,
+            cfg.input_width, cfg.workspace, probs, acceptance, loss_rows, grad_rows, status, status_step,
+        )  # fmt: skip
+        self._raise(status, status_step, io_targets)
+        return loss_rows, grad_rows, probs, acceptance
+
+    @staticmethod
+    def sum_rows(rows: np.ndarray) -> np.ndarray:
+        """Rows added in order, so that a batch split into shards sums to the same bits."""
+        return _kernels().sum_rows(np.ascontiguousarray(rows, dtype=np.float64))
