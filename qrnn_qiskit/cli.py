@@ -16,6 +16,8 @@ import click
 
 __all__ = ["main"]
 
+from .engine.exact import ENGINES, PRECISIONS
+
 SPLITS = click.Choice(["train", "validate", "test"])
 LAYOUTS = click.Choice(["auto", "default", "compact"])
 
@@ -236,6 +238,10 @@ _E = "qrnn_qiskit.evaluation:evaluate"
               help="collect the jobs recorded in DIR/jobs.json (backend, ids, dataset, split, limit, shots, mode from the record)")
 @click.option("--ensemble", multiple=True, type=click.Path(dir_okay=False),
               help="another member of an ensemble with CHECKPOINT (repeatable): their distributions averaged per step")
+@click.option("--engine", type=click.Choice(ENGINES), default=_default(_E, "engine"), show_default=True,
+              help="exact engine path: compiled cpu kernels, the numpy reference, or gpu (CuPy; gpu extra)")
+@click.option("--precision", type=click.Choice(PRECISIONS), default=_default(_E, "precision"), show_default=True,
+              help="exact engine arithmetic (float32: cpu or gpu engine)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON line")
 @_library_errors
 def eval_command(checkpoint, as_json, **options):
@@ -309,6 +315,8 @@ def train_command(out, test, as_json, **options):
               help="switch to a fixed validation set of N sequences (0: the whole split); the best loss restarts")
 @click.option("--workers", type=int, help="new number of data-parallel Ray workers (same trajectory)")
 @click.option("--address", help="Ray cluster to join: auto or HOST:PORT")
+@click.option("--engine", type=click.Choice(ENGINES), help="continue on another exact engine path (cpu, numpy, gpu)")
+@click.option("--precision", type=click.Choice(PRECISIONS), help="continue in another precision")
 @click.option("--test", is_flag=True, help="evaluate the best checkpoint on the test split at the end")
 @click.option("--json", "as_json", is_flag=True, help="end with one JSON line summarising the run")
 @_library_errors

@@ -60,6 +60,8 @@ def evaluate(
     job_ids: Sequence[str] = (),
     jobs: str | os.PathLike | None = None,
     ensemble: Sequence[str | os.PathLike] = (),
+    engine: str = "cpu",
+    precision: str = "float64",
 ) -> dict:
     """Evaluate a checkpoint: loss, sampled accuracy, exact expected accuracy, CER, acceptance.
 
@@ -99,10 +101,12 @@ def evaluate(
     ck = load_checkpoint(checkpoint)
     ds = checkpoint_dataset(ck, checkpoint, dataset, data_dir)
     if ensemble:
-        return _evaluate_ensemble([checkpoint, *ensemble], ck, ds, backend, split=split, limit=limit, seed=seed)
+        return _evaluate_ensemble([checkpoint, *ensemble], ck, ds, backend, split=split, limit=limit, seed=seed,
+                                  engine=engine, precision=precision)
     if backend in ("exact", "aer"):
         result = _evaluate_locally(ck, ds, backend, split=split, limit=limit, seed=seed, shots=shots,
-                                   neuron_mode=neuron_mode, noise=noise, device=device)
+                                   neuron_mode=neuron_mode, noise=noise, device=device, engine=engine,
+                                   precision=precision)
     else:
         from .runners.ibm import evaluate_on_backend
 
@@ -131,13 +135,15 @@ def _from_job_record(jobs, job_ids, backend: str, dataset, split, limit) -> tupl
             dataset or context.get("dataset"), context.get("split", split), limit)
 
 
-def _evaluate_locally(ck, ds, backend: str, *, split, limit, seed, shots, neuron_mode, noise, device) -> dict:
+def _evaluate_locally(ck, ds, backend: str, *, split, limit, seed, shots, neuron_mode, noise, device, engine,
+                      precision) -> dict:
     """The exact engine's figures, or Aer's sampled ones beside them."""
     if backend == "exact":
         from .training import evaluate_exact
 
         batch = ds.split(split).first(limit) if limit is not None else None
-        return evaluate_exact(ck.config, ck.parameters, ds, split=split, batch=batch, seed=seed)
+        return evaluate_exact(ck.config, ck.parameters, ds, split=split, batch=batch, seed=seed, engine=engine,
+                              precision=precision)
     from .runners.aer import AerRunner
 
     runner = AerRunner(device=device, noise=noise, shots=shots, seed=seed, neuron_mode=neuron_mode)
@@ -145,7 +151,7 @@ def _evaluate_locally(ck, ds, backend: str, *, split, limit, seed, shots, neuron
             **runner.evaluate(ck.config, ck.parameters, ds, split=split, limit=limit)}
 
 
-def _evaluate_ensemble(paths, first, dataset, backend: str, *, split, limit, seed) -> dict:
+def _evaluate_ensemble(paths, first, dataset, backend: str, *, split, limit, seed, engine, precision) -> dict:
     """The ensemble of the checkpoints at ``paths`` (``first`` already loaded), with each member's figures."""
     from .training import evaluate_exact, load_checkpoint
     from .training.evaluate import evaluate_ensemble
@@ -161,9 +167,11 @@ def _evaluate_ensemble(paths, first, dataset, backend: str, *, split, limit, see
                 f"{path} on {trained_on}."
             )
     batch = dataset.split(split).first(limit) if limit is not None else None
-    result = evaluate_ensemble([(m.config, m.parameters) for m in members], dataset, split=split, batch=batch)
+    result = evaluate_ensemble([(m.config, m.parameters) for m in members], dataset, split=split, batch=batch,
+                               engine=engine, precision=precision)
     result["member_figures"] = [
-        {"checkpoint": str(path), **evaluate_exact(m.config, m.parameters, dataset, split=split, batch=batch, seed=seed)}
+        {"checkpoint": str(path), **evaluate_exact(m.config, m.parameters, dataset, split=split, batch=batch, seed=seed,
+                                                   engine=engine, precision=precision)}
         for path, m in zip(paths, members)
     ]
     result["checkpoint"] = [str(path) for path in paths]

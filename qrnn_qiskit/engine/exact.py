@@ -531,7 +531,8 @@ class ExactEngine:
         result = SequenceResult(probs, targets.copy(), taken, acceptance)
         return loss_rows, grad_rows, result
 
-    def sum_rows(self, rows: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def sum_rows(rows: np.ndarray) -> np.ndarray:
         """Rows of :meth:`loss_and_gradient_rows` added strictly in order."""
         from .compiled import CompiledPath
 

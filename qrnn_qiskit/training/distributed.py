@@ -1,10 +1,11 @@
 """Data-parallel gradients on Ray (``train(..., workers=N)``; the ``distributed`` extra).
 
 Each step's batch is split in order into ``N`` shards (``numpy.array_split``: sizes may differ by
-one). Every shard goes to a Ray actor that holds an exact engine and returns the *sums* of the
-loss and gradient over its sequences with their count; the driver adds them in shard order and
-divides by the batch size, so the result is the single-process mean up to float rounding,
-whatever ``N`` and however the batch is split. The optimiser step (L-BFGS's several evaluations
+one). Every shard goes to a Ray actor that holds an exact engine and returns the loss and gradient
+terms of its sequences with their count. On the compiled engine paths these are one row per
+sequence, which the driver adds in batch order exactly as one process does, so the result is the
+single-process one bit for bit, whatever ``N`` and however the batch is split; on the numpy path
+they are the shard's sums, added in shard order (equal to float rounding). The optimiser step (L-BFGS's several evaluations
 included) stays on the driver.
 
 A worker that dies is replaced and its shard recomputed once; a second failure in the same
@@ -30,15 +31,20 @@ logger = logging.getLogger("qrnn_qiskit")
 class _ShardWorker:
     """The Ray actor: one exact engine, reused for every shard it is sent."""
 
-    def __init__(self, model: dict, scored: np.ndarray) -> None:
+    def __init__(self, model: dict, scored: np.ndarray, engine: str = "cpu", precision: str = "float64") -> None:
         from ..engine import ExactEngine
 
-        self.engine = ExactEngine(QRNNConfig.from_dict(model))
+        self.engine = ExactEngine(QRNNConfig.from_dict(model), engine=engine, precision=precision)
         self.scored = scored
 
     def sums(self, params, inputs, targets):
-        loss, grad, result = self.engine.loss_and_gradient(params, inputs, targets, self.scored)
+        """The shard's loss and gradient terms: per-sequence rows on a compiled engine path (so
+        the driver adds them in global sequence order), sums over the shard on the numpy path."""
         count = inputs.shape[0]
+        if self.engine.engine != "numpy":
+            loss_rows, grad_rows, result = self.engine.loss_and_gradient_rows(params, inputs, targets, self.scored)
+            return loss_rows, grad_rows, count, result.min_postselection_probability
+        loss, grad, result = self.engine.loss_and_gradient(params, inputs, targets, self.scored)
         return loss * count, grad * count, count, result.min_postselection_probability
 
 
@@ -59,7 +65,8 @@ class DataParallelObjective:
         QRNNError: when the cluster cannot be reached.
     """
 
-    def __init__(self, config: QRNNConfig, scored: np.ndarray, workers: int, address: str | None, clip: float) -> None:
+    def __init__(self, config: QRNNConfig, scored: np.ndarray, workers: int, address: str | None, clip: float,
+                 engine: str = "cpu", precision: str = "float64") -> None:
         from .. import optionals
 
         optionals.require("ray", "workers > 1 (data-parallel training)")
@@ -68,6 +75,7 @@ class DataParallelObjective:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a positive integer, got {workers!r}.")
         self.config, self.scored, self.clip, self.workers = config, scored, clip, workers
+        self.engine, self.precision = engine, precision
         self._owns_ray = not ray.is_initialized() and address is None
         if address not in (None, "auto"):
             _check_reachable(address)
@@ -87,7 +95,7 @@ class DataParallelObjective:
         self.replaced = 0
 
     def _new_actor(self):
-        return self._actor_class.remote(self.config.to_dict(), self.scored)
+        return self._actor_class.remote(self.config.to_dict(), self.scored, self.engine, self.precision)
 
     def start(self, batch) -> None:
         self.inputs, self.targets = batch.engine_arrays()
@@ -98,12 +106,21 @@ class DataParallelObjective:
 
         parts = self._evaluate(values)
         total = sum(part[2] for part in parts)
+        if self.min_postselection is None:
+            self.min_postselection = min(part[3] for part in parts)
+        if self.engine != "numpy":
+            # every sequence's row, in batch order: the single process's sum, bit for bit
+            from ..engine import ExactEngine, reference_loss_offset
+
+            count = total * int(np.count_nonzero(self.scored))
+            loss_rows = np.concatenate([part[0] for part in parts])[:, None]
+            grad_rows = np.concatenate([part[1] for part in parts])
+            loss = float(ExactEngine.sum_rows(loss_rows)[0]) / count - reference_loss_offset(self.config.input_width)
+            return loss, clip_grad_norm(ExactEngine.sum_rows(grad_rows) / count, self.clip)[0]
         loss, grad = 0.0, np.zeros_like(values)
         for loss_sum, grad_sum, _, _ in parts:  # a fixed order: the shards', whatever finished first
             loss += loss_sum
             grad += grad_sum
-        if self.min_postselection is None:
-            self.min_postselection = min(part[3] for part in parts)
         return loss / total, clip_grad_norm(grad / total, self.clip)[0]
 
     def _evaluate(self, values: np.ndarray) -> list:

@@ -21,8 +21,10 @@ def evaluate_exact(
     *,
     split: str = "test",
     batch: SequenceBatch | None = None,
-    chunk: int = 512,
+    chunk: int = 4096,
     seed: int | np.random.Generator | None = 0,
+    engine: str = "cpu",
+    precision: str = "float64",
 ) -> dict:
     """Loss and accuracy of a model on a whole split (or on ``batch``).
 
@@ -33,14 +35,14 @@ def evaluate_exact(
     ``character_error_rate`` is the fraction of scored words sampled wrong (``word_accuracy`` is one
     minus it: the paper's all-digit figures are per label word); ``loss`` the reference
     loss under teacher forcing; ``min_postselection_probability`` the smallest probability of a
-    teacher-forced target.
+    teacher-forced target. ``engine`` and ``precision`` choose the exact engine's path.
     """
     if dataset.input_width != config.input_width:
         raise ValueError(
             f"The dataset {dataset.name} has {dataset.input_width}-bit tokens but the model has "
             f"input_width={config.input_width}."
         )
-    engine = ExactEngine(config)
+    engine = ExactEngine(config, engine=engine, precision=precision)
     rng = np.random.default_rng(seed)
     data = batch if batch is not None else dataset.split(split)
     inputs, targets = data.engine_arrays()
@@ -79,7 +81,9 @@ def evaluate_ensemble(
     *,
     split: str = "test",
     batch: SequenceBatch | None = None,
-    chunk: int = 512,
+    chunk: int = 4096,
+    engine: str = "cpu",
+    precision: str = "float64",
 ) -> dict:
     """An ensemble's figures: the members' output distributions averaged per step.
 
@@ -104,7 +108,7 @@ def evaluate_ensemble(
     data = batch if batch is not None else dataset.split(split)
     inputs, targets = data.engine_arrays()
     scored = dataset.scored()
-    engines = [(ExactEngine(config), params) for config, params in members]
+    engines = [(ExactEngine(config, engine=engine, precision=precision), params) for config, params in members]
     right = expected = words_right = 0.0
     for start in range(0, inputs.shape[0], chunk):
         x, y = inputs[start : start + chunk], targets[start : start + chunk]

@@ -11,6 +11,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 
 from ..config import QRNNConfig
+from ..engine.exact import ENGINES, PRECISIONS
 from .optim import OPTIMIZERS
 
 __all__ = ["TrainSettings", "parse_lr_schedule", "BACKENDS", "GRADIENTS", "DEVICES"]
@@ -79,6 +80,9 @@ class TrainSettings:
     timeout: float | None = _option(None, "stop after this many seconds (a resumed run counts its earlier time)", type=float)
     tensorboard: bool = _option(False, "also write TensorBoard event files (tensorboard extra)")
     backend: str = _option("exact", "exact engine, or gradients from Aer shots of the real circuits", choices=BACKENDS)
+    engine: str = _option("cpu", "exact engine path: compiled CPU kernels, the numpy reference, or CuPy on a GPU "
+                          "(gpu extra)", choices=ENGINES)
+    precision: str = _option("float64", "exact engine arithmetic (float32: cpu or gpu engine)", choices=PRECISIONS)
     gradient: str = _option("param-shift", "how the aer backend estimates gradients", choices=GRADIENTS)
     shots: int = _option(1024, "shots per circuit row (aer backend)")
     device: str = _option("CPU", "Aer device (aer backend)", choices=DEVICES)
@@ -95,7 +99,8 @@ class TrainSettings:
         """
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"Unknown optimizer {self.optimizer!r}; available: {', '.join(OPTIMIZERS)}.")
-        for name, allowed in (("backend", BACKENDS), ("gradient", GRADIENTS), ("device", DEVICES)):
+        for name, allowed in (("backend", BACKENDS), ("gradient", GRADIENTS), ("device", DEVICES),
+                              ("engine", ENGINES), ("precision", PRECISIONS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"Unknown {name} {getattr(self, name)!r}; expected one of {', '.join(allowed)}.")
         for name in ("steps", "validate_every", "batch_size", "shots", "workers"):
@@ -115,6 +120,8 @@ class TrainSettings:
             raise ValueError(f"workers > 1 splits the exact engine's batches; backend {self.backend!r} runs in one process.")
         if self.address is not None and self.workers == 1:
             raise ValueError(f"address {self.address!r} joins a Ray cluster for data-parallel workers; set workers > 1.")
+        if self.engine == "numpy" and self.precision != "float64":
+            raise ValueError(f"precision {self.precision!r} needs engine 'cpu' or 'gpu'; the numpy path is float64 only.")
         if self.timeout is not None and self.timeout <= 0:
             raise ValueError(f"timeout must be positive seconds, got {self.timeout}.")
 

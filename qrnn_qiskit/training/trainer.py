@@ -131,8 +131,10 @@ class _Objective:
     evaluation (at the parameters the step starts from), for the metrics.
     """
 
-    def __init__(self, config: QRNNConfig, scored: np.ndarray, gradient=None) -> None:
-        self.engine, self.scored, self.gradient = ExactEngine(config), scored, gradient
+    def __init__(self, config: QRNNConfig, scored: np.ndarray, gradient=None, engine: str = "cpu",
+                 precision: str = "float64") -> None:
+        self.engine = ExactEngine(config, engine=engine, precision=precision)
+        self.scored, self.gradient = scored, gradient
         self.inputs = self.targets = None
         self.min_postselection: float | None = None
 
@@ -166,7 +168,9 @@ def _train_step(state: TrainState, objective: _Objective) -> None:
 
 def _validate(state: TrainState, fixed: SequenceBatch | None, min_train: float) -> tuple[dict, SequenceBatch]:
     batch = fixed if fixed is not None else state.dataset.batch(state.settings.batch_size, state.validation_rng, "validate")
-    validation = evaluate_exact(state.config, state.parameters, state.dataset, batch=batch, seed=state.validation_rng)
+    settings = state.settings
+    validation = evaluate_exact(state.config, state.parameters, state.dataset, batch=batch, seed=state.validation_rng,
+                                engine=settings.engine, precision=settings.precision)
     record = {
         "step": state.step,
         "loss": state.last_loss,
@@ -188,7 +192,8 @@ def fit(state: TrainState, callbacks: Sequence[Callback] = (), *, objective=None
     workers; validation stays on the exact engine.
     """
     settings = state.settings
-    objective = objective if objective is not None else _Objective(state.config, state.dataset.scored())
+    if objective is None:
+        objective = _Objective(state.config, state.dataset.scored(), engine=settings.engine, precision=settings.precision)
     fixed = fixed_validation_set(state.dataset, settings)
     state.started, state.stopped = time.perf_counter(), "steps"
     for callback in callbacks:
@@ -278,6 +283,8 @@ def resume(
     validation_size: int | None = None,
     workers: int | None = None,
     address: str | None = None,
+    engine: str | None = None,
+    precision: str | None = None,
     test: bool = False,
     callbacks: Sequence[Callback] | None = None,
 ) -> dict:
@@ -287,7 +294,8 @@ def resume(
     A new ``learning_rate`` holds from here on (schedule entries already passed are dropped). A
     new ``validation_size`` (0 for the whole split) changes only how the best checkpoint is
     chosen; the best loss so far is forgotten, since it was measured on other sequences. New
-    ``workers``/``address`` move the run onto other Ray workers without changing its trajectory.
+    ``workers``/``address`` move the run onto other Ray workers without changing its trajectory;
+    a new ``engine`` path (cpu, numpy, gpu) changes it only by float rounding, ``precision`` by more.
 
     Raises:
         ValueError: for a checkpoint that was not written by a training run.
@@ -297,7 +305,8 @@ def resume(
         raise ValueError(f"{checkpoint} was not written by a training run (qrnn train); it cannot be resumed.")
     settings = TrainSettings.from_dict(ck.meta["settings"])
     pairs = (("learning_rate", learning_rate), ("batch_size", batch_size), ("steps", steps), ("timeout", timeout),
-             ("validation_size", validation_size), ("workers", workers), ("address", address))
+             ("validation_size", validation_size), ("workers", workers), ("address", address), ("engine", engine),
+             ("precision", precision))
     overrides = {k: v for k, v in pairs if v is not None}
     if learning_rate is not None and settings.lr_schedule:
         overrides["lr_schedule"] = [entry for entry in settings.lr_schedule if entry[0] > int(ck.meta["step"])] or None
@@ -334,8 +343,10 @@ def _objective(state: TrainState):
     if settings.workers > 1:
         from .distributed import DataParallelObjective
 
-        return DataParallelObjective(state.config, scored, settings.workers, settings.address, GRAD_CLIP)
-    return _Objective(state.config, scored, _aer_gradient(state) if settings.backend == "aer" else None)
+        return DataParallelObjective(state.config, scored, settings.workers, settings.address, GRAD_CLIP,
+                                     engine=settings.engine, precision=settings.precision)
+    return _Objective(state.config, scored, _aer_gradient(state) if settings.backend == "aer" else None,
+                      engine=settings.engine, precision=settings.precision)
 
 
 def _aer_gradient(state: TrainState):

@@ -39,13 +39,14 @@ def _random_case(seed: int):
 
 
 class TestEquivalenceWithCircuit:
+    @pytest.mark.parametrize("engine", ["cpu", "numpy"])
     @pytest.mark.parametrize("seed", range(16))
-    def test_random_configurations(self, seed):
+    def test_random_configurations(self, seed, engine):
         cfg, params, inputs, targets = _random_case(seed)
         bits = cfg.token_to_bits(inputs).reshape(-1).astype(float)
         circuit = qrnn_sequence(cfg, len(inputs), weights=params, inputs=bits)
         reference = run_postselected(circuit, [int(t) for t in targets], cfg.input_width)
-        result = ExactEngine(cfg).simulate(params, inputs[None], targets[None])
+        result = ExactEngine(cfg, engine=engine).simulate(params, inputs[None], targets[None])
         np.testing.assert_allclose(result.probabilities[0], reference.probabilities, atol=1e-10, rtol=0)
         np.testing.assert_allclose(result.outcome_probability[0], reference.outcome_probability, atol=1e-10, rtol=0)
         np.testing.assert_allclose(result.neuron_acceptance[0], reference.neuron_acceptance, atol=1e-10, rtol=0)
@@ -214,10 +215,11 @@ class TestInputs:
         with pytest.raises(ValueError, match="sample must be a boolean mask"):
             engine.simulate(params, [[0, 1]], [[0, 1]], sample=[0, 1])
 
-    def test_impossible_postselection(self):
+    @pytest.mark.parametrize("engine", ["cpu", "numpy"])
+    def test_impossible_postselection(self, engine):
         # A saturated output neuron (angle exactly 0) can never read 1: say so, do not divide by 0.
         cfg = QRNNConfig(input_width=1, workspace=1, stages=0, order=1, degree=1)
         params = np.zeros(cfg.num_parameters)
         params[3] = -math.pi / 2  # output bias: angle 0 -> output 0 with certainty
         with pytest.raises(QRNNError, match=r"Postselecting step 0 of sequence 0 on outcome 1 is impossible"):
-            ExactEngine(cfg).simulate(params, [[0]], [[1]])
+            ExactEngine(cfg, engine=engine).simulate(params, [[0]], [[1]])

@@ -1,0 +1,414 @@
+"""CUDA kernels of the exact engine (numba's CUDA target): one thread block per sequence.
+
+The same computation as :mod:`qrnn_qiskit.engine._kernels`, laid out for a GPU: block ``b`` owns
+sequence ``b`` and its threads share the amplitude pairs of each neuron's pass (a barrier between
+passes). Reductions that decide the numbers (outcome weights, the loss, the norm projection) run
+on thread 0 in the CPU kernels' order, so the GPU agrees with the CPU path to rounding of the
+device's fused multiply-adds (tested to 1e-10). Per-sequence scratch (states, saved states,
+angle gradients) lives in global memory and is allocated per chunk of sequences.
+
+Why numba's CUDA target: the kernels stay Python beside the CPU kernels they mirror, and numba's
+CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) runs them on a CPU, so the tests check them where no
+GPU exists.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import cuda
+
+from .compiled import CompiledPath
+
+__all__ = ["CudaPath"]
+
+_TINY = 1e-300
+_THREADS = 128
+_CHUNK = 4096  # sequences per launch: bounds the scratch memory (about 0.7 MB a sequence for MNIST)
+
+
+@cuda.jit(device=True, inline=True)
+def _pair(k, bit):
+    low = bit - 1
+    return ((k & ~low) << 1) | (k & low)
+
+
+@cuda.jit(device=True, inline=True)
+def _rotate(psi, lane, c, s, table):
+    """Threads share the pairs of ``lane``; ``table``: cosines/sines per pair (else scalars)."""
+    bit = 1 << lane
+    for k in range(cuda.threadIdx.x, psi.shape[0] // 2, cuda.blockDim.x):
+        w0 = _pair(k, bit)
+        w1 = w0 | bit
+        if table:
+            cc = c[w0]
+            ss = s[w0]
+        else:
+            cc = c[0]
+            ss = s[0]
+        a = psi[w0]
+        b = psi[w1]
+        psi[w0] = cc * a - ss * b
+        psi[w1] = ss * a + cc * b
+    cuda.syncthreads()
+
+
+@cuda.jit(device=True, inline=True)
+def _copy(dst, src):
+    for i in range(cuda.threadIdx.x, dst.shape[0], cuda.blockDim.x):
+        dst[i] = src[i]
+    cuda.syncthreads()
+
+
+@cuda.jit(device=True, inline=True)
+def _step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved, save):
+    kinds, lanes, indices, out_neurons, out_lanes = ops
+    ctab, stab, wtab_c, wtab_s, ucos, usin = tabs
+    for op in range(kinds.shape[0]):
+        if save:
+            _copy(ws_saved[op], psi)
+        k = indices[op]
+        if kinds[op] == 0:
+            _rotate(psi, lanes[op], ucos[k:k + 1], usin[k:k + 1], False)
+        else:
+            _rotate(psi, lanes[op], wtab_c[k, io], wtab_s[k, io], True)
+    mask = (1 << num_in) - 1
+    for x in range(cuda.threadIdx.x, full.shape[0], cuda.blockDim.x):
+        full[x] = psi[x >> num_in] if (x & mask) == 0 else 0.0
+    cuda.syncthreads()
+    for op in range(out_neurons.shape[0]):
+        if save:
+            _copy(full_saved[op], full)
+        k = out_neurons[op]
+        _rotate(full, out_lanes[op], ctab[k], stab[k], True)
+
+
+@cuda.jit(device=True, inline=True)
+def _outcome_weights(full, q, num_in):
+    """Thread 0: ``q[y]`` and their sum, in the CPU kernel's order."""
+    outcomes = 1 << num_in
+    for y in range(outcomes):
+        q[y] = 0.0
+    for x in range(full.shape[0]):
+        q[x & (outcomes - 1)] += full[x] * full[x]
+    z = 0.0
+    for y in range(outcomes):
+        z += q[y]
+    return z
+
+
+@cuda.jit(device=True, inline=True)
+def _draw(p, u):
+    outcomes = p.shape[0]
+    total = 0.0
+    count = 0
+    for y in range(outcomes):
+        total += p[y]
+        if total < u:
+            count += 1
+    drawn = min(count, outcomes - 1)
+    if p[drawn] <= 0.0:
+        drawn = 0
+        for y in range(outcomes):
+            if p[y] > p[drawn]:
+                drawn = y
+    return drawn
+
+
+@cuda.jit
+def _forward(io_inputs, io_targets, draw, uniforms, ops, tabs, num_in, psi_all, full_all, q_all,
+             probs, outcomes, taken, acceptance, status, status_step):
+    b = cuda.blockIdx.x
+    if b >= io_inputs.shape[0]:
+        return
+    psi, full, q = psi_all[b], full_all[b], q_all[b]
+    chosen = cuda.shared.array(2, np.int64)  # outcome taken, and 1 when the sequence failed
+    for w in range(cuda.threadIdx.x, psi.shape[0], cuda.blockDim.x):
+        psi[w] = 1.0 if w == 0 else 0.0
+    cuda.syncthreads()
+    dummy = psi_all[b:b + 1]
+    for t in range(io_inputs.shape[1]):
+        _step(psi, full, io_inputs[b, t], ops, tabs, num_in, dummy, dummy, False)
+        if cuda.threadIdx.x == 0:
+            chosen[1] = 0
+            z = _outcome_weights(full, q, num_in)
+            if z <= _TINY:
+                status[b] = 1
+                status_step[b] = t
+                chosen[1] = 1
+            else:
+                for y in range(q.shape[0]):
+                    probs[b, t, y] = q[y] / z
+                y = _draw(probs[b, t], uniforms[b, t]) if draw[b, t] else io_targets[b, t]
+                outcomes[b, t] = y
+                if q[y] <= _TINY:
+                    status[b] = 2
+                    status_step[b] = t
+                    chosen[1] = 1
+                else:
+                    taken[b, t] = probs[b, t, y]
+                    acceptance[b, t] = z
+                    chosen[0] = y
+        cuda.syncthreads()
+        if chosen[1]:
+            return
+        y = chosen[0]
+        root = math.sqrt(q[y])
+        for w in range(cuda.threadIdx.x, psi.shape[0], cuda.blockDim.x):
+            psi[w] = full[(w << num_in) | y] / root
+        cuda.syncthreads()
+
+
+@cuda.jit(device=True, inline=True)
+def _loss_terms(p, y, gp):
+    m = p[0]
+    for k in range(p.shape[0]):
+        m = max(m, p[k])
+    total = 0.0
+    for k in range(p.shape[0]):
+        total += math.exp(p[k] - m)
+    for k in range(p.shape[0]):
+        gp[k] += math.exp(p[k] - m) / total
+    gp[y] -= 1.0
+    return math.log(total) + m - p[y]
+
+
+@cuda.jit(device=True, inline=True)
+def _reverse(state, g, lane, c, s, dc, ds, d_angle):
+    bit = 1 << lane
+    for k in range(cuda.threadIdx.x, g.shape[0] // 2, cuda.blockDim.x):
+        x0 = _pair(k, bit)
+        x1 = x0 | bit
+        a = state[x0]
+        b = state[x1]
+        ga = g[x0]
+        gb = g[x1]
+        d_angle[x0] += (ga * a + gb * b) * dc[x0] + (gb * a - ga * b) * ds[x0]
+        g[x0] = c[x0] * ga + s[x0] * gb
+        g[x1] = c[x0] * gb - s[x0] * ga
+    cuda.syncthreads()
+
+
+@cuda.jit(device=True, inline=True)
+def _reverse_unitary(state, g, lane, c, s, partial):
+    """Reverse a work-stage RY; thread 0 returns dL/d(angle) from per-thread partial sums."""
+    bit = 1 << lane
+    d = 0.0
+    for k in range(cuda.threadIdx.x, g.shape[0] // 2, cuda.blockDim.x):
+        w0 = _pair(k, bit)
+        w1 = w0 | bit
+        a = state[w0]
+        b = state[w1]
+        ga = g[w0]
+        gb = g[w1]
+        d += gb * (c * a - s * b) - ga * (s * a + c * b)
+        g[w0] = c * ga + s * gb
+        g[w1] = c * gb - s * ga
+    partial[cuda.threadIdx.x] = d
+    cuda.syncthreads()
+    total = 0.0
+    if cuda.threadIdx.x == 0:
+        for i in range(cuda.blockDim.x):
+            total += partial[i]
+    cuda.syncthreads()
+    return 0.5 * total
+
+
+@cuda.jit
+def _gradient(io_inputs, io_targets, scored, ops, tabs, dtabs, layout, num_in, scratch, probs,
+              acceptance, loss_rows, grad_rows, status, status_step):
+    b = cuda.blockIdx.x
+    if b >= io_inputs.shape[0]:
+        return
+    kinds, lanes, indices, out_neurons, out_lanes = ops
+    ctab, stab, wtab_c, wtab_s, ucos, usin = tabs
+    dctab, dstab, dwtab_c, dwtab_s = dtabs
+    starts, psi, full, q, ws_saved, full_saved, d_full, d_ws, g_next, g_full, gp = scratch
+    starts, psi, full, q = starts[b], psi[b], full[b], q[b]
+    ws_saved, full_saved, d_full, d_ws = ws_saved[b], full_saved[b], d_full[b], d_ws[b]
+    g_next, g_full, gp = g_next[b], g_full[b], gp[b]
+    flag = cuda.shared.array(1, np.int64)
+    partial = cuda.shared.array(_THREADS, np.float64)
+    d_unitary = cuda.shared.array(64, np.float64)  # work-stage angles: S * W <= 64 (checked)
+    tid, step = cuda.threadIdx.x, cuda.blockDim.x
+    n_ws, steps = psi.shape[0], io_inputs.shape[1]
+    for w in range(tid, n_ws, step):
+        psi[w] = 1.0 if w == 0 else 0.0
+        g_next[w] = 0.0
+    for u in range(tid, ucos.shape[0], step):
+        d_unitary[u] = 0.0
+    for k in range(d_full.shape[0]):
+        for x in range(tid, d_full.shape[1], step):
+            d_full[k, x] = 0.0
+        for io in range(d_ws.shape[1]):
+            for w in range(tid, n_ws, step):
+                d_ws[k, io, w] = 0.0
+    cuda.syncthreads()
+    dummy = starts[0:1]
+    # forward under teacher forcing, keeping each step's start
+    for t in range(steps):
+        _copy(starts[t], psi)
+        _step(psi, full, io_inputs[b, t], ops, tabs, num_in, dummy, dummy, False)
+        y = io_targets[b, t]
+        if tid == 0:
+            flag[0] = 0
+            z = _outcome_weights(full, q, num_in)
+            if z <= _TINY or q[y] <= _TINY:
+                status[b] = 1 if z <= _TINY else 2
+                status_step[b] = t
+                flag[0] = 1
+            else:
+                for k in range(q.shape[0]):
+                    probs[b, t, k] = q[k] / z
+                acceptance[b, t] = z
+        cuda.syncthreads()
+        if flag[0]:
+            return
+        root = math.sqrt(q[y])
+        for w in range(tid, n_ws, step):
+            psi[w] = full[(w << num_in) | y] / root
+        cuda.syncthreads()
+    # reverse pass
+    loss = 0.0
+    for t in range(steps - 1, -1, -1):
+        _copy(psi, starts[t])
+        io = io_inputs[b, t]
+        _step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved, True)
+        y = io_targets[b, t]
+        num_outcomes = q.shape[0]
+        if tid == 0:
+            z = _outcome_weights(full, q, num_in)
+            for k in range(num_outcomes):
+                gp[k] = 0.0
+            if scored[t]:
+                loss += _loss_terms(probs[b, t], y, gp)
+            dot = 0.0
+            for k in range(num_outcomes):
+                dot += gp[k] * probs[b, t, k]
+            root = math.sqrt(q[y])
+            proj = 0.0
+            for w in range(n_ws):
+                proj += full[(w << num_in) | y] / root * g_next[w]
+            gp[num_outcomes] = dot
+            gp[num_outcomes + 1] = z
+            gp[num_outcomes + 2] = proj
+        cuda.syncthreads()
+        dot, z, proj = gp[num_outcomes], gp[num_outcomes + 1], gp[num_outcomes + 2]
+        root = math.sqrt(q[y])
+        for x in range(tid, full.shape[0], step):
+            g_full[x] = 2.0 * full[x] * ((gp[x & (num_outcomes - 1)] - dot) / z)
+            if (x & (num_outcomes - 1)) == y:
+                g_full[x] += (g_next[x >> num_in] - full[x] / root * proj) / root
+        cuda.syncthreads()
+        for op in range(out_neurons.shape[0] - 1, -1, -1):
+            k = out_neurons[op]
+            _reverse(full_saved[op], g_full, out_lanes[op], ctab[k], stab[k], dctab[k], dstab[k], d_full[k])
+        for w in range(tid, n_ws, step):
+            g_next[w] = g_full[w << num_in]
+        cuda.syncthreads()
+        for op in range(kinds.shape[0] - 1, -1, -1):
+            k = indices[op]
+            if kinds[op] == 0:
+                d = _reverse_unitary(ws_saved[op], g_next, lanes[op], ucos[k], usin[k], partial)
+                if tid == 0:
+                    d_unitary[k] += d
+            else:
+                _reverse(ws_saved[op], g_next, lanes[op], wtab_c[k, io], wtab_s[k, io], dwtab_c[k, io],
+                         dwtab_s[k, io], d_ws[k, io])
+    # angle gradients -> the parameter row (superset sums), as the CPU kernel
+    masks, mask_offsets, bias_index, unitary_index = layout
+    size = d_full.shape[1]
+    for k in range(d_full.shape[0]):
+        for x in range(tid, size, step):
+            d_full[k, x] += d_ws[k, x & ((1 << num_in) - 1), x >> num_in]
+    cuda.syncthreads()
+    bit = 1
+    while bit < size:
+        for k in range(d_full.shape[0]):
+            for j in range(tid, size // 2, step):
+                x = _pair(j, bit)
+                d_full[k, x] += d_full[k, x | bit]
+        cuda.syncthreads()
+        bit *= 2
+    row = grad_rows[b]
+    for k in range(tid, d_full.shape[0], step):
+        first = bias_index[k] - (mask_offsets[k + 1] - mask_offsets[k])
+        for i in range(mask_offsets[k], mask_offsets[k + 1]):
+            row[first + i - mask_offsets[k]] = d_full[k, masks[i]]
+        row[bias_index[k]] = d_full[k, 0]
+    for u in range(tid, ucos.shape[0], step):
+        row[unitary_index[u]] = d_unitary[u]
+    if tid == 0:
+        loss_rows[b] = loss
+
+
+class CudaPath(CompiledPath):
+    """The GPU path: the CPU path's tables and op arrays, CUDA kernels, chunks of sequences."""
+
+    def __init__(self, engine, precision: str = "float64") -> None:
+        super().__init__(engine, precision)
+        cfg = engine.config
+        if cfg.stages * cfg.workspace > 64:
+            raise ValueError(f"engine 'gpu' supports stages * workspace <= 64, got {cfg.stages * cfg.workspace}.")
+        self.threads = min(_THREADS, max(1, (1 << engine.num_lanes) // 2))
+
+    def _device(self, arrays):
+        return tuple(cuda.to_device(np.ascontiguousarray(a)) for a in arrays)
+
+    def forward(self, params, io_inputs, io_targets, draw, uniforms):
+        cfg = self.engine.config
+        batch, steps = io_inputs.shape
+        tabs = self._device(self._tables(params, derivatives=False))
+        ops = self._device(self._ops)
+        targets = io_targets if io_targets is not None else np.zeros_like(io_inputs)
+        out = [np.zeros((batch, steps, cfg.num_outcomes)), np.zeros((batch, steps), np.int64),
+               np.zeros((batch, steps)), np.zeros((batch, steps)), np.zeros(batch, np.int64),
+               np.zeros(batch, np.int64)]
+        for a in range(0, batch, _CHUNK):
+            sl = slice(a, min(a + _CHUNK, batch))
+            n = sl.stop - sl.start
+            scratch = (cuda.device_array((n, 1 << cfg.workspace), self.dtype),
+                       cuda.device_array((n, 1 << self.engine.num_lanes), self.dtype),
+                       cuda.device_array((n, cfg.num_outcomes), self.dtype))
+            dev = [cuda.to_device(np.ascontiguousarray(o[sl])) for o in out]
+            _forward[n, self.threads](
+                *self._device((io_inputs[sl], targets[sl], draw[sl], uniforms[sl])), ops, tabs, cfg.input_width,
+                *scratch, *dev)
+            for o, d in zip(out, dev):
+                o[sl] = d.copy_to_host()
+        probs, outcomes, taken, acceptance, status, status_step = out
+        self._raise(status, status_step, outcomes)
+        return probs, outcomes, taken, acceptance
+
+    def loss_and_gradient_rows(self, params, io_inputs, io_targets, scored):
+        cfg, engine = self.engine.config, self.engine
+        batch, steps = io_inputs.shape
+        tabs, dtabs = self._tables(params, derivatives=True)
+        tabs, dtabs = self._device(tabs), self._device(dtabs)
+        ops, layout = self._device(self._ops), self._device(self._layout)
+        out = [np.zeros((batch, steps, cfg.num_outcomes)), np.zeros((batch, steps)), np.zeros(batch),
+               np.zeros((batch, cfg.num_parameters)), np.zeros(batch, np.int64), np.zeros(batch, np.int64)]
+        n_ws, n_full = 1 << cfg.workspace, 1 << engine.num_lanes
+        for a in range(0, batch, _CHUNK):
+            sl = slice(a, min(a + _CHUNK, batch))
+            n = sl.stop - sl.start
+            scratch = (
+                cuda.device_array((n, steps, n_ws), self.dtype), cuda.device_array((n, n_ws), self.dtype),
+                cuda.device_array((n, n_full), self.dtype), cuda.device_array((n, cfg.num_outcomes), self.dtype),
+                cuda.device_array((n, len(self.kinds), n_ws), self.dtype),
+                cuda.device_array((n, len(self.out_neurons), n_full), self.dtype),
+                cuda.device_array((n, cfg.num_neurons, n_full), np.float64),
+                cuda.device_array((n, cfg.num_neurons, cfg.num_outcomes, n_ws), np.float64),
+                cuda.device_array((n, n_ws), self.dtype), cuda.device_array((n, n_full), self.dtype),
+                cuda.device_array((n, cfg.num_outcomes + 3), np.float64),
+            )
+            dev = [cuda.to_device(np.ascontiguousarray(o[sl])) for o in out]
+            _gradient[n, self.threads](
+                *self._device((io_inputs[sl], io_targets[sl], scored)), ops, tabs, dtabs, layout, cfg.input_width,
+                scratch, *dev)
+            for o, d in zip(out, dev):
+                o[sl] = d.copy_to_host()
+        probs, acceptance, loss_rows, grad_rows, status, status_step = out
+        self._raise(status, status_step, io_targets)
+        return loss_rows, grad_rows, probs, acceptance

@@ -1,0 +1,60 @@
+"""The GPU path of the exact engine (``engine="gpu"``; the ``gpu`` extra).
+
+Selected with ``ExactEngine(config, engine="gpu")`` or ``--engine gpu``. Without the extra, or
+without a CUDA device, it stops with an error that says which is missing and how to fix it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..exceptions import QRNNError
+from ..optionals import MissingOptionalDependency, available
+
+__all__ = ["GPUPath", "NoGPUError", "require_gpu"]
+
+
+class NoGPUError(QRNNError):
+    """``engine="gpu"`` was asked for on a machine without a usable CUDA device."""
+
+
+def require_gpu() -> None:
+    """Raise unless numba's CUDA target is installed and a CUDA device answers.
+
+    ``NUMBA_ENABLE_CUDASIM=1`` (numba's CUDA simulator, which runs the kernels on the CPU, slowly)
+    counts as a device: the tests use it to check the GPU kernels where no GPU exists.
+    """
+    if not available("numba") or not _cuda_module_present():
+        raise MissingOptionalDependency(
+            "engine 'gpu' needs numba's CUDA target; install it with pip install 'qrnn-qiskit[gpu]' "
+            "(numba-cuda with the CUDA 12 runtime wheels), or use engine 'cpu'."
+        )
+    from numba import cuda
+
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return
+    try:
+        usable = cuda.is_available()
+    except Exception as exc:  # the driver can fail in many ways; say it, do not crash
+        raise NoGPUError(f"engine 'gpu' found no usable CUDA device ({exc}); use engine 'cpu'.") from None
+    if not usable:
+        raise NoGPUError(
+            "engine 'gpu' found no CUDA device (numba.cuda.is_available() is False: no NVIDIA GPU or driver on "
+            "this machine); use engine 'cpu', which runs the same computation on the CPU."
+        )
+
+
+def _cuda_module_present() -> bool:
+    try:
+        import numba.cuda  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def GPUPath(engine, precision: str = "float64"):  # noqa: N802 - a factory standing in for the class
+    """The GPU path for ``engine``; raises :class:`MissingOptionalDependency` or :class:`NoGPUError`."""
+    require_gpu()
+    from ._cuda import CudaPath
+
+    return CudaPath(engine, precision)
