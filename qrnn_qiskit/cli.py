@@ -239,7 +239,7 @@ _E = "qrnn_qiskit.evaluation:evaluate"
 @click.option("--ensemble", multiple=True, type=click.Path(dir_okay=False),
               help="another member of an ensemble with CHECKPOINT (repeatable): their distributions averaged per step")
 @click.option("--engine", type=click.Choice(ENGINES), default=_default(_E, "engine"), show_default=True,
-              help="exact engine path: compiled cpu kernels, the numpy reference, or gpu (CuPy; gpu extra)")
+              help="exact engine path: compiled cpu kernels, the numpy reference, or gpu (CUDA; gpu extra)")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=_default(_E, "precision"), show_default=True,
               help="exact engine arithmetic (float32: cpu or gpu engine)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON line")

@@ -304,16 +304,21 @@ def _step_gradient(full, q, z, y, gp, probs_t, g_next, g_full, num_in):
 
 
 @njit(cache=True, inline="always")
-def _teacher_forced(psi, full, q, starts, io_inputs, io_targets, ops, tabs, num_in, probs,
-                    acceptance):
-    """Forward pass of one sequence under teacher forcing, keeping each step's start state.
+def _teacher_forced(psi, q, saved, io_inputs, io_targets, ops, tabs, num_in, probs, acceptance):
+    """Forward pass of one sequence under teacher forcing, keeping what the reverse pass needs.
 
-    Returns ``-1`` on success, else ``10 * step + status``.
+    ``saved = (starts, fulls, ws_saved, full_saved, keep_all)``: with ``keep_all`` every step's
+    intermediate states are kept (``ws_saved[t]``, ``full_saved[t]``, ``fulls[t]``: the end of the
+    step's neurons); otherwise only each step's start (``starts[t]``), and the reverse pass
+    recomputes the step. Returns ``-1`` on success, else ``10 * step + status``.
     """
-    dummy = np.empty((1, 1), psi.dtype)
+    starts, fulls, ws_saved, full_saved, keep_all = saved
     for t in range(io_inputs.shape[0]):
-        starts[t] = psi
-        _step(psi, full, io_inputs[t], ops, tabs, num_in, dummy, dummy, False)
+        slot = t if keep_all else 0
+        if not keep_all:
+            starts[t] = psi
+        full = fulls[slot]
+        _step(psi, full, io_inputs[t], ops, tabs, num_in, ws_saved[slot], full_saved[slot], keep_all)
         z = _outcome_weights(full, q, num_in)
         y = io_targets[t]
         if z <= _TINY:
@@ -331,55 +336,69 @@ def _teacher_forced(psi, full, q, starts, io_inputs, io_targets, ops, tabs, num_
 
 @njit(cache=True, parallel=True)
 def loss_and_gradient(io_inputs, io_targets, scored, ops, tabs, dtabs, layout, num_in, num_ws,
-                      probs, acceptance, loss_rows, grad_rows, status, status_step):
-    """Teacher-forced forward pass and reverse-mode gradient, one sequence per iteration.
+                      keep_all, chunks, probs, acceptance, loss_rows, grad_rows, status,
+                      status_step):
+    """Teacher-forced forward pass and reverse-mode gradient, one sequence at a time.
 
     ``loss_rows[b]`` is the sum over scored steps of ``logsumexp(p) - p[target]`` and
-    ``grad_rows[b]`` its gradient (neither divided by the count nor offset). Only the sequence's
-    own start-of-step states are kept (``T * 2**W`` numbers), so memory does not grow with the
-    batch beyond one sequence per thread.
+    ``grad_rows[b]`` its gradient (neither divided by the count nor offset). The batch is cut into
+    ``chunks`` runs of consecutive sequences (one per thread), each with its own buffers: with
+    ``keep_all`` every intermediate state of the sequence's steps (no recomputation), otherwise
+    only each step's start state (``T * 2**W`` numbers) and a recomputation in the reverse pass.
+    Each sequence's row depends on nothing but that sequence, so neither the chunks nor the
+    threads change a bit of the result.
     """
     batch, steps = io_inputs.shape
     num_outcomes = 1 << num_in
     n_ws = 1 << num_ws
     n_full = 1 << (num_ws + num_in)
     dtype = tabs[0].dtype
-    for b in prange(batch):
-        starts = np.empty((steps, n_ws), dtype)
-        psi = np.zeros(n_ws, dtype)
-        full = np.empty(n_full, dtype)
+    slots = steps if keep_all else 1
+    for c in prange(chunks):
+        starts = np.empty((1 if keep_all else steps, n_ws), dtype)
+        fulls = np.empty((slots, n_full), dtype)
+        ws_saved = np.empty((slots, ops[0].shape[0], n_ws), dtype)
+        full_saved = np.empty((slots, ops[3].shape[0], n_full), dtype)
+        saved = (starts, fulls, ws_saved, full_saved, keep_all)
+        psi = np.empty(n_ws, dtype)
         q = np.empty(num_outcomes, dtype)
-        psi[0] = 1.0
-        code = _teacher_forced(psi, full, q, starts, io_inputs[b], io_targets[b], ops, tabs,
-                               num_in, probs[b], acceptance[b])
-        if code >= 0:
-            status[b] = code % 10
-            status_step[b] = code // 10
-            continue
-        # reverse pass, recomputing each step from its saved start
-        ws_saved = np.empty((ops[0].shape[0], n_ws), dtype)
-        full_saved = np.empty((ops[3].shape[0], n_full), dtype)
-        d_full = np.zeros(tabs[0].shape, np.float64)
-        d_ws = np.zeros(tabs[2].shape, np.float64)
-        d_unitary = np.zeros(tabs[4].shape[0], np.float64)
-        g_next = np.zeros(n_ws, dtype)
+        d_full = np.empty(tabs[0].shape, np.float64)
+        d_ws = np.empty(tabs[2].shape, np.float64)
+        d_unitary = np.empty(tabs[4].shape[0], np.float64)
+        g_next = np.empty(n_ws, dtype)
         g_full = np.empty(n_full, dtype)
         gp = np.empty(num_outcomes, np.float64)
-        loss = 0.0
-        for t in range(steps - 1, -1, -1):
-            psi[:] = starts[t]
-            io = io_inputs[b, t]
-            _step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved, True)
-            z = _outcome_weights(full, q, num_in)
-            y = io_targets[b, t]
-            gp[:] = 0.0
-            if scored[t]:
-                loss += _loss_terms(probs[b, t], y, gp)
-            _step_gradient(full, q, z, y, gp, probs[b, t], g_next, g_full, num_in)
-            _backward_step(g_full, g_next, ws_saved, full_saved, io, ops, tabs, dtabs, num_in,
-                           d_full, d_ws, d_unitary)
-        loss_rows[b] = loss
-        _parameter_row(d_full, d_ws, d_unitary, num_in, layout, grad_rows[b])
+        for b in range(c * batch // chunks, (c + 1) * batch // chunks):
+            psi[:] = 0.0
+            psi[0] = 1.0
+            code = _teacher_forced(psi, q, saved, io_inputs[b], io_targets[b], ops, tabs, num_in,
+                                   probs[b], acceptance[b])
+            if code >= 0:
+                status[b] = code % 10
+                status_step[b] = code // 10
+                continue
+            d_full[:] = 0.0
+            d_ws[:] = 0.0
+            d_unitary[:] = 0.0
+            g_next[:] = 0.0
+            loss = 0.0
+            for t in range(steps - 1, -1, -1):
+                slot = t if keep_all else 0
+                io = io_inputs[b, t]
+                full = fulls[slot]
+                if not keep_all:  # recompute the step from its saved start
+                    psi[:] = starts[t]
+                    _step(psi, full, io, ops, tabs, num_in, ws_saved[0], full_saved[0], True)
+                z = _outcome_weights(full, q, num_in)
+                y = io_targets[b, t]
+                gp[:] = 0.0
+                if scored[t]:
+                    loss += _loss_terms(probs[b, t], y, gp)
+                _step_gradient(full, q, z, y, gp, probs[b, t], g_next, g_full, num_in)
+                _backward_step(g_full, g_next, ws_saved[slot], full_saved[slot], io, ops, tabs,
+                               dtabs, num_in, d_full, d_ws, d_unitary)
+            loss_rows[b] = loss
+            _parameter_row(d_full, d_ws, d_unitary, num_in, layout, grad_rows[b])
 
 
 @njit(cache=True)

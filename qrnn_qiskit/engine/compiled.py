@@ -17,6 +17,8 @@ from ..exceptions import QRNNError
 __all__ = ["CompiledPath", "PRECISIONS"]
 
 PRECISIONS = {"float64": np.float64, "float32": np.float32}
+#: per-thread memory for one sequence's saved states above which the reverse pass recomputes steps
+KEEP_ALL_MIB = 48
 
 
 def _kernels():
@@ -157,10 +159,23 @@ class CompiledPath:
         _kernels().loss_and_gradient(
             np.ascontiguousarray(io_inputs), np.ascontiguousarray(io_targets),
             np.ascontiguousarray(scored), self._ops, tabs, dtabs, self._layout,
-            cfg.input_width, cfg.workspace, probs, acceptance, loss_rows, grad_rows, status, status_step,
+            cfg.input_width, cfg.workspace, self._keep_all(steps), self._chunks(batch), probs, acceptance, loss_rows, grad_rows, status, status_step,
         )  # fmt: skip
         self._raise(status, status_step, io_targets)
         return loss_rows, grad_rows, probs, acceptance
+
+    def _keep_all(self, steps: int) -> bool:
+        """Keep every intermediate state when one sequence's fit in ``KEEP_ALL_MIB`` (no
+        recomputation in the reverse pass: about a quarter less work), else only step starts."""
+        cfg = self.engine.config
+        per_step = len(self.kinds) * (1 << cfg.workspace) + (len(self.out_neurons) + 1) * (1 << self.engine.num_lanes)
+        return steps * per_step * np.dtype(self.dtype).itemsize <= KEEP_ALL_MIB * 2**20
+
+    @staticmethod
+    def _chunks(batch: int) -> int:
+        import numba
+
+        return max(1, min(batch, numba.get_num_threads()))
 
     @staticmethod
     def sum_rows(rows: np.ndarray) -> np.ndarray:

@@ -21,6 +21,15 @@ turns angle gradients back into weight gradients.
 
 The reverse pass keeps the normalised workspace state at the start of each step (``B * 2**W``
 floats per step) and recomputes a step's intermediate states when it is differentiated.
+
+Paths
+-----
+This module's numpy code is the reference (``engine="numpy"``): batch-vectorised, float64, and
+checked against the gate-level circuit. ``engine="cpu"`` (the default) runs the same computation
+in compiled kernels, one sequence at a time, threaded over the batch
+(:mod:`qrnn_qiskit.engine.compiled`); ``engine="gpu"`` runs it in CUDA kernels, one thread block a
+sequence (:mod:`qrnn_qiskit.engine.gpu`). Both compiled paths also offer ``precision="float32"``
+and return per-sequence loss and gradient rows (:meth:`ExactEngine.loss_and_gradient_rows`).
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ from ..exceptions import QRNNError
 __all__ = ["ENGINES", "PRECISIONS", "ExactEngine", "SequenceResult", "reference_loss_offset"]
 
 _TINY = 1e-300
-#: the engine's paths: compiled CPU kernels (default), the numpy reference, CuPy on a GPU
+#: the engine's paths: compiled CPU kernels (default), the numpy reference, CUDA kernels on a GPU
 ENGINES = ("cpu", "numpy", "gpu")
 PRECISIONS = ("float64", "float32")
 
@@ -148,7 +157,7 @@ class ExactEngine:
         if engine not in ENGINES:
             raise ValueError(
                 f"engine must be one of {', '.join(ENGINES)}, got {engine!r}: 'cpu' is the compiled "
-                "kernel, 'numpy' the reference path, 'gpu' the CuPy path (gpu extra)."
+                "kernel, 'numpy' the reference path, 'gpu' CUDA kernels on an NVIDIA GPU (gpu extra)."
             )
         if engine == "numpy" and precision != "float64":
             raise ValueError(

@@ -34,6 +34,10 @@ class _ShardWorker:
     def __init__(self, model: dict, scored: np.ndarray, engine: str = "cpu", precision: str = "float64") -> None:
         from ..engine import ExactEngine
 
+        if engine == "cpu":  # the actor holds one CPU: one kernel thread, no oversubscription
+            import numba
+
+            numba.set_num_threads(1)
         self.engine = ExactEngine(QRNNConfig.from_dict(model), engine=engine, precision=precision)
         self.scored = scored
 

@@ -80,7 +80,7 @@ class TrainSettings:
     timeout: float | None = _option(None, "stop after this many seconds (a resumed run counts its earlier time)", type=float)
     tensorboard: bool = _option(False, "also write TensorBoard event files (tensorboard extra)")
     backend: str = _option("exact", "exact engine, or gradients from Aer shots of the real circuits", choices=BACKENDS)
-    engine: str = _option("cpu", "exact engine path: compiled CPU kernels, the numpy reference, or CuPy on a GPU "
+    engine: str = _option("cpu", "exact engine path: compiled CPU kernels, the numpy reference, or CUDA kernels on a GPU "
                           "(gpu extra)", choices=ENGINES)
     precision: str = _option("float64", "exact engine arithmetic (float32: cpu or gpu engine)", choices=PRECISIONS)
     gradient: str = _option("param-shift", "how the aer backend estimates gradients", choices=GRADIENTS)

@@ -146,3 +146,17 @@ def test_rows_need_a_compiled_path():
     cfg, params, inputs, targets, scored, _ = _case(0)
     with pytest.raises(ValueError, match="needs engine 'cpu' or 'gpu'"):
         ExactEngine(cfg, engine="numpy").loss_and_gradient_rows(params, inputs, targets, scored)
+
+
+def test_recomputing_steps_gives_the_bits_of_keeping_them(monkeypatch):
+    """Long sequences recompute each step in the reverse pass instead of keeping its states."""
+    from qrnn_qiskit.engine import compiled
+
+    cfg, params, inputs, targets, scored, _ = _case(6)
+    kept = ExactEngine(cfg).loss_and_gradient(params, inputs, targets, scored)
+    monkeypatch.setattr(compiled, "KEEP_ALL_MIB", 0)
+    engine = ExactEngine(cfg)
+    assert not engine._compiled._keep_all(inputs.shape[1])
+    recomputed = engine.loss_and_gradient(params, inputs, targets, scored)
+    assert kept[0] == recomputed[0]
+    np.testing.assert_array_equal(kept[1], recomputed[1])
