@@ -39,14 +39,14 @@ _TINY = 1e-300
 
 # Pair loops index with unsigned integers: numba's signed indexing adds a negative-index check per
 # access that keeps LLVM from optimising the loop (measured 2-6 ns per pair against about 1).
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _pair(k, bit):
     """The ``k``-th index whose lane bit ``bit`` is 0 (a zero bit inserted into ``k``)."""
     low = bit - uint64(1)
     return ((k & ~low) << uint64(1)) | (k & low)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _rotate_lane(psi, lane, c, s):
     """``(a, b) <- (c a - s b, s a + c b)`` on every amplitude pair of ``lane`` (scalars)."""
     bit = uint64(1) << uint64(lane)
@@ -59,7 +59,7 @@ def _rotate_lane(psi, lane, c, s):
         psi[w1] = s * a + c * b
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _rotate_lane_table(psi, lane, c, s):
     """The same with a cosine and sine per pair, read at the pair's first index."""
     bit = uint64(1) << uint64(lane)
@@ -72,7 +72,7 @@ def _rotate_lane_table(psi, lane, c, s):
         psi[w1] = s[w0] * a + c[w0] * b
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _apply_ws_ops(psi, io, kinds, lanes, indices, wtab_c, wtab_s, ucos, usin, saved, save):
     """Input and work stages on one sequence's workspace state ``psi`` (2**W), in place.
 
@@ -88,7 +88,7 @@ def _apply_ws_ops(psi, io, kinds, lanes, indices, wtab_c, wtab_s, ucos, usin, sa
             _rotate_lane_table(psi, lanes[op], wtab_c[k, io], wtab_s[k, io])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _apply_out_ops(full, out_neurons, out_lanes, ctab, stab, saved, save):
     """Output stage on one sequence's full state ``full`` (2**n), in place."""
     for op in range(out_neurons.shape[0]):
@@ -98,7 +98,7 @@ def _apply_out_ops(full, out_neurons, out_lanes, ctab, stab, saved, save):
         _rotate_lane_table(full, out_lanes[op], ctab[k], stab[k])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved, save):
     """One cell step: ``full`` <- the unnormalised state after every neuron (psi is changed)."""
     kinds, lanes, indices, out_neurons, out_lanes = ops
@@ -110,7 +110,7 @@ def _step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved, save):
     _apply_out_ops(full, out_neurons, out_lanes, ctab, stab, full_saved, save)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _outcome_weights(full, q, num_in):
     """``q[y] = sum_w full[w, y]**2`` and their sum."""
     outcomes = 1 << num_in
@@ -123,7 +123,7 @@ def _outcome_weights(full, q, num_in):
     return z
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _draw(p, u):
     """The numpy path's inverse-CDF draw: count of cumulative sums below ``u``."""
     outcomes = p.shape[0]
@@ -181,7 +181,7 @@ def forward(io_inputs, io_targets, draw, uniforms, ops, tabs, num_in, num_ws,
             acceptance[b, t] = z
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _loss_terms(p, y, gp):
     """One scored step: ``logsumexp(p) - p[y]`` and its gradient in ``gp`` (added)."""
     m = p[0]
@@ -196,7 +196,7 @@ def _loss_terms(p, y, gp):
     return math.log(total) + m - p[y]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _reverse_lane(state, g, lane, c, s, dc, ds, d_angle):
     """Reverse ``_rotate_lane_table``: ``d_angle[pair] += dL/dAngle``; ``g`` <- transpose map."""
     bit = uint64(1) << uint64(lane)
@@ -212,7 +212,7 @@ def _reverse_lane(state, g, lane, c, s, dc, ds, d_angle):
         g[x1] = c[x0] * gb - s[x0] * ga
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _reverse_unitary(state, g, lane, c, s):
     """Reverse ``_rotate_lane`` and return dL/d(angle) of the work-stage RY."""
     bit = uint64(1) << uint64(lane)
@@ -230,7 +230,7 @@ def _reverse_unitary(state, g, lane, c, s):
     return 0.5 * d
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _backward_step(g_full, g_ws, ws_saved, full_saved, io, ops, tabs, dtabs, num_in, d_full,
                    d_ws, d_unitary):
     """Reverse one step's neurons: ``g_full`` (gradient at the step's end) -> ``g_ws`` (start)."""
@@ -252,7 +252,7 @@ def _backward_step(g_full, g_ws, ws_saved, full_saved, io, ops, tabs, dtabs, num
                           dwtab_s[k, io], d_ws[k, io])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _parameter_row(d_full, d_ws, d_unitary, num_in, layout, row):
     """Per-sequence angle gradients per pattern -> the flat parameter gradient ``row``.
 
@@ -281,7 +281,7 @@ def _parameter_row(d_full, d_ws, d_unitary, num_in, layout, row):
         row[unitary_index[u]] = d_unitary[u]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _step_gradient(full, q, z, y, gp, probs_t, g_next, g_full, num_in):
     """Gradient at the end of a step's neurons from the loss (``gp``) and the next step (``g_next``).
 
@@ -303,7 +303,7 @@ def _step_gradient(full, q, z, y, gp, probs_t, g_next, g_full, num_in):
         g_full[x] += (g_next[w] - full[x] / root * proj) / root
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _teacher_forced(psi, q, saved, io_inputs, io_targets, ops, tabs, num_in, probs, acceptance):
     """Forward pass of one sequence under teacher forcing, keeping what the reverse pass needs.
 
