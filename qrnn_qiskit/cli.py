@@ -252,13 +252,15 @@ def eval_command(checkpoint, as_json, **options):
 
 
 # ------------------------------------------------------------------------------------------ train
-def _settings_options(fn):
+def _settings_options(fn=None, *, exclude: tuple = ()):
     """One click option per field of :class:`TrainSettings`, with its default, help and flags."""
+    if fn is None:
+        return functools.partial(_settings_options, exclude=exclude)
     from .training.settings import TrainSettings
 
     for f in reversed(dataclasses.fields(TrainSettings)):
         meta = f.metadata
-        if not meta.get("cli", True):
+        if not meta.get("cli", True) or f.name in exclude:
             continue
         names = [f"--{f.name.replace('_', '-')}", *meta.get("aliases", ()), *([meta["short"]] if "short" in meta else [])]
         kwargs = {"help": meta["help"], "show_default": f.default is not None}
@@ -302,6 +304,35 @@ def train_command(out, test, as_json, **options):
     from .training.trainer import train
 
     _emit(train(TrainSettings(**options, argv=sys.argv[1:]), out, test=test), as_json)
+
+
+@main.command("sweep")
+@_settings_options(exclude=("workers", "address"))
+@click.option("--grid", multiple=True, metavar="NAME=V1,V2,...",
+              help="a swept setting and its values (repeatable), e.g. --grid learning-rate=0.01,0.05")
+@click.option("--seeds", help="seeds of every combination: 112-116 or 1,5,9 (default: --seed)")
+@click.option("--random", type=int, help="train only N trials drawn from the grid (random search)")
+@click.option("--max-concurrent", type=int,
+              help="trials at once: more than 1 runs them as Ray tasks (distributed extra); default 1 (in this process), "
+                   "or with --address the cluster's CPUs")
+@click.option("--address", help="Ray cluster to run the trials on: auto or HOST:PORT")
+@click.option("--target-loss", type=float, help="also report the first step whose validation loss fell below this")
+@click.option("--out", type=click.Path(file_okay=False), default=_default("qrnn_qiskit.training.sweep:sweep", "out"),
+              show_default=True, help="sweep folder: one run folder per trial, sweep.json, sweep.png")
+@click.option("--json", "as_json", is_flag=True, help="print the table as one JSON line")
+@_library_errors
+def sweep_command(out, grid, seeds, random, max_concurrent, address, target_loss, as_json, **options):
+    """Train a grid of settings and seeds, one run folder per trial; rerun to continue it."""
+    from .training.settings import TrainSettings
+    from .training.sweep import format_sweep, sweep
+
+    result = sweep(TrainSettings(**options, argv=sys.argv[1:]), out, grid=grid, seeds=seeds, random=random,
+                   max_concurrent=max_concurrent, address=address, target_loss=target_loss)
+    if as_json:
+        click.echo(json.dumps(result, default=str))
+    else:
+        click.echo(format_sweep(result))
+        click.echo(f"table: {result['table']}" + (f"  plot: {result['plot']}" if result["plot"] else ""))
 
 
 @main.command("resume")
