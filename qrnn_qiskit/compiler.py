@@ -82,6 +82,10 @@ def build(
     if checkpoint is not None:
         ck = load_checkpoint(checkpoint)
         config, parameters = ck.config, ck.parameters
+        from .models import is_qrnn
+
+        if not is_qrnn(config):
+            raise ValueError(f"{checkpoint} holds a classical {config.kind} baseline, which has no quantum circuit to build.")
     else:
         config = QRNNConfig(input_width=input_width, workspace=workspace, stages=stages, order=order, degree=degree)
         parameters = None

@@ -99,6 +99,11 @@ def evaluate(
     if job_ids and not ibm:
         raise ValueError("job_ids collects IBM Quantum jobs; give the backend they ran on (ibm_<name> or fake_<name>).")
     ck = load_checkpoint(checkpoint)
+    from .models import is_qrnn
+
+    if not is_qrnn(ck.config) and backend != "exact":
+        raise ValueError(f"{checkpoint} holds a classical {ck.config.kind} baseline: it has no circuit to run on "
+                         f"backend {backend!r}; evaluate it with backend exact.")
     ds = checkpoint_dataset(ck, checkpoint, dataset, data_dir)
     if ensemble:
         return _evaluate_ensemble([checkpoint, *ensemble], ck, ds, backend, split=split, limit=limit, seed=seed,

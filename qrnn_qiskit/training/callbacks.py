@@ -20,7 +20,7 @@ import click
 import numpy as np
 
 from .._io import atomic_write_text
-from ..engine import ExactEngine
+from ..models import make_engine
 from .checkpoint import save_checkpoint
 
 __all__ = ["Callback", "CheckpointWriter", "MetricsWriter", "TensorBoardWriter", "ConsoleProgress", "ShowSamples"]
@@ -111,7 +111,7 @@ class ConsoleProgress(Callback):
     def on_train_start(self, state) -> None:
         self.bar = click.progressbar(
             length=state.settings.steps, file=self.file or sys.stderr, show_pos=True, show_eta=True,
-            label=f"training on {state.settings.dataset}",  # printed once where no bar can be drawn
+            label=f"training {state.settings.model} ({state.config.num_parameters} parameters) on {state.settings.dataset}",  # printed once where no bar can be drawn
             item_show_func=lambda loss: None if loss is None else f"loss {loss:.4f}",
         )
         self.bar.__enter__()
@@ -156,7 +156,7 @@ def render_samples(dataset, config, params: np.ndarray, batch, count: int = 2, s
     """A few sequences of ``batch`` in human form with the model's sampled answers."""
     inputs, targets = batch.engine_arrays()
     picks = slice(0, min(count, inputs.shape[0]))
-    result = ExactEngine(config).simulate(params, inputs[picks], targets[picks], sample=dataset.sampled(targets[picks]),
+    result = make_engine(config).simulate(params, inputs[picks], targets[picks], sample=dataset.sampled(targets[picks]),
                                           seed=seed)
     scored = dataset.scored()
     lines = []

@@ -105,7 +105,9 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             f"{VERSION}. Upgrade qrnn-qiskit to read it."
         )
     try:
-        config = QRNNConfig.from_dict(meta["model"])
+        from ..models import config_from_dict
+
+        config = config_from_dict(meta["model"])
         params = config.validate_parameters(arrays.pop("parameters"))
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path} has an inconsistent model description: {exc}") from exc

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..config import QRNNConfig
-from ..engine import ExactEngine
+from ..models import make_engine
 from ..engine.exact import _reference_loss
 from .datasets import Dataset, SequenceBatch
 
@@ -42,7 +42,7 @@ def evaluate_exact(
             f"The dataset {dataset.name} has {dataset.input_width}-bit tokens but the model has "
             f"input_width={config.input_width}."
         )
-    engine = ExactEngine(config, engine=engine, precision=precision)
+    engine = make_engine(config, engine=engine, precision=precision)
     rng = np.random.default_rng(seed)
     data = batch if batch is not None else dataset.split(split)
     inputs, targets = data.engine_arrays()
@@ -108,7 +108,7 @@ def evaluate_ensemble(
     data = batch if batch is not None else dataset.split(split)
     inputs, targets = data.engine_arrays()
     scored = dataset.scored()
-    engines = [(ExactEngine(config, engine=engine, precision=precision), params) for config, params in members]
+    engines = [(make_engine(config, engine=engine, precision=precision), params) for config, params in members]
     right = expected = words_right = 0.0
     for start in range(0, inputs.shape[0], chunk):
         x, y = inputs[start : start + chunk], targets[start : start + chunk]

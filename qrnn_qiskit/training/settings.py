@@ -47,6 +47,9 @@ class TrainSettings:
 
     dataset: str = _option("simple-seq", "dataset name (see qrnn datasets)")
     data_dir: str | None = _option(None, "folder of the reference MNIST csv.gz files", path=True)
+    model: str = _option("qrnn", "what to train: the QRNN, or a classical baseline of --hidden units (torch extra)",
+                         choices=("qrnn", "lstm", "rnn"))
+    hidden: int = _option(10, "hidden units of the lstm or rnn baseline")
     workspace: int = _option(3, "workspace lanes W (the recurrent state)", short="-W")
     stages: int = _option(2, "work stages S", short="-S")
     order: int = _option(2, "neuron order k (nesting depth; k ancillas)", short="-k")
@@ -103,7 +106,13 @@ class TrainSettings:
                               ("engine", ENGINES), ("precision", PRECISIONS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"Unknown {name} {getattr(self, name)!r}; expected one of {', '.join(allowed)}.")
-        for name in ("steps", "validate_every", "batch_size", "shots", "workers"):
+        if self.model not in ("qrnn", "lstm", "rnn"):
+            raise ValueError(f"Unknown model {self.model!r}; expected one of qrnn, lstm, rnn.")
+        if self.model != "qrnn" and (self.backend != "exact" or self.workers > 1 or self.engine == "gpu"
+                                     or self.precision != "float64"):
+            raise ValueError(f"model {self.model!r} trains in one process in float64 on the CPU (torch); "
+                             "drop backend, workers, engine gpu and precision.")
+        for name in ("steps", "validate_every", "batch_size", "shots", "workers", "hidden"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
@@ -133,8 +142,13 @@ class TrainSettings:
                 rate = lr
         return rate
 
-    def model(self, input_width: int) -> QRNNConfig:
-        """The model these settings train on a dataset of ``input_width``-bit tokens."""
+    def model_config(self, input_width: int):
+        """The model these settings train on a dataset of ``input_width``-bit tokens: a
+        :class:`QRNNConfig`, or a :class:`~qrnn_qiskit.baselines.ClassicalConfig` for lstm/rnn."""
+        if self.model != "qrnn":
+            from ..baselines import ClassicalConfig
+
+            return ClassicalConfig(kind=self.model, hidden=self.hidden, input_width=input_width)
         return QRNNConfig(input_width=input_width, workspace=self.workspace, stages=self.stages, order=self.order,
                           degree=self.degree, bias=self.bias)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import QRNNConfig
-from ..engine import ExactEngine
+from ..models import make_engine
 from .callbacks import Callback, CheckpointWriter, ConsoleProgress, MetricsWriter, ShowSamples, TensorBoardWriter
 from .checkpoint import Checkpoint, load_checkpoint
 from .datasets import Dataset, SequenceBatch
@@ -76,7 +76,7 @@ class TrainState:
     @classmethod
     def _blank(cls, settings: TrainSettings, dataset: Dataset) -> TrainState:
         """Model, optimiser and random streams of ``settings``; parameters not drawn yet."""
-        config = settings.model(dataset.input_width)
+        config = settings.model_config(dataset.input_width)
         optimizer = make_optimizer(settings.optimizer, config.num_parameters, settings.learning_rate, settings.weight_decay)
         # validation draws from its own stream, so when and how often it runs never changes training
         return cls(settings, config, dataset, np.zeros(config.num_parameters), optimizer,
@@ -133,7 +133,7 @@ class _Objective:
 
     def __init__(self, config: QRNNConfig, scored: np.ndarray, gradient=None, engine: str = "cpu",
                  precision: str = "float64") -> None:
-        self.engine = ExactEngine(config, engine=engine, precision=precision)
+        self.engine = make_engine(config, engine=engine, precision=precision)
         self.scored, self.gradient = scored, gradient
         self.inputs = self.targets = None
         self.min_postselection: float | None = None
@@ -228,6 +228,8 @@ def fit(state: TrainState, callbacks: Sequence[Callback] = (), *, objective=None
         "seconds": round(seconds, 3),
         "seconds_per_step": round(seconds / max(state.step, 1), 4),
         "stopped": state.stopped,
+        "model": state.settings.model,
+        "num_parameters": state.config.num_parameters,
     }
     for callback in callbacks:
         callback.on_train_end(state, summary)

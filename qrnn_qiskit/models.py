@@ -1,0 +1,35 @@
+"""The models a run can train: the QRNN, or a classical baseline (:mod:`qrnn_qiskit.baselines`).
+
+Both kinds of configuration give ``num_parameters``, ``input_width``, ``initial_parameters`` and
+``to_dict``; both engines give ``simulate``, ``loss`` and ``loss_and_gradient`` with the exact
+engine's meaning, so training, checkpoints and evaluation do not ask which one they hold.
+"""
+
+from __future__ import annotations
+
+from .baselines import ClassicalConfig
+from .config import QRNNConfig
+
+__all__ = ["MODELS", "config_from_dict", "make_engine", "is_qrnn"]
+
+MODELS = ("qrnn", "lstm", "rnn")
+
+
+def config_from_dict(data: dict):
+    """The configuration a checkpoint or ``config.json`` describes (``model`` names a baseline)."""
+    return ClassicalConfig.from_dict(data) if "model" in data else QRNNConfig.from_dict(data)
+
+
+def is_qrnn(config) -> bool:
+    return isinstance(config, QRNNConfig)
+
+
+def make_engine(config, engine: str = "cpu", precision: str = "float64"):
+    """The engine that computes ``config``'s distributions, loss and gradient."""
+    if is_qrnn(config):
+        from .engine import ExactEngine
+
+        return ExactEngine(config, engine=engine, precision=precision)
+    from .baselines import ClassicalEngine
+
+    return ClassicalEngine(config, engine=engine, precision=precision)

@@ -1,0 +1,145 @@
+"""Classical baselines: the paper's parameter counts, the network against a numpy implementation
+of its equations, gradients against finite differences, training, checkpoints, resume, errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from qrnn_qiskit.baselines import ClassicalConfig, ClassicalEngine
+from qrnn_qiskit.cli import main
+from qrnn_qiskit.engine import reference_loss_offset
+from qrnn_qiskit.exceptions import QRNNError
+from qrnn_qiskit.training import load_checkpoint
+from qrnn_qiskit.training.trainer import TrainSettings, resume, train
+
+torch = pytest.importorskip("torch")
+
+
+def test_the_papers_dna_baselines_have_888_parameters():
+    # paper (Fig. 9): LSTM hidden 10 and RNN hidden 22 on one-hot 8-dim inputs, 888 parameters each
+    assert ClassicalConfig("lstm", 10, 3).num_parameters == 888
+    assert ClassicalConfig("rnn", 22, 3).num_parameters == 888
+    for kind, hidden in (("lstm", 10), ("rnn", 22)):
+        assert ClassicalEngine(ClassicalConfig(kind, hidden, 3))._params[0].dtype == torch.float64
+
+
+def _numpy_network(config: ClassicalConfig, params: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+    """The LSTM / Elman RNN equations written out (torch's gate order i, f, g, o), softmax output."""
+    n, h = config.num_outcomes, config.hidden
+    gates = 4 if config.kind == "lstm" else 1
+    sizes = [(gates * h, n), (gates * h, h), (gates * h,), (gates * h,), (n, h), (n,)]
+    parts, at = [], 0
+    for shape in sizes:
+        size = int(np.prod(shape))
+        parts.append(params[at : at + size].reshape(shape))
+        at += size
+    w_ih, w_hh, b_ih, b_hh, w_out, b_out = parts
+    batch, steps = inputs.shape
+    hidden, cell = np.zeros((batch, h)), np.zeros((batch, h))
+    out = np.empty((batch, steps, n))
+    sigmoid = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    for t in range(steps):
+        x = np.eye(n)[inputs[:, t]]
+        pre = x @ w_ih.T + b_ih + hidden @ w_hh.T + b_hh
+        if config.kind == "lstm":
+            i, f, g, o = np.split(pre, 4, axis=1)
+            cell = sigmoid(f) * cell + sigmoid(i) * np.tanh(g)
+            hidden = sigmoid(o) * np.tanh(cell)
+        else:
+            hidden = np.tanh(pre)
+        logits = hidden @ w_out.T + b_out
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        out[:, t] = e / e.sum(axis=1, keepdims=True)
+    return out
+
+
+@pytest.mark.parametrize(("kind", "hidden"), [("lstm", 4), ("rnn", 5)])
+def test_distributions_equal_the_written_out_equations_and_the_loss_its_definition(kind, hidden):
+    config = ClassicalConfig(kind, hidden, 2)
+    rng = np.random.default_rng(3)
+    params = rng.normal(0, 0.5, config.num_parameters)
+    inputs, targets = rng.integers(0, 4, (3, 6)), rng.integers(0, 4, (3, 6))
+    scored = np.array([False, True, False, True, True, True])
+    engine = ClassicalEngine(config)
+    expected = _numpy_network(config, params, inputs)
+    result = engine.simulate(params, inputs, targets)
+    np.testing.assert_allclose(result.probabilities, expected, atol=1e-12, rtol=0)
+    p = expected[:, scored]
+    y = targets[:, scored]
+    lse = np.log(np.exp(p).sum(axis=2))
+    by_hand = float((lse - np.take_along_axis(p, y[..., None], 2)[..., 0]).mean()) - reference_loss_offset(2)
+    assert engine.loss(params, inputs, targets, scored) == pytest.approx(by_hand, abs=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "rnn"])
+def test_gradient_equals_central_finite_differences(kind):
+    config = ClassicalConfig(kind, 3, 1)
+    rng = np.random.default_rng(1)
+    params = rng.normal(0, 0.7, config.num_parameters)
+    inputs, targets = rng.integers(0, 2, (2, 5)), rng.integers(0, 2, (2, 5))
+    scored = np.array([True, False, True, True, True])
+    engine = ClassicalEngine(config)
+    _, grad, _ = engine.loss_and_gradient(params, inputs, targets, scored)
+    h, fd = 1e-6, np.empty_like(params)
+    for i in range(len(params)):
+        up, down = params.copy(), params.copy()
+        up[i] += h
+        down[i] -= h
+        fd[i] = (engine.loss(up, inputs, targets, scored) - engine.loss(down, inputs, targets, scored)) / (2 * h)
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-9)
+    assert np.abs(grad).max() > 1e-3
+
+
+SMALL = dict(dataset="simple-seq", model="lstm", hidden=8, batch_size=4, learning_rate=0.05, steps=120,
+             validate_every=20, seed=3)
+
+
+def test_an_lstm_learns_a_task_and_round_trips_through_its_checkpoint(tmp_path):
+    summary = train(TrainSettings(**SMALL), tmp_path / "run", callbacks=[], test=True)
+    assert summary["model"] == "lstm" and summary["num_parameters"] == ClassicalConfig("lstm", 8, 3).num_parameters
+    assert summary["best_validation_loss"] < 0.02 and summary["test_expected_accuracy"] > 0.9
+    best = load_checkpoint(tmp_path / "run" / "best.npz")
+    assert best.config == ClassicalConfig("lstm", 8, 3)
+    out = CliRunner().invoke(main, ["eval", str(tmp_path / "run" / "best.npz"), "--json"])
+    assert out.exit_code == 0, out.output
+    assert '"loss": ' + repr(summary["test_loss"]) in out.output
+
+
+def test_an_interrupted_baseline_resumes_onto_the_same_trajectory(tmp_path):
+    train(TrainSettings(**{**SMALL, "steps": 40}), tmp_path / "straight", callbacks=[])
+    train(TrainSettings(**{**SMALL, "steps": 20}), tmp_path / "pieces", callbacks=[])
+    resume(tmp_path / "pieces" / "final.npz", steps=40, callbacks=[])
+    np.testing.assert_allclose(load_checkpoint(tmp_path / "pieces" / "final.npz").parameters,
+                               load_checkpoint(tmp_path / "straight" / "final.npz").parameters, atol=1e-12, rtol=0)
+
+
+def test_what_a_baseline_cannot_do_is_refused_clearly(tmp_path):
+    with pytest.raises(ValueError, match="trains in one process in float64 on the CPU"):
+        TrainSettings(**SMALL, workers=2).validate()
+    with pytest.raises(ValueError, match="trains in one process"):
+        TrainSettings(**SMALL, backend="aer").validate()
+    with pytest.raises(ValueError, match="Unknown model 'gru'"):
+        TrainSettings(**{**SMALL, "model": "gru"}).validate()
+    train(TrainSettings(**{**SMALL, "steps": 2}), tmp_path / "run", callbacks=[])
+    ck = str(tmp_path / "run" / "best.npz")
+    out = CliRunner().invoke(main, ["eval", ck, "--backend", "aer"])
+    assert out.exit_code == 2 and "has no circuit to run on backend 'aer'" in out.output
+    out = CliRunner().invoke(main, ["build", "--checkpoint", ck])
+    assert out.exit_code == 2 and "no quantum circuit" in out.output
+
+
+def test_without_torch_the_baseline_names_the_extra(monkeypatch):
+    from qrnn_qiskit import optionals
+
+    monkeypatch.setattr(optionals, "available", lambda module: module != "torch")
+    with pytest.raises(QRNNError, match=r"--model lstm needs the optional package torch.*qrnn-qiskit\[torch\]"):
+        ClassicalEngine(ClassicalConfig("lstm", 10, 3))
+
+
+def test_initialisation_is_torchs_uniform_bound():
+    params = ClassicalConfig("rnn", 16, 2).initial_parameters(seed=0)
+    assert np.abs(params).max() <= 1 / math.sqrt(16) and np.abs(params).max() > 0.9 / math.sqrt(16)
