@@ -1,10 +1,11 @@
 """Data-parallel scaling on Ray: one training step's objective of the MNIST 0/1 model.
 
 Prints one JSON line per configuration: the median of ``--repeats`` evaluations of loss and
-gradient for one batch of ``--batch`` sequences (100 steps each), in this process and on 1 and 2
-Ray workers of a local instance, with sequences per second. ``ray_overhead_s`` is the 1-worker
-time minus the in-process time: what going through Ray costs per step (the batch and parameters
-shipped, the sums returned). Needs ../shared (the MNIST files) and the distributed extra.
+gradient for one batch of ``--batch`` sequences (100 steps each), in this process (one compiled
+kernel thread, then all) and on 1 and 2 Ray workers of a local instance (one kernel thread each),
+with sequences per second. ``ray_overhead_s`` is the 1-worker time minus the one-thread
+in-process time: what going through Ray costs per step (the batch and parameters shipped, the
+per-sequence rows returned). Needs ../shared (the MNIST files) and the distributed extra.
 
 Usage: python benchmarks/scaling.py [--batch 200] [--repeats 3] [--workers 1 2]
 """
@@ -48,8 +49,15 @@ def main() -> None:
     config = QRNNConfig(input_width=2, workspace=8, stages=2, order=2, degree=2)
     params = config.initial_parameters(seed=1)
     batch = dataset.batch(args.batch // 2, np.random.default_rng(0))  # per digit
+    import numba
+
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)  # like for like with one actor, which runs one kernel thread
     local = _median_seconds(_Objective(config, dataset.scored()), batch, params, args.repeats)
-    rows = [{"workers": 0, "where": "this process", "seconds": local}]
+    numba.set_num_threads(threads)
+    every = _median_seconds(_Objective(config, dataset.scored()), batch, params, args.repeats)
+    rows = [{"workers": 0, "where": "this process, 1 kernel thread", "seconds": local},
+            {"workers": 0, "where": f"this process, {threads} kernel threads", "seconds": every}]
     for workers in args.workers:
         objective = DataParallelObjective(config, dataset.scored(), workers, None, GRAD_CLIP)
         try:
