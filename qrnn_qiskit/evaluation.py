@@ -80,6 +80,7 @@ def evaluate(
         jobs: collect the jobs recorded in ``jobs/jobs.json`` (and take their settings from it).
         ensemble: more checkpoints of the same dataset and input width, averaged with
             ``checkpoint`` as one model (exact backend); each member's figures beside.
+        engine, precision: the exact engine's path (``cpu``, ``numpy``, ``gpu``) and arithmetic.
 
     Raises:
         ValueError: for unknown backends or inconsistent options. QRNNError: for unreadable
@@ -91,19 +92,9 @@ def evaluate(
     if jobs is not None:  # the record's settings replace the arguments
         backend, job_ids, rows, shots, neuron_mode, dataset, split, limit = _from_job_record(
             jobs, job_ids, backend, dataset, split, limit)
-    ibm = backend.startswith(("ibm_", "fake_"))
-    if backend not in ("exact", "aer") and not ibm:
-        raise ValueError(
-            f"Unknown backend {backend!r}; expected exact, aer, ibm_<name> (e.g. ibm_torino) or fake_<name> (e.g. fake_torino)."
-        )
-    if job_ids and not ibm:
-        raise ValueError("job_ids collects IBM Quantum jobs; give the backend they ran on (ibm_<name> or fake_<name>).")
+    ibm = _check_backend(backend, job_ids)
     ck = load_checkpoint(checkpoint)
-    from .models import is_qrnn
-
-    if not is_qrnn(ck.config) and backend != "exact":
-        raise ValueError(f"{checkpoint} holds a classical {ck.config.kind} baseline: it has no circuit to run on "
-                         f"backend {backend!r}; evaluate it with backend exact.")
+    _check_model(ck, checkpoint, backend)
     ds = checkpoint_dataset(ck, checkpoint, dataset, data_dir)
     if ensemble:
         return _evaluate_ensemble([checkpoint, *ensemble], ck, ds, backend, split=split, limit=limit, seed=seed,
@@ -123,6 +114,27 @@ def evaluate(
         )
     result["checkpoint"] = str(checkpoint)
     return result
+
+
+def _check_backend(backend: str, job_ids) -> bool:
+    """Whether ``backend`` is an IBM (or fake) device; a ValueError for unknown names."""
+    ibm = backend.startswith(("ibm_", "fake_"))
+    if backend not in ("exact", "aer") and not ibm:
+        raise ValueError(
+            f"Unknown backend {backend!r}; expected exact, aer, ibm_<name> (e.g. ibm_torino) or fake_<name> (e.g. fake_torino)."
+        )
+    if job_ids and not ibm:
+        raise ValueError("job_ids collects IBM Quantum jobs; give the backend they ran on (ibm_<name> or fake_<name>).")
+    return ibm
+
+
+def _check_model(ck, checkpoint, backend: str) -> None:
+    """Classical baselines have no circuit: only the exact backend evaluates them."""
+    from .models import is_qrnn
+
+    if not is_qrnn(ck.config) and backend != "exact":
+        raise ValueError(f"{checkpoint} holds a classical {ck.config.kind} baseline: it has no circuit to run on "
+                         f"backend {backend!r}; evaluate it with backend exact.")
 
 
 def _from_job_record(jobs, job_ids, backend: str, dataset, split, limit) -> tuple:

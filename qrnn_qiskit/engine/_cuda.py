@@ -19,9 +19,15 @@ import math
 import numpy as np
 from numba import cuda
 
+from . import _kernels
 from .compiled import CompiledPath
 
 __all__ = ["CudaPath"]
+
+# the CPU kernels' reductions, compiled for the device (thread 0 runs them): one order on both paths
+_outcome_weights = cuda.jit(device=True)(_kernels.outcome_weights)
+_draw = cuda.jit(device=True)(_kernels.draw)
+_loss_terms = cuda.jit(device=True)(_kernels.loss_terms)
 
 _TINY = 1e-300
 _THREADS = 128
@@ -84,38 +90,6 @@ def _step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved, save):
         _rotate(full, out_lanes[op], ctab[k], stab[k], True)
 
 
-@cuda.jit(device=True, inline=True)
-def _outcome_weights(full, q, num_in):
-    """Thread 0: ``q[y]`` and their sum, in the CPU kernel's order."""
-    outcomes = 1 << num_in
-    for y in range(outcomes):
-        q[y] = 0.0
-    for x in range(full.shape[0]):
-        q[x & (outcomes - 1)] += full[x] * full[x]
-    z = 0.0
-    for y in range(outcomes):
-        z += q[y]
-    return z
-
-
-@cuda.jit(device=True, inline=True)
-def _draw(p, u):
-    outcomes = p.shape[0]
-    total = 0.0
-    count = 0
-    for y in range(outcomes):
-        total += p[y]
-        if total < u:
-            count += 1
-    drawn = min(count, outcomes - 1)
-    if p[drawn] <= 0.0:
-        drawn = 0
-        for y in range(outcomes):
-            if p[y] > p[drawn]:
-                drawn = y
-    return drawn
-
-
 @cuda.jit
 def _forward(io_inputs, io_targets, draw, uniforms, ops, tabs, num_in, psi_all, full_all, q_all,
              probs, outcomes, taken, acceptance, status, status_step):
@@ -161,20 +135,6 @@ def _forward(io_inputs, io_targets, draw, uniforms, ops, tabs, num_in, psi_all, 
 
 
 @cuda.jit(device=True, inline=True)
-def _loss_terms(p, y, gp):
-    m = p[0]
-    for k in range(p.shape[0]):
-        m = max(m, p[k])
-    total = 0.0
-    for k in range(p.shape[0]):
-        total += math.exp(p[k] - m)
-    for k in range(p.shape[0]):
-        gp[k] += math.exp(p[k] - m) / total
-    gp[y] -= 1.0
-    return math.log(total) + m - p[y]
-
-
-@cuda.jit(device=True, inline=True)
 def _reverse(state, g, lane, c, s, dc, ds, d_angle):
     bit = 1 << lane
     for k in range(cuda.threadIdx.x, g.shape[0] // 2, cuda.blockDim.x):
@@ -215,6 +175,108 @@ def _reverse_unitary(state, g, lane, c, s, partial):
     return 0.5 * total
 
 
+@cuda.jit(device=True)
+def _teacher_forced(b, io_inputs, io_targets, ops, tabs, num_in, starts, psi, full, q, probs, acceptance,
+                    status, status_step, flag):
+    """Forward pass of sequence ``b`` under teacher forcing, keeping each step's start; returns
+    True (for every thread) when a postselection failed."""
+    tid = cuda.threadIdx.x
+    dummy = starts[0:1]
+    for t in range(io_inputs.shape[1]):
+        _copy(starts[t], psi)
+        _step(psi, full, io_inputs[b, t], ops, tabs, num_in, dummy, dummy, False)
+        y = io_targets[b, t]
+        if tid == 0:
+            flag[0] = 0
+            z = _outcome_weights(full, q, num_in)
+            if z <= _TINY or q[y] <= _TINY:
+                status[b] = 1 if z <= _TINY else 2
+                status_step[b] = t
+                flag[0] = 1
+            else:
+                for k in range(q.shape[0]):
+                    probs[b, t, k] = q[k] / z
+                acceptance[b, t] = z
+        cuda.syncthreads()
+        if flag[0]:
+            return True
+        root = math.sqrt(q[y])
+        for w in range(tid, psi.shape[0], cuda.blockDim.x):
+            psi[w] = full[(w << num_in) | y] / root
+        cuda.syncthreads()
+    return False
+
+
+@cuda.jit(device=True)
+def _parameter_row(d_full, d_ws, d_unitary, num_in, layout, row, num_unitaries):
+    """Angle gradients -> the parameter row (superset sums), as the CPU kernel."""
+    masks, mask_offsets, bias_index, unitary_index = layout
+    tid, step = cuda.threadIdx.x, cuda.blockDim.x
+    size = d_full.shape[1]
+    for k in range(d_full.shape[0]):
+        for x in range(tid, size, step):
+            d_full[k, x] += d_ws[k, x & ((1 << num_in) - 1), x >> num_in]
+    cuda.syncthreads()
+    bit = 1
+    while bit < size:
+        for k in range(d_full.shape[0]):
+            for j in range(tid, size // 2, step):
+                x = _pair(j, bit)
+                d_full[k, x] += d_full[k, x | bit]
+        cuda.syncthreads()
+        bit *= 2
+    for k in range(tid, d_full.shape[0], step):
+        first = bias_index[k] - (mask_offsets[k + 1] - mask_offsets[k])
+        for i in range(mask_offsets[k], mask_offsets[k + 1]):
+            row[first + i - mask_offsets[k]] = d_full[k, masks[i]]
+        row[bias_index[k]] = d_full[k, 0]
+    for u in range(tid, num_unitaries, step):
+        row[unitary_index[u]] = d_unitary[u]
+
+
+@cuda.jit(device=True)
+def _clear(psi, g_next, d_unitary, d_full, d_ws, num_unitaries):
+    """|0...0> in ``psi``; zero gradients."""
+    tid, step = cuda.threadIdx.x, cuda.blockDim.x
+    for w in range(tid, psi.shape[0], step):
+        psi[w] = 1.0 if w == 0 else 0.0
+        g_next[w] = 0.0
+    for u in range(tid, num_unitaries, step):
+        d_unitary[u] = 0.0
+    for k in range(d_full.shape[0]):
+        for x in range(tid, d_full.shape[1], step):
+            d_full[k, x] = 0.0
+        for io in range(d_ws.shape[1]):
+            for w in range(tid, psi.shape[0], step):
+                d_ws[k, io, w] = 0.0
+    cuda.syncthreads()
+
+
+@cuda.jit(device=True)
+def _measurement_terms(full, q, y, scored_t, probs_t, g_next, gp, num_in):
+    """Thread 0: the step's loss term and what the gradient at the step's end needs, in ``gp``:
+    dL/dp per outcome, then ``sum gp p``, the outcome weights' sum ``z`` and the projection of
+    the next step's gradient on the postselected state (the CPU kernel's ``_step_gradient``)."""
+    num_outcomes = q.shape[0]
+    z = _outcome_weights(full, q, num_in)
+    for k in range(num_outcomes):
+        gp[k] = 0.0
+    loss = 0.0
+    if scored_t:
+        loss = _loss_terms(probs_t, y, gp)
+    dot = 0.0
+    for k in range(num_outcomes):
+        dot += gp[k] * probs_t[k]
+    root = math.sqrt(q[y])
+    proj = 0.0
+    for w in range(g_next.shape[0]):
+        proj += full[(w << num_in) | y] / root * g_next[w]
+    gp[num_outcomes] = dot
+    gp[num_outcomes + 1] = z
+    gp[num_outcomes + 2] = proj
+    return loss
+
+
 @cuda.jit
 def _gradient(io_inputs, io_targets, scored, ops, tabs, dtabs, layout, num_in, scratch, probs,
               acceptance, loss_rows, grad_rows, status, status_step):
@@ -232,43 +294,11 @@ def _gradient(io_inputs, io_targets, scored, ops, tabs, dtabs, layout, num_in, s
     partial = cuda.shared.array(_THREADS, np.float64)
     d_unitary = cuda.shared.array(64, np.float64)  # work-stage angles: S * W <= 64 (checked)
     tid, step = cuda.threadIdx.x, cuda.blockDim.x
-    n_ws, steps = psi.shape[0], io_inputs.shape[1]
-    for w in range(tid, n_ws, step):
-        psi[w] = 1.0 if w == 0 else 0.0
-        g_next[w] = 0.0
-    for u in range(tid, ucos.shape[0], step):
-        d_unitary[u] = 0.0
-    for k in range(d_full.shape[0]):
-        for x in range(tid, d_full.shape[1], step):
-            d_full[k, x] = 0.0
-        for io in range(d_ws.shape[1]):
-            for w in range(tid, n_ws, step):
-                d_ws[k, io, w] = 0.0
-    cuda.syncthreads()
-    dummy = starts[0:1]
-    # forward under teacher forcing, keeping each step's start
-    for t in range(steps):
-        _copy(starts[t], psi)
-        _step(psi, full, io_inputs[b, t], ops, tabs, num_in, dummy, dummy, False)
-        y = io_targets[b, t]
-        if tid == 0:
-            flag[0] = 0
-            z = _outcome_weights(full, q, num_in)
-            if z <= _TINY or q[y] <= _TINY:
-                status[b] = 1 if z <= _TINY else 2
-                status_step[b] = t
-                flag[0] = 1
-            else:
-                for k in range(q.shape[0]):
-                    probs[b, t, k] = q[k] / z
-                acceptance[b, t] = z
-        cuda.syncthreads()
-        if flag[0]:
-            return
-        root = math.sqrt(q[y])
-        for w in range(tid, n_ws, step):
-            psi[w] = full[(w << num_in) | y] / root
-        cuda.syncthreads()
+    steps = io_inputs.shape[1]
+    _clear(psi, g_next, d_unitary, d_full, d_ws, ucos.shape[0])
+    if _teacher_forced(b, io_inputs, io_targets, ops, tabs, num_in, starts, psi, full, q, probs, acceptance,
+                       status, status_step, flag):
+        return
     # reverse pass
     loss = 0.0
     for t in range(steps - 1, -1, -1):
@@ -278,21 +308,7 @@ def _gradient(io_inputs, io_targets, scored, ops, tabs, dtabs, layout, num_in, s
         y = io_targets[b, t]
         num_outcomes = q.shape[0]
         if tid == 0:
-            z = _outcome_weights(full, q, num_in)
-            for k in range(num_outcomes):
-                gp[k] = 0.0
-            if scored[t]:
-                loss += _loss_terms(probs[b, t], y, gp)
-            dot = 0.0
-            for k in range(num_outcomes):
-                dot += gp[k] * probs[b, t, k]
-            root = math.sqrt(q[y])
-            proj = 0.0
-            for w in range(n_ws):
-                proj += full[(w << num_in) | y] / root * g_next[w]
-            gp[num_outcomes] = dot
-            gp[num_outcomes + 1] = z
-            gp[num_outcomes + 2] = proj
+            loss += _measurement_terms(full, q, y, scored[t], probs[b, t], g_next, gp, num_in)
         cuda.syncthreads()
         dot, z, proj = gp[num_outcomes], gp[num_outcomes + 1], gp[num_outcomes + 2]
         root = math.sqrt(q[y])
@@ -304,7 +320,7 @@ def _gradient(io_inputs, io_targets, scored, ops, tabs, dtabs, layout, num_in, s
         for op in range(out_neurons.shape[0] - 1, -1, -1):
             k = out_neurons[op]
             _reverse(full_saved[op], g_full, out_lanes[op], ctab[k], stab[k], dctab[k], dstab[k], d_full[k])
-        for w in range(tid, n_ws, step):
+        for w in range(tid, psi.shape[0], step):
             g_next[w] = g_full[w << num_in]
         cuda.syncthreads()
         for op in range(kinds.shape[0] - 1, -1, -1):
@@ -316,29 +332,7 @@ def _gradient(io_inputs, io_targets, scored, ops, tabs, dtabs, layout, num_in, s
             else:
                 _reverse(ws_saved[op], g_next, lanes[op], wtab_c[k, io], wtab_s[k, io], dwtab_c[k, io],
                          dwtab_s[k, io], d_ws[k, io])
-    # angle gradients -> the parameter row (superset sums), as the CPU kernel
-    masks, mask_offsets, bias_index, unitary_index = layout
-    size = d_full.shape[1]
-    for k in range(d_full.shape[0]):
-        for x in range(tid, size, step):
-            d_full[k, x] += d_ws[k, x & ((1 << num_in) - 1), x >> num_in]
-    cuda.syncthreads()
-    bit = 1
-    while bit < size:
-        for k in range(d_full.shape[0]):
-            for j in range(tid, size // 2, step):
-                x = _pair(j, bit)
-                d_full[k, x] += d_full[k, x | bit]
-        cuda.syncthreads()
-        bit *= 2
-    row = grad_rows[b]
-    for k in range(tid, d_full.shape[0], step):
-        first = bias_index[k] - (mask_offsets[k + 1] - mask_offsets[k])
-        for i in range(mask_offsets[k], mask_offsets[k + 1]):
-            row[first + i - mask_offsets[k]] = d_full[k, masks[i]]
-        row[bias_index[k]] = d_full[k, 0]
-    for u in range(tid, ucos.shape[0], step):
-        row[unitary_index[u]] = d_unitary[u]
+    _parameter_row(d_full, d_ws, d_unitary, num_in, layout, grad_rows[b], ucos.shape[0])
     if tid == 0:
         loss_rows[b] = loss
 

@@ -110,8 +110,7 @@ def _step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved, save):
     _apply_out_ops(full, out_neurons, out_lanes, ctab, stab, full_saved, save)
 
 
-@njit(cache=True)
-def _outcome_weights(full, q, num_in):
+def outcome_weights(full, q, num_in):
     """``q[y] = sum_w full[w, y]**2`` and their sum."""
     outcomes = 1 << num_in
     q[:] = 0.0
@@ -123,8 +122,7 @@ def _outcome_weights(full, q, num_in):
     return z
 
 
-@njit(cache=True)
-def _draw(p, u):
+def draw(p, u):
     """The numpy path's inverse-CDF draw: count of cumulative sums below ``u``."""
     outcomes = p.shape[0]
     total = 0.0
@@ -181,8 +179,7 @@ def forward(io_inputs, io_targets, draw, uniforms, ops, tabs, num_in, num_ws,
             acceptance[b, t] = z
 
 
-@njit(cache=True)
-def _loss_terms(p, y, gp):
+def loss_terms(p, y, gp):
     """One scored step: ``logsumexp(p) - p[y]`` and its gradient in ``gp`` (added)."""
     m = p[0]
     for k in range(p.shape[0]):
@@ -194,6 +191,13 @@ def _loss_terms(p, y, gp):
         gp[k] += math.exp(p[k] - m) / total
     gp[y] -= 1.0
     return math.log(total) + m - p[y]
+
+
+# The three reductions above are plain Python shared with the CUDA kernels (``_cuda.py`` compiles
+# the same functions for the device), so both paths reduce in the same order.
+_outcome_weights = njit(cache=True)(outcome_weights)
+_draw = njit(cache=True)(draw)
+_loss_terms = njit(cache=True)(loss_terms)
 
 
 @njit(cache=True)
