@@ -14,8 +14,11 @@ identical trajectory with :func:`resume`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import signal
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -186,7 +189,9 @@ def fit(state: TrainState, callbacks: Sequence[Callback] = (), *, objective=None
     """Train ``state`` in place until ``settings.steps``, a stop condition or Ctrl-C; returns the summary.
 
     Stops: ``stop_at_loss`` (a validation loss below it), ``timeout`` (seconds, earlier pieces
-    counted), a callback setting ``state.stop``, or KeyboardInterrupt; ``state.stopped`` names which.
+    counted), a callback setting ``state.stop``, or Ctrl-C; ``state.stopped`` names which. In the
+    main thread Ctrl-C takes effect at the next step boundary (a second one at once), so the
+    checkpoint it leaves resumes exactly; a KeyboardInterrupt raised by a callback also stops it.
     ``objective`` (``start(batch)``, ``__call__(params) -> (loss, clipped gradient)``,
     ``min_postselection``) replaces the exact engine's on the whole batch: Aer shots, or Ray
     workers; validation stays on the exact engine.
@@ -199,26 +204,11 @@ def fit(state: TrainState, callbacks: Sequence[Callback] = (), *, objective=None
     for callback in callbacks:
         callback.on_train_start(state)
     try:
-        while state.step < settings.steps and not state.stop:
-            _train_step(state, objective)
-            for callback in callbacks:
-                callback.on_step(state)
-            if state.step % settings.validate_every == 0 or state.step == settings.steps:
-                record, batch = _validate(state, fixed, objective.min_postselection)
-                improved = record["validation_loss"] < state.best
-                if improved:
-                    state.best = record["validation_loss"]
-                for callback in callbacks:
-                    callback.on_validation(state, record, improved, batch)
-                if settings.stop_at_loss is not None and record["validation_loss"] < settings.stop_at_loss:
-                    state.stopped = "stop_at_loss"
-                    break
-            if settings.timeout is not None and state.seconds > settings.timeout:
-                state.stopped = "timeout"
-                break
-        if state.stop:
-            state.stopped = "callback"
-    except KeyboardInterrupt:
+        with _interrupt_between_steps() as interrupted:
+            _loop(state, objective, callbacks, fixed, interrupted)
+        if state.stopped == "steps" and state.step < settings.steps:  # the loop left early: say why
+            state.stopped = "interrupted" if interrupted.is_set() else "callback"
+    except KeyboardInterrupt:  # a second Ctrl-C, or an interrupt outside the main thread
         state.stopped = "interrupted"
     seconds = state.seconds
     summary = {
@@ -234,6 +224,51 @@ def fit(state: TrainState, callbacks: Sequence[Callback] = (), *, objective=None
     for callback in callbacks:
         callback.on_train_end(state, summary)
     return summary
+
+
+def _loop(state: TrainState, objective, callbacks, fixed, interrupted) -> None:
+    """Steps, validations and stop conditions until one ends the run (sets ``state.stopped``)."""
+    settings = state.settings
+    while state.step < settings.steps and not state.stop and not interrupted.is_set():
+        _train_step(state, objective)
+        for callback in callbacks:
+            callback.on_step(state)
+        if state.step % settings.validate_every == 0 or state.step == settings.steps:
+            record, batch = _validate(state, fixed, objective.min_postselection)
+            improved = record["validation_loss"] < state.best
+            if improved:
+                state.best = record["validation_loss"]
+            for callback in callbacks:
+                callback.on_validation(state, record, improved, batch)
+            if settings.stop_at_loss is not None and record["validation_loss"] < settings.stop_at_loss:
+                state.stopped = "stop_at_loss"
+                return
+        if settings.timeout is not None and state.seconds > settings.timeout:
+            state.stopped = "timeout"
+            return
+
+
+@contextlib.contextmanager
+def _interrupt_between_steps():
+    """Ctrl-C (SIGINT) sets the yielded event instead of raising mid-step, so the run stops at the
+    next step boundary and its checkpoint resumes onto the uninterrupted trajectory; a second
+    Ctrl-C raises at once. Outside the main thread (no signal handlers there) it changes nothing."""
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        if event.is_set():
+            raise KeyboardInterrupt
+        event.set()
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def fixed_validation_set(dataset: Dataset, settings: TrainSettings) -> SequenceBatch | None:
