@@ -34,13 +34,13 @@ _THREADS = 128
 _CHUNK = 4096  # sequences per launch: bounds the scratch memory (about 0.7 MB a sequence for MNIST)
 
 
-@cuda.jit(device=True, inline=True)
+@cuda.jit(device=True)
 def _pair(k, bit):
     low = bit - 1
     return ((k & ~low) << 1) | (k & low)
 
 
-@cuda.jit(device=True, inline=True)
+@cuda.jit(device=True)
 def _rotate(psi, lane, c, s, table):
     """Threads share the pairs of ``lane``; ``table``: cosines/sines per pair (else scalars)."""
     bit = 1 << lane
@@ -60,14 +60,14 @@ def _rotate(psi, lane, c, s, table):
     cuda.syncthreads()
 
 
-@cuda.jit(device=True, inline=True)
+@cuda.jit(device=True)
 def _copy(dst, src):
     for i in range(cuda.threadIdx.x, dst.shape[0], cuda.blockDim.x):
         dst[i] = src[i]
     cuda.syncthreads()
 
 
-@cuda.jit(device=True, inline=True)
+@cuda.jit(device=True)
 def _step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved, save):
     kinds, lanes, indices, out_neurons, out_lanes = ops
     ctab, stab, wtab_c, wtab_s, ucos, usin = tabs
@@ -134,7 +134,7 @@ def _forward(io_inputs, io_targets, draw, uniforms, ops, tabs, num_in, psi_all, 
         cuda.syncthreads()
 
 
-@cuda.jit(device=True, inline=True)
+@cuda.jit(device=True)
 def _reverse(state, g, lane, c, s, dc, ds, d_angle):
     bit = 1 << lane
     for k in range(cuda.threadIdx.x, g.shape[0] // 2, cuda.blockDim.x):
@@ -150,7 +150,7 @@ def _reverse(state, g, lane, c, s, dc, ds, d_angle):
     cuda.syncthreads()
 
 
-@cuda.jit(device=True, inline=True)
+@cuda.jit(device=True)
 def _reverse_unitary(state, g, lane, c, s, partial):
     """Reverse a work-stage RY; thread 0 returns dL/d(angle) from per-thread partial sums."""
     bit = 1 << lane
