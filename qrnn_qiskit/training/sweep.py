@@ -7,8 +7,8 @@ trains every combination as a normal run (``out/<trial>/config.json``, ``metrics
 trial. A rerun of the same sweep skips trials that ended, continues interrupted ones from their
 ``final.npz`` (the same trajectory, as ``qrnn resume``) and starts the rest. At the end
 ``out/sweep.json`` holds every trial's best validation loss, the step at which the validation loss
-first fell below ``target_loss`` and its seconds, and ``out/sweep.png`` (plot extra) draws the steps
-to the target (without one: the best loss) against the first numeric swept setting, one line per
+first fell below ``target_loss`` and its seconds, and ``out/sweep.png`` (plot extra) draws the best
+loss (and, given a target, the steps to it) against the first numeric swept setting, one line per
 value of the others, as the paper's Fig. 6.
 
 Why Ray tasks and not Ray Tune: a trial here is already a run folder that records, resumes and
@@ -236,7 +236,7 @@ def sweep(
     table = root / "sweep.json"
     table.write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
     result["table"] = str(table)
-    result["plot"] = _plot(root, grid, rows, "steps_to_target" if target_loss is not None else "best_validation_loss")
+    result["plot"] = _plot(root, grid, rows, ["best_validation_loss"] + (["steps_to_target"] if target_loss is not None else []))
     return result
 
 
@@ -314,9 +314,10 @@ def _row(folder: Path, values: dict, target_loss: float | None) -> dict:
     return row
 
 
-def _plot(root: Path, grid: dict, rows: list[dict], metric: str) -> str | None:
-    """``metric`` (steps to the target loss, else the best validation loss) against the first
-    numeric swept setting, one line per combination of the others: mean over seeds, min-max band."""
+def _plot(root: Path, grid: dict, rows: list[dict], metrics: list[str]) -> str | None:
+    """Each of ``metrics`` (the best validation loss; steps to the target loss where one is given)
+    against the first numeric swept setting, one line per combination of the others: mean over
+    seeds with a min-max band."""
     from .. import optionals
 
     numeric = [k for k, v in grid.items() if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)]
@@ -329,23 +330,24 @@ def _plot(root: Path, grid: dict, rows: list[dict], metric: str) -> str | None:
 
     x_key = numeric[0]
     others = [k for k in grid if k != x_key]
-    fig, ax = plt.subplots(figsize=(6, 4))
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault(tuple(row[k] for k in others), []).append(row)
-    for label, members in groups.items():
-        xs = sorted({m[x_key] for m in members})
-        values = [[m[metric] for m in members if m[x_key] == x and m[metric] is not None] for x in xs]
-        means = [sum(v) / len(v) if v else math.nan for v in values]
-        ax.plot(xs, means, marker="o", label=", ".join(f"{k}={v}" for k, v in zip(others, label)) or "all")
-        ax.fill_between(xs, [min(v) if v else math.nan for v in values], [max(v) if v else math.nan for v in values],
-                        alpha=0.2)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(x_key.replace("_", " "))
-    ax.set_ylabel("steps to the target loss" if metric == "steps_to_target" else "best validation loss")
-    ax.set_title("mean over seeds; band: min to max", fontsize=9)
-    ax.legend(fontsize=8)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for label, members in groups.items():
+            xs = sorted({m[x_key] for m in members})
+            values = [[m[metric] for m in members if m[x_key] == x and m[metric] is not None] for x in xs]
+            means = [sum(v) / len(v) if v else math.nan for v in values]
+            ax.plot(xs, means, marker="o", label=", ".join(f"{k}={v}" for k, v in zip(others, label)) or "all")
+            ax.fill_between(xs, [min(v) if v else math.nan for v in values],
+                            [max(v) if v else math.nan for v in values], alpha=0.2)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(x_key.replace("_", " "))
+        ax.set_ylabel("steps to the target loss" if metric == "steps_to_target" else "best validation loss")
+        ax.set_title("mean over seeds; band: min to max", fontsize=9)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     path = root / "sweep.png"
     fig.savefig(path, dpi=120)
