@@ -63,13 +63,9 @@ class ClassicalConfig:
         return cls(kind=data["model"], hidden=int(data["hidden"]), input_width=int(data["input_width"]))
 
     def validate_parameters(self, parameters: object) -> np.ndarray:
-        values = np.asarray(parameters, dtype=np.float64)
-        if values.ndim != 1 or values.shape[0] != self.num_parameters:
-            raise ValueError(f"Expected a flat parameter vector of length {self.num_parameters} for {self}, "
-                             f"got shape {values.shape}.")
-        if not np.all(np.isfinite(values)):
-            raise ValueError("parameters contain NaN or infinite entries.")
-        return values
+        from .config import check_parameters
+
+        return check_parameters(parameters, self.num_parameters, self)
 
     def initial_parameters(self, *, bias_spread: float = 0.1, weights_spread: float = 0.01,
                            unitaries_spread: float = 0.01, seed=None) -> np.ndarray:
@@ -79,9 +75,9 @@ class ClassicalConfig:
         return np.random.default_rng(seed).uniform(-bound, bound, self.num_parameters)
 
     def validate_tokens(self, tokens: object, name: str = "tokens") -> np.ndarray:
-        from .config import QRNNConfig
+        from .config import check_tokens
 
-        return QRNNConfig(input_width=self.input_width, workspace=1, stages=0, order=1, degree=1).validate_tokens(tokens, name)
+        return check_tokens(tokens, self.input_width, name)
 
 
 class ClassicalEngine:
@@ -117,7 +113,7 @@ class ClassicalEngine:
 
     def _distribution(self, params, inputs, grad: bool):
         torch = self._torch
-        self._load(self.config.validate_parameters(params))
+        self._load(params)
         for p in self._params:
             p.requires_grad_(grad)
             p.grad = None
@@ -125,23 +121,13 @@ class ClassicalEngine:
         hidden, _ = self._rnn(x)
         return torch.softmax(self._out(hidden), dim=-1)
 
-    def _validate(self, inputs, targets):
-        inputs = self.config.validate_tokens(inputs, "inputs")
-        if inputs.ndim != 2 or inputs.shape[1] < 1:
-            raise ValueError(f"inputs must have shape (batch, steps) with at least one step, got {inputs.shape}.")
-        if targets is not None:
-            targets = self.config.validate_tokens(targets, "targets")
-            if targets.shape != inputs.shape:
-                raise ValueError(f"targets must have the same shape as inputs {inputs.shape}, got {targets.shape}.")
-        return inputs, targets
-
     def simulate(self, parameters, inputs, targets=None, *, sample=None, seed=None):
         """Per-step distributions and outcomes: the target where given and not sampled, else a draw
         (outcomes do not feed back: the next step reads the next input token)."""
         from .engine import SequenceResult
-        from .engine.exact import ExactEngine
+        from .engine.exact import ExactEngine, draw_outcomes, validate_batch
 
-        inputs, targets = self._validate(inputs, targets)
+        parameters, inputs, targets = validate_batch(self.config, parameters, inputs, targets)
         batch, steps = inputs.shape
         with self._torch.no_grad():
             probs = self._distribution(parameters, inputs, grad=False).numpy()
@@ -150,9 +136,7 @@ class ClassicalEngine:
         rng = np.random.default_rng(seed)
         outcomes = np.array(targets if targets is not None else np.zeros((batch, steps), np.int64))
         for t in np.flatnonzero(draw.any(axis=0)):  # as the exact engine draws: once per such step
-            u = rng.random(batch)[:, None]
-            drawn = np.minimum((np.cumsum(probs[:, t], axis=1) < u).sum(axis=1), self.config.num_outcomes - 1)
-            outcomes[:, t] = np.where(draw[:, t], drawn, outcomes[:, t])
+            outcomes[:, t] = np.where(draw[:, t], draw_outcomes(probs[:, t], rng.random(batch)), outcomes[:, t])
         taken = np.take_along_axis(probs, outcomes[..., None], axis=2)[..., 0]
         return SequenceResult(probs, outcomes, taken, np.ones((batch, steps)))
 
@@ -162,13 +146,11 @@ class ClassicalEngine:
     def loss_and_gradient(self, parameters, inputs, targets, scored, gradient: bool = True):
         """The reference loss on the network's distributions and its gradient (torch autograd)."""
         from .engine import SequenceResult, reference_loss_offset
-        from .engine.exact import ExactEngine
+        from .engine.exact import ExactEngine, validate_batch
 
         torch = self._torch
-        inputs, targets = self._validate(inputs, targets)
-        scored = ExactEngine._step_mask(scored, inputs.shape[1], "scored")
-        if not scored.any():
-            raise ValueError("scored must mark at least one step whose prediction enters the loss.")
+        parameters, inputs, targets = validate_batch(self.config, parameters, inputs, targets)
+        scored = ExactEngine._scored(scored, inputs.shape[1])
         probs = self._distribution(parameters, inputs, grad=gradient)
         sel = probs[:, torch.from_numpy(scored)]
         tgt = torch.from_numpy(targets[:, scored])

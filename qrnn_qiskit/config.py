@@ -47,7 +47,8 @@ from functools import cached_property
 
 import numpy as np
 
-__all__ = ["QRNNConfig", "NeuronSpec", "Stage", "num_neuron_weights", "num_parameters"]
+__all__ = ["QRNNConfig", "NeuronSpec", "Stage", "check_parameters", "check_tokens", "num_neuron_weights",
+           "num_parameters"]
 
 _MAX_LANES = 24
 
@@ -69,6 +70,55 @@ def _check_int(name: str, value: object, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}.")
     return int(value)
+
+
+def check_parameters(parameters: object, count: int, model: object) -> np.ndarray:
+    """``parameters`` as a float64 vector of length ``count`` (``model`` names it in errors).
+
+    Raises:
+        TypeError: for something that is not numbers. ValueError: if the length is wrong or an
+            entry is not finite.
+    """
+    try:
+        values = np.asarray(parameters, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"parameters must be a sequence of {count} real numbers."
+        ) from exc
+    if values.ndim != 1 or values.shape[0] != count:
+        raise ValueError(
+            f"Expected a flat parameter vector of length {count} for {model}, "
+            f"got shape {values.shape}."
+        )
+    if not np.all(np.isfinite(values)):
+        raise ValueError("parameters contain NaN or infinite entries.")
+    return values
+
+
+def check_tokens(tokens: object, input_width: int, name: str = "tokens") -> np.ndarray:
+    """``tokens`` as an int64 array, each an integer in ``[0, 2**input_width)``.
+
+    Raises:
+        ValueError: if a token is not an integer in range.
+    """
+    array = np.asarray(tokens)
+    if array.dtype == bool or not (
+        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+    ):
+        raise ValueError(
+            f"{name} must be integers in [0, {2**input_width}) (input_width="
+            f"{input_width}), got dtype {array.dtype}."
+        )
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
+            raise ValueError(f"{name} must be whole numbers, got non-integer values.")
+    array = array.astype(np.int64)
+    if array.size and (array.min() < 0 or array.max() >= 2**input_width):
+        raise ValueError(
+            f"{name} must lie in [0, {2**input_width}) for input_width={input_width}, "
+            f"got values in [{array.min()}, {array.max()}]."
+        )
+    return array
 
 
 @dataclass(frozen=True)
@@ -275,20 +325,7 @@ class QRNNConfig:
         Raises:
             ValueError: if the length is wrong or an entry is not finite.
         """
-        try:
-            values = np.asarray(parameters, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"parameters must be a sequence of {self.num_parameters} real numbers."
-            ) from exc
-        if values.ndim != 1 or values.shape[0] != self.num_parameters:
-            raise ValueError(
-                f"Expected a flat parameter vector of length {self.num_parameters} for {self}, "
-                f"got shape {values.shape}."
-            )
-        if not np.all(np.isfinite(values)):
-            raise ValueError("parameters contain NaN or infinite entries.")
-        return values
+        return check_parameters(parameters, self.num_parameters, self)
 
     def initial_parameters(
         self,
@@ -335,24 +372,7 @@ class QRNNConfig:
         Raises:
             ValueError: if a token is not an integer in range.
         """
-        array = np.asarray(tokens)
-        if array.dtype == bool or not (
-            np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
-        ):
-            raise ValueError(
-                f"{name} must be integers in [0, {self.num_outcomes}) (input_width="
-                f"{self.input_width}), got dtype {array.dtype}."
-            )
-        if np.issubdtype(array.dtype, np.floating):
-            if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
-                raise ValueError(f"{name} must be whole numbers, got non-integer values.")
-        array = array.astype(np.int64)
-        if array.size and (array.min() < 0 or array.max() >= self.num_outcomes):
-            raise ValueError(
-                f"{name} must lie in [0, {self.num_outcomes}) for input_width={self.input_width}, "
-                f"got values in [{array.min()}, {array.max()}]."
-            )
-        return array
+        return check_tokens(tokens, self.input_width, name)
 
     def to_dict(self) -> dict[str, int | float]:
         return {

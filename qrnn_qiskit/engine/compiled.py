@@ -66,22 +66,17 @@ class CompiledPath:
 
     # ------------------------------------------------------------------ tables
     def _tables(self, params: np.ndarray, derivatives: bool):
-        from .exact import _zeta
+        from .exact import activation, neuron_angles
 
-        engine, cfg = self.engine, self.engine.config
-        k = engine.power
-        thetas = np.empty((cfg.num_neurons, 1 << engine.num_lanes))
-        for spec, masks, row in zip(cfg.neurons, engine.subset_masks, thetas):
-            row[:] = _zeta(engine.num_lanes, masks, params[spec.weight_slice])
-            row += cfg.bias + params[spec.bias_index]
-        cos, sin = np.cos(0.5 * thetas), np.sin(0.5 * thetas)
+        engine = self.engine
+        thetas = neuron_angles(engine, params)
         angles = params[engine.unitary_indices]
-        tabs = self._with_ws_layout(cos**k, sin**k)
+        tabs = self._with_ws_layout(*activation(thetas, engine.power))
         tabs += [np.cos(0.5 * angles), np.sin(0.5 * angles)]
         tabs = tuple(np.ascontiguousarray(t, dtype=self.dtype) for t in tabs)
         if not derivatives:
             return tabs
-        dtabs = self._with_ws_layout(-0.5 * k * cos ** (k - 1) * sin, 0.5 * k * sin ** (k - 1) * cos)
+        dtabs = self._with_ws_layout(*activation(thetas, engine.power, derivative=True))
         return tabs, tuple(np.ascontiguousarray(t, dtype=self.dtype) for t in dtabs)
 
     def _with_ws_layout(self, c: np.ndarray, s: np.ndarray) -> list[np.ndarray]:
@@ -161,7 +156,8 @@ class CompiledPath:
         _kernels().loss_and_gradient(
             np.ascontiguousarray(io_inputs), np.ascontiguousarray(io_targets),
             np.ascontiguousarray(scored), self._ops, tabs, dtabs, self._layout,
-            cfg.input_width, cfg.workspace, self._keep_all(steps), self._chunks(batch), probs, acceptance, loss_rows, grad_rows, status, status_step,
+            cfg.input_width, cfg.workspace, self._keep_all(steps), self._chunks(batch),
+            probs, acceptance, loss_rows, grad_rows, status, status_step,
         )  # fmt: skip
         self._raise(status, status_step, io_targets)
         return loss_rows, grad_rows, probs, acceptance

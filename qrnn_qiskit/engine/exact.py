@@ -42,7 +42,8 @@ import numpy as np
 from ..config import QRNNConfig
 from ..exceptions import QRNNError
 
-__all__ = ["ENGINES", "PRECISIONS", "ExactEngine", "SequenceResult", "reference_loss_offset"]
+__all__ = ["ENGINES", "PRECISIONS", "ExactEngine", "SequenceResult", "activation", "combine_rows", "draw_outcomes",
+           "neuron_angles", "reference_loss_offset"]
 
 _TINY = 1e-300
 #: the engine's paths: compiled CPU kernels (default), the numpy reference, CUDA kernels on a GPU
@@ -91,25 +92,76 @@ def _bit_reverse(values: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
+def neuron_angles(engine: ExactEngine, params: np.ndarray) -> np.ndarray:
+    """``Theta[k, x] = bias + theta_k + sum_{S subset of x} phi_S``: neuron ``k``'s angle for every
+    full pattern ``x``, shape ``(N, 2**n)`` (every path's tables start here)."""
+    cfg = engine.config
+    thetas = np.empty((cfg.num_neurons, 1 << engine.num_lanes))
+    for spec, masks, row in zip(cfg.neurons, engine.subset_masks, thetas):
+        row[:] = _zeta(engine.num_lanes, masks, params[spec.weight_slice])
+        row += cfg.bias + params[spec.bias_index]
+    return thetas
+
+
+def activation(theta: np.ndarray, power: int, derivative: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``(C, S) = (cos(Theta/2)**power, sin(Theta/2)**power)``, or with ``derivative`` their
+    derivatives in ``Theta``."""
+    cos, sin = np.cos(0.5 * theta), np.sin(0.5 * theta)
+    if derivative:
+        return -0.5 * power * cos ** (power - 1) * sin, 0.5 * power * sin ** (power - 1) * cos
+    return cos**power, sin**power
+
+
 class _Tables:
     """Per-neuron activation tables for one parameter vector."""
 
     def __init__(self, engine: ExactEngine, params: np.ndarray) -> None:
         cfg = engine.config
-        power = engine.power
-        self.theta_full = []  # full-pattern angle per neuron, shape (2**n,)
-        self.cs = []  # per neuron: (C, S) tables in the layout the neuron's pass uses
-        for spec, masks in zip(cfg.neurons, engine.subset_masks):
-            theta = _zeta(engine.num_lanes, masks, params[spec.weight_slice])
-            theta += cfg.bias + params[spec.bias_index]
-            half = 0.5 * theta
-            c = np.cos(half) ** power
-            s = np.sin(half) ** power
-            self.theta_full.append(theta)
-            self.cs.append(engine._layout_tables(spec.target, c, s))
+        self.theta_full = neuron_angles(engine, params)  # full-pattern angle per neuron, (N, 2**n)
+        c_all, s_all = activation(self.theta_full, engine.power)
+        # per neuron: (C, S) tables in the layout the neuron's pass uses
+        self.cs = [engine._layout_tables(spec.target, c, s) for spec, c, s in zip(cfg.neurons, c_all, s_all)]
         self.unitary = [
             (math.cos(0.5 * params[i]), math.sin(0.5 * params[i])) for i in engine.unitary_indices
         ]
+
+
+def validate_batch(config, params: object, inputs: object, targets: object | None):
+    """``(params, inputs, targets)`` checked against ``config`` (a QRNN's or a baseline's):
+    a flat parameter vector, ``(batch, steps)`` tokens, targets of the same shape or ``None``.
+
+    Raises:
+        ValueError: naming what is wrong.
+    """
+    params = config.validate_parameters(params)
+    inputs = config.validate_tokens(inputs, "inputs")
+    if inputs.ndim != 2 or inputs.shape[1] < 1:
+        raise ValueError(f"inputs must have shape (batch, steps) with at least one step, got {inputs.shape}.")
+    if targets is not None:
+        targets = config.validate_tokens(targets, "targets")
+        if targets.shape != inputs.shape:
+            raise ValueError(f"targets must have the same shape as inputs {inputs.shape}, got {targets.shape}.")
+    return params, inputs, targets
+
+
+def draw_outcomes(p: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Outcomes drawn from the rows of ``p`` ``(B, K)`` by inverse CDF at uniforms ``u`` ``(B,)``,
+    never one of probability 0 through rounding (the compiled kernels' ``draw`` does the same)."""
+    drawn = np.minimum((np.cumsum(p, axis=1) < u[:, None]).sum(axis=1), p.shape[1] - 1)
+    zero = p[np.arange(p.shape[0]), drawn] <= 0.0
+    if np.any(zero):
+        drawn[zero] = np.argmax(p[zero], axis=1)
+    return drawn
+
+
+def combine_rows(loss_rows: np.ndarray, grad_rows: np.ndarray, num_scored: int, input_width: int) -> tuple[float, np.ndarray]:
+    """The mean loss and gradient of per-sequence rows (:meth:`ExactEngine.loss_and_gradient_rows`),
+    added strictly in row order, so rows of shards concatenated in order give the whole batch's bits."""
+    from .compiled import CompiledPath
+
+    count = loss_rows.shape[0] * num_scored
+    loss = float(CompiledPath.sum_rows(loss_rows[:, None])[0]) / count - reference_loss_offset(input_width)
+    return loss, CompiledPath.sum_rows(grad_rows) / count
 
 
 def _zeta(num_lanes: int, masks: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -189,6 +241,8 @@ class ExactEngine:
         num_ws_ops = len(ops) - config.input_width
         self._ws_ops = ops[:num_ws_ops]
         self._out_ops = ops[num_ws_ops:]
+        # bit reversal of the outcomes: probs_io[..., order] is in token order (and back, it is its own inverse)
+        self._token_order = _bit_reverse(np.arange(config.num_outcomes), config.input_width)
         self._compiled = None
         if engine == "cpu":
             from .compiled import CompiledPath
@@ -235,20 +289,7 @@ class ExactEngine:
     def _validate(
         self, params: object, inputs: object, targets: object | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        cfg = self.config
-        params = cfg.validate_parameters(params)
-        inputs = cfg.validate_tokens(inputs, "inputs")
-        if inputs.ndim != 2 or inputs.shape[1] < 1:
-            raise ValueError(
-                f"inputs must have shape (batch, steps) with at least one step, got {inputs.shape}."
-            )
-        if targets is not None:
-            targets = cfg.validate_tokens(targets, "targets")
-            if targets.shape != inputs.shape:
-                raise ValueError(
-                    f"targets must have the same shape as inputs {inputs.shape}, got {targets.shape}."
-                )
-        return params, inputs, targets
+        return validate_batch(self.config, params, inputs, targets)
 
     @staticmethod
     def _step_mask(mask: object, steps: int, name: str, batch: int | None = None) -> np.ndarray:
@@ -373,12 +414,7 @@ class ExactEngine:
             p = q / z[:, None]
             draw = np.ones(batch, bool) if io_targets is None else np.broadcast_to(sample[..., t], (batch,))
             if draw.any():
-                u = rng.random(batch)[:, None]
-                drawn = np.minimum((np.cumsum(p, axis=1) < u).sum(axis=1), cfg.num_outcomes - 1)
-                # Never pick an outcome of zero probability through rounding.
-                zero = p[rows, drawn] <= 0.0
-                if np.any(zero):
-                    drawn[zero] = np.argmax(p[zero], axis=1)
+                drawn = draw_outcomes(p, rng.random(batch))
                 y = drawn if io_targets is None else np.where(draw, drawn, io_targets[:, t])
             else:
                 y = io_targets[:, t]
@@ -395,9 +431,8 @@ class ExactEngine:
             outcomes_io[:, t] = y
             taken[:, t] = p[rows, y]
             acceptance[:, t] = z
-        order = _bit_reverse(np.arange(cfg.num_outcomes), num_in)
         result = SequenceResult(
-            probabilities=probs[:, :, order],
+            probabilities=probs[:, :, self._token_order],
             outcomes=_bit_reverse(outcomes_io, num_in),
             outcome_probability=taken,
             neuron_acceptance=acceptance,
@@ -418,9 +453,8 @@ class ExactEngine:
             params, io_inputs, io_targets, draw, uniforms
         )
         num_in = self.config.input_width
-        order = _bit_reverse(np.arange(self.config.num_outcomes), num_in)
         return SequenceResult(
-            probabilities=probs[:, :, order],
+            probabilities=probs[:, :, self._token_order],
             outcomes=_bit_reverse(outcomes_io, num_in),
             outcome_probability=taken,
             neuron_acceptance=acceptance,
@@ -467,8 +501,10 @@ class ExactEngine:
         result, *_ = self._forward(params, inputs, targets, np.zeros(inputs.shape[1], bool), None, False)
         return _reference_loss(result.probabilities, targets, scored, self.config.input_width)[0]
 
-    def _scored(self, scored: object, steps: int) -> np.ndarray:
-        mask = self._step_mask(scored, steps, "scored")
+    @staticmethod
+    def _scored(scored: object, steps: int) -> np.ndarray:
+        """The scored-step mask of shape ``(steps,)``, with at least one step set."""
+        mask = ExactEngine._step_mask(scored, steps, "scored")
         if not mask.any():
             raise ValueError("scored must mark at least one step whose prediction enters the loss.")
         return mask
@@ -496,18 +532,15 @@ class ExactEngine:
         scored = self._scored(scored, inputs.shape[1])
         if self._compiled is not None:
             loss_rows, grad_rows, result = self._loss_and_gradient_rows(params, inputs, targets, scored)
-            count = inputs.shape[0] * int(scored.sum())
-            loss = float(self._compiled.sum_rows(loss_rows[:, None])[0])
-            offset = reference_loss_offset(self.config.input_width)
-            return loss / count - offset, self._compiled.sum_rows(grad_rows) / count, result
+            loss, grad = combine_rows(loss_rows, grad_rows, int(scored.sum()), self.config.input_width)
+            return loss, grad, result
         cfg = self.config
         result, tables, starts, y_io = self._forward(
             params, inputs, targets, np.zeros(inputs.shape[1], bool), None, keep_states=True
         )
         loss, grad_p = _reference_loss(result.probabilities, targets, scored, cfg.input_width)
-        order = _bit_reverse(np.arange(cfg.num_outcomes), cfg.input_width)
         grad_p_io = np.empty_like(grad_p)
-        grad_p_io[:, :, order] = grad_p
+        grad_p_io[:, :, self._token_order] = grad_p
         grad = self._backward(params, tables, inputs, starts, y_io, grad_p_io)
         return loss, grad, result
 
@@ -518,9 +551,8 @@ class ExactEngine:
 
         Returns ``(loss_rows, grad_rows, result)``: ``loss_rows[b]`` is the sum over the scored
         steps of sequence ``b`` of ``logsumexp(p) - p[target]``, ``grad_rows[b]`` its gradient.
-        ``loss_and_gradient`` is ``sum_rows(loss_rows) / count - offset`` and
-        ``sum_rows(grad_rows) / count`` with ``count = B * scored.sum()``, and rows of shards
-        concatenated in order give the same bits as the whole batch (compiled paths only).
+        ``loss_and_gradient`` is :func:`combine_rows` of them, and rows of shards concatenated
+        in order give the same bits as the whole batch (compiled paths only).
         """
         if self._compiled is None:
             raise ValueError("loss_and_gradient_rows needs engine 'cpu' or 'gpu', not 'numpy'.")
@@ -534,8 +566,7 @@ class ExactEngine:
         loss_rows, grad_rows, probs, acceptance = self._compiled.loss_and_gradient_rows(
             params, _bit_reverse(inputs, num_in), io_targets, scored
         )
-        order = _bit_reverse(np.arange(self.config.num_outcomes), num_in)
-        probs = probs[:, :, order]
+        probs = probs[:, :, self._token_order]
         taken = np.take_along_axis(probs, targets[..., None], axis=2)[..., 0]
         result = SequenceResult(probs, targets.copy(), taken, acceptance)
         return loss_rows, grad_rows, result
@@ -632,16 +663,9 @@ class ExactEngine:
         """The flat parameter gradient from dL/dC and dL/dS per neuron and the unitaries' gradient."""
         cfg, n = self.config, self.num_lanes
         grad = np.zeros_like(params)
-        k = self.power
-        for spec, masks, theta, d_c, d_s in zip(
-            cfg.neurons, self.subset_masks, tables.theta_full, grad_c, grad_s
-        ):
-            half_angle = 0.5 * theta
-            cos, sin = np.cos(half_angle), np.sin(half_angle)
-            # C = cos(Theta/2)**k, S = sin(Theta/2)**k
-            dc_dth, ds_dth = self._layout_tables(
-                spec.target, -0.5 * k * cos ** (k - 1) * sin, 0.5 * k * sin ** (k - 1) * cos
-            )
+        dc_all, ds_all = activation(tables.theta_full, self.power, derivative=True)
+        for spec, masks, dc, ds, d_c, d_s in zip(cfg.neurons, self.subset_masks, dc_all, ds_all, grad_c, grad_s):
+            dc_dth, ds_dth = self._layout_tables(spec.target, dc, ds)
             g = self._scatter_theta(spec.target, d_c * dc_dth + d_s * ds_dth)
             grad[spec.bias_index] = g.sum()
             grad[spec.weight_slice] = _zeta_adjoint(n, g, masks)

@@ -114,13 +114,12 @@ class DataParallelObjective:
             self.min_postselection = min(part[3] for part in parts)
         if self.engine != "numpy":
             # every sequence's row, in batch order: the single process's sum, bit for bit
-            from ..engine import ExactEngine, reference_loss_offset
+            from ..engine.exact import combine_rows
 
-            count = total * int(np.count_nonzero(self.scored))
-            loss_rows = np.concatenate([part[0] for part in parts])[:, None]
-            grad_rows = np.concatenate([part[1] for part in parts])
-            loss = float(ExactEngine.sum_rows(loss_rows)[0]) / count - reference_loss_offset(self.config.input_width)
-            return loss, clip_grad_norm(ExactEngine.sum_rows(grad_rows) / count, self.clip)[0]
+            loss, grad = combine_rows(np.concatenate([part[0] for part in parts]),
+                                      np.concatenate([part[1] for part in parts]),
+                                      int(np.count_nonzero(self.scored)), self.config.input_width)
+            return loss, clip_grad_norm(grad, self.clip)[0]
         loss, grad = 0.0, np.zeros_like(values)
         for loss_sum, grad_sum, _, _ in parts:  # a fixed order: the shards', whatever finished first
             loss += loss_sum
