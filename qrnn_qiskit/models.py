@@ -7,12 +7,12 @@ engine's meaning, so training, checkpoints and evaluation do not ask which one t
 
 from __future__ import annotations
 
-from .baselines import ClassicalConfig
+from .baselines import KINDS, ClassicalConfig
 from .config import QRNNConfig
 
 __all__ = ["MODELS", "config_from_dict", "make_engine", "is_qrnn"]
 
-MODELS = ("qrnn", "lstm", "rnn")
+MODELS = ("qrnn", *KINDS)
 
 
 def config_from_dict(data: dict):

@@ -23,7 +23,7 @@ import numpy as np
 from ..config import QRNNConfig
 from ..exceptions import QRNNError
 
-__all__ = ["DataParallelObjective"]
+__all__ = ["DataParallelObjective", "connect_ray", "one_kernel_thread"]
 
 logger = logging.getLogger("qrnn_qiskit")
 
@@ -34,10 +34,7 @@ class _ShardWorker:
     def __init__(self, model: dict, scored: np.ndarray, engine: str = "cpu", precision: str = "float64") -> None:
         from ..engine import ExactEngine
 
-        if engine == "cpu":  # the actor holds one CPU: one kernel thread, no oversubscription
-            import numba
-
-            numba.set_num_threads(1)
+        one_kernel_thread(engine)
         self.engine = ExactEngine(QRNNConfig.from_dict(model), engine=engine, precision=precision)
         self.scored = scored
 
@@ -71,27 +68,13 @@ class DataParallelObjective:
 
     def __init__(self, config: QRNNConfig, scored: np.ndarray, workers: int, address: str | None, clip: float,
                  engine: str = "cpu", precision: str = "float64") -> None:
-        from .. import optionals
-
-        optionals.require("ray", "workers > 1 (data-parallel training)")
-        import ray
-
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a positive integer, got {workers!r}.")
+        self._owns_ray = connect_ray(address, workers, "workers > 1 (data-parallel training)")
+        import ray
+
         self.config, self.scored, self.clip, self.workers = config, scored, clip, workers
         self.engine, self.precision = engine, precision
-        self._owns_ray = not ray.is_initialized() and address is None
-        if address not in (None, "auto"):
-            _check_reachable(address)
-        try:
-            if not ray.is_initialized():
-                ray.init(address=address, num_cpus=workers if address is None else None, include_dashboard=False,
-                         logging_level=logging.WARNING, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise QRNNError(
-                f"Could not reach the Ray cluster at address {address!r} ({exc}); start one with `ray start --head` "
-                "or leave address out for a local instance."
-            ) from None
         self._actor_class = ray.remote(num_cpus=1)(_ShardWorker)
         self._actors = [self._new_actor() for _ in range(workers)]
         self.inputs = self.targets = None
@@ -163,6 +146,43 @@ class DataParallelObjective:
         self._actors = []
         if self._owns_ray and ray.is_initialized():
             ray.shutdown()
+
+
+def connect_ray(address: str | None, num_cpus: int, feature: str) -> bool:
+    """Start a local Ray instance with ``num_cpus`` CPUs (``address`` None) or join the cluster at
+    ``address`` (``auto`` or ``HOST:PORT``), unless Ray is already running here; returns whether
+    this call did, so the caller shuts it down (a cluster keeps running: only this driver leaves).
+
+    Raises:
+        MissingOptionalDependency: without the distributed extra (``feature`` says what needs it).
+        QRNNError: when the cluster cannot be reached.
+    """
+    from .. import optionals
+
+    optionals.require("ray", feature)
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if address not in (None, "auto"):
+        _check_reachable(address)
+    try:
+        ray.init(address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,
+                 logging_level=logging.WARNING, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise QRNNError(
+            f"Could not reach the Ray cluster at address {address!r} ({exc}); start one with `ray start --head` "
+            "or leave address out for a local instance."
+        ) from None
+    return True
+
+
+def one_kernel_thread(engine: str) -> None:
+    """In a Ray actor or task that holds one CPU: one compiled-kernel thread, no oversubscription."""
+    if engine == "cpu":
+        import numba
+
+        numba.set_num_threads(1)
 
 
 def _check_reachable(address: str) -> None:

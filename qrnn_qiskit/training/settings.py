@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from ..config import QRNNConfig
 from ..engine.exact import ENGINES, PRECISIONS
+from ..models import MODELS
 from .optim import OPTIMIZERS
 
 __all__ = ["TrainSettings", "parse_lr_schedule", "BACKENDS", "GRADIENTS", "DEVICES"]
@@ -48,7 +49,7 @@ class TrainSettings:
     dataset: str = _option("simple-seq", "dataset name (see qrnn datasets)")
     data_dir: str | None = _option(None, "folder of the reference MNIST csv.gz files", path=True)
     model: str = _option("qrnn", "what to train: the QRNN, or a classical baseline of --hidden units (torch extra)",
-                         choices=("qrnn", "lstm", "rnn"))
+                         choices=MODELS)
     hidden: int = _option(10, "hidden units of the lstm or rnn baseline")
     workspace: int = _option(3, "workspace lanes W (the recurrent state)", short="-W")
     stages: int = _option(2, "work stages S", short="-S")
@@ -106,8 +107,8 @@ class TrainSettings:
                               ("engine", ENGINES), ("precision", PRECISIONS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"Unknown {name} {getattr(self, name)!r}; expected one of {', '.join(allowed)}.")
-        if self.model not in ("qrnn", "lstm", "rnn"):
-            raise ValueError(f"Unknown model {self.model!r}; expected one of qrnn, lstm, rnn.")
+        if self.model not in MODELS:
+            raise ValueError(f"Unknown model {self.model!r}; expected one of {', '.join(MODELS)}.")
         if self.model != "qrnn" and (self.backend != "exact" or self.workers > 1 or self.engine == "gpu"
                                      or self.precision != "float64"):
             raise ValueError(f"model {self.model!r} trains in one process in float64 on the CPU (torch); "

@@ -31,7 +31,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from .._io import atomic_write_text
 from ..exceptions import QRNNError
+from .plot import read_metrics
 from .settings import TrainSettings
 
 __all__ = ["sweep", "parse_grid", "parse_seeds", "trial_name", "format_sweep"]
@@ -154,22 +156,20 @@ def _trials(settings: TrainSettings, grid: dict, seeds: list[int], random: int |
 
 def _run_trial(settings_dict: dict, folder: str, single_thread: bool) -> dict:
     """Train (or continue) one trial into ``folder``; writes ``summary.json`` when it ends."""
-    if single_thread:  # a Ray task holds one CPU
-        import numba
-
-        numba.set_num_threads(1)
     from .trainer import resume, train
 
-    path = Path(folder)
     settings = TrainSettings.from_dict(settings_dict)
+    if single_thread:  # a Ray task holds one CPU
+        from .distributed import one_kernel_thread
+
+        one_kernel_thread(settings.engine)
+    path = Path(folder)
     if (path / "final.npz").is_file():
         summary = resume(path / "final.npz", path, callbacks=[])
     else:
         summary = train(settings, path, callbacks=[])
     if summary["stopped"] != "interrupted":
-        tmp = path / "summary.json.tmp"
-        tmp.write_text(json.dumps(summary, default=str), encoding="utf-8")
-        os.replace(tmp, path / "summary.json")
+        atomic_write_text(path / "summary.json", json.dumps(summary, default=str))
     return summary
 
 
@@ -233,8 +233,7 @@ def sweep(
     rows = [_row(root / name, values, target_loss) for name, _, values in trials]
     result = {"out": str(root), "swept": list(grid) + ["seed"], "target_loss": target_loss,
               "seconds": round(time.perf_counter() - started, 2), "trials": rows}
-    table = root / "sweep.json"
-    table.write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
+    table = atomic_write_text(root / "sweep.json", json.dumps(result, indent=1, default=str))
     result["table"] = str(table)
     result["plot"] = _plot(root, grid, rows, ["best_validation_loss"] + (["steps_to_target"] if target_loss is not None else []))
     return result
@@ -255,23 +254,15 @@ def _check_plan(root: Path, settings: TrainSettings, grid: dict, trials) -> None
                 "folder, or rerun the same command to continue that sweep."
             )
         return
-    path.write_text(text, encoding="utf-8")
+    atomic_write_text(path, text)
 
 
 def _run_on_ray(root: Path, pending, max_concurrent: int | None, address: str | None) -> None:
-    from .. import optionals
+    from .distributed import connect_ray
 
-    optionals.require("ray", "a sweep with max_concurrent > 1 or an address")
+    owns = connect_ray(address, max_concurrent, "a sweep with max_concurrent > 1 or an address")
     import ray
 
-    owns = not ray.is_initialized()
-    if address not in (None, "auto"):
-        from .distributed import _check_reachable
-
-        _check_reachable(address)
-    if owns:
-        ray.init(address=address, num_cpus=max_concurrent if address is None else None, include_dashboard=False,
-                 logging_level=logging.WARNING, log_to_driver=False)
     task = ray.remote(num_cpus=1, max_retries=0)(_run_trial)
     limit = max_concurrent or max(1, int(ray.cluster_resources().get("CPU", 1)))
     queue, running = list(pending), {}
@@ -303,14 +294,8 @@ def _row(folder: Path, values: dict, target_loss: float | None) -> dict:
     row = {"trial": folder.name, **values, "best_validation_loss": summary.get("best_validation_loss"),
            "steps": summary.get("steps"), "seconds": summary.get("seconds"), "stopped": summary.get("stopped", "unfinished")}
     if target_loss is not None:
-        row["steps_to_target"] = None
-        metrics = folder / "metrics.jsonl"
-        if metrics.is_file():
-            for line in metrics.read_text(encoding="utf-8").splitlines():
-                record = json.loads(line) if line.strip() else {}
-                if record.get("validation_loss", math.inf) < target_loss:
-                    row["steps_to_target"] = record["step"]
-                    break
+        below = [r["step"] for r in read_metrics(folder) if r["validation_loss"] < target_loss] if summary else []
+        row["steps_to_target"] = below[0] if below else None
     return row
 
 
