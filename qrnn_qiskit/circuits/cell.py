@@ -42,6 +42,7 @@ from qiskit.circuit.library import RYGate, XGate
 
 from ..config import QRNNConfig
 from .neuron import _emit_neuron, _NeuronGates, neuron_program
+from .amplify import emit_amplified_neuron
 from .modes import NeuronMode
 from .rus import emit_rus_neuron
 
@@ -105,7 +106,9 @@ def qrnn_sequence(
         neuron_mode: a :class:`~qrnn_qiskit.circuits.modes.NeuronMode` or its spelling:
             ``"postselect"`` (each ancilla measured and reset; failing shots are discarded
             afterwards) or ``"rus:R"`` (a failed ancilla triggers the neuron's correction and a
-            retry, ``R`` times; see :mod:`qrnn_qiskit.circuits.rus`).
+            retry, ``R`` times; see :mod:`qrnn_qiskit.circuits.rus`) or ``"amplify:L"`` (fixed-point
+            amplitude amplification of every neuron, its ancillas measured once at its end; see
+            :mod:`qrnn_qiskit.circuits.amplify`).
         synthesis: how a neuron's parameter block is written, one of
             :data:`~qrnn_qiskit.circuits.synthesis.STRATEGIES`: ``"mc"``, one (multi-)controlled
             RY per subset; ``"multiplexer"``, a Gray-code uniformly controlled RY;
@@ -220,6 +223,9 @@ class _CellEmitter:
             if self.mode.is_rus:
                 emit_rus_neuron(self.circuit, gates, config.order, self.mode.retries, lanes, lanes[spec.target],
                                 self.anc, flags)
+            elif self.mode.is_amplify:
+                emit_amplified_neuron(self.circuit, gates, config.order, self.mode.uses, lanes, lanes[spec.target],
+                                      self.anc, flags)
             else:
                 _emit_neuron(self.circuit, gates, self.program, lanes, lanes[spec.target], self.anc, flags)
         self._stage_barrier()

@@ -16,38 +16,54 @@ import numpy as np
 
 __all__ = ["NeuronMode", "NEURON_MODES"]
 
-NEURON_MODES = ("postselect", "rus")
-_SPELLING = re.compile(r"^(postselect|rus)(?::(-?\d+))?$")
+NEURON_MODES = ("postselect", "rus", "amplify")
+_SPELLING = re.compile(r"^(postselect|rus|amplify)(?::(-?\d+))?$")
+#: ``amplify`` without ``:L``
+DEFAULT_USES = 5
 
 
 @dataclass(frozen=True)
 class NeuronMode:
-    """A neuron mode: ``kind`` (``"postselect"`` or ``"rus"``) and ``retries`` (0 for postselect).
+    """A neuron mode: ``kind`` (``"postselect"``, ``"rus"`` or ``"amplify"``), ``retries`` (rus
+    only) and ``uses`` (amplify only: ``L``).
 
-    Build one with :meth:`parse` from its spelling (``"postselect"``, ``"rus"``, ``"rus:3"``);
-    ``str(mode)`` gives the spelling back.
+    Build one with :meth:`parse` from its spelling (``"postselect"``, ``"rus"``, ``"rus:3"``,
+    ``"amplify"``, ``"amplify:7"``); ``str(mode)`` gives the spelling back.
 
     Raises:
-        ValueError: for an unknown kind, retries on postselect, or fewer than one rus retry.
+        ValueError: for an unknown kind, retries or uses where the kind takes none, fewer than one
+            rus retry, or an amplify ``L`` that is not odd and at least 3.
     """
 
     kind: str = "postselect"
     retries: int = 0
+    uses: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in NEURON_MODES:
             raise ValueError(f"Unknown neuron mode kind {self.kind!r}; expected one of {', '.join(NEURON_MODES)}.")
         if isinstance(self.retries, bool) or not isinstance(self.retries, (int, np.integer)):
             raise TypeError(f"retries must be an integer, got {type(self.retries).__name__} {self.retries!r}.")
-        if self.kind == "postselect" and self.retries != 0:
-            raise ValueError(f"postselect mode has no retries, got {self.retries}; use 'rus:{self.retries}'.")
+        if isinstance(self.uses, bool) or not isinstance(self.uses, (int, np.integer)):
+            raise TypeError(f"uses must be an integer, got {type(self.uses).__name__} {self.uses!r}.")
+        if self.kind != "rus" and self.retries != 0:
+            raise ValueError(f"{self.kind} mode has no retries, got {self.retries}; use 'rus:{self.retries}'.")
         if self.kind == "rus" and self.retries < 1:
             raise ValueError(f"rus needs at least one retry, got rus:{self.retries}; use postselect for none.")
+        if self.kind != "amplify" and self.uses != 0:
+            raise ValueError(f"{self.kind} mode has no amplification uses, got {self.uses}; use 'amplify:{self.uses}'.")
+        if self.kind == "amplify" and (self.uses < 3 or self.uses % 2 == 0):
+            raise ValueError(
+                f"amplify needs an odd number L >= 3 of uses of each level's attempt, got amplify:{self.uses}; "
+                "for example amplify:3, amplify:5 or amplify:7."
+            )
         object.__setattr__(self, "retries", int(self.retries))
+        object.__setattr__(self, "uses", int(self.uses))
 
     @classmethod
     def parse(cls, value: str | NeuronMode) -> NeuronMode:
-        """``"postselect"``, ``"rus"`` (one retry) or ``"rus:R"``; a :class:`NeuronMode` passes through.
+        """``"postselect"``, ``"rus"`` (one retry), ``"rus:R"``, ``"amplify"`` (``L = 5``) or
+        ``"amplify:L"``; a :class:`NeuronMode` passes through.
 
         Raises:
             ValueError: for any other spelling.
@@ -57,18 +73,36 @@ class NeuronMode:
         match = _SPELLING.match(value) if isinstance(value, str) else None
         if not match or (match[1] == "postselect" and match[2] is not None):
             raise ValueError(
-                f"Unknown neuron mode {value!r}; expected 'postselect', 'rus' or 'rus:R' with R >= 1 retries."
+                f"Unknown neuron mode {value!r}; expected 'postselect', 'rus' or 'rus:R' with R >= 1 retries, "
+                "or 'amplify' or 'amplify:L' with L odd and >= 3."
             )
         if match[1] == "postselect":
             return cls()
+        if match[1] == "amplify":
+            return cls("amplify", uses=DEFAULT_USES if match[2] is None else int(match[2]))
         return cls("rus", 1 if match[2] is None else int(match[2]))
 
     def __str__(self) -> str:
-        return self.kind if self.kind == "postselect" else f"rus:{self.retries}"
+        if self.kind == "rus":
+            return f"rus:{self.retries}"
+        return f"amplify:{self.uses}" if self.kind == "amplify" else self.kind
 
     @property
     def is_rus(self) -> bool:
         return self.kind == "rus"
+
+    @property
+    def is_amplify(self) -> bool:
+        return self.kind == "amplify"
+
+    @property
+    def schedule(self):
+        """The :class:`~qrnn_qiskit.circuits.amplify.FixedPointSchedule` of an amplify mode."""
+        if not self.is_amplify:
+            raise ValueError(f"neuron mode {self} has no amplification schedule.")
+        from .amplify import FixedPointSchedule
+
+        return FixedPointSchedule(self.uses)
 
     def flags_per_neuron(self, order: int) -> int:
         """Classical bits one neuron of ``order`` writes."""
@@ -78,6 +112,8 @@ class NeuronMode:
         """Boolean mask over one neuron's flag bits: True where the bit must read 0 for acceptance."""
         if self.kind == "postselect":
             return np.ones(2**order - 1, dtype=bool)
+        if self.kind == "amplify":
+            return np.ones(order, dtype=bool)  # each ancilla once, at the neuron's end
         from .rus import acceptance_mask
 
         return acceptance_mask(order, self.retries)

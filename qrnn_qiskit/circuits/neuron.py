@@ -26,6 +26,7 @@ from qiskit.circuit import CircuitInstruction, Measure, ParameterExpression, Par
 from qiskit.circuit.library import CRYGate, XGate
 
 from ..config import num_neuron_weights
+from .amplify import emit_amplified_neuron
 from .modes import NeuronMode
 from .rus import emit_rus_neuron
 from .synthesis import choose_strategy, synthesize_block
@@ -188,7 +189,7 @@ def quantum_neuron(
         bias: fixed offset added to the ancilla angle (``pi/2``: the activation's steepest point).
         weights: ``D + 1`` numbers or parameters; a new :class:`ParameterVector` if omitted.
         parameter_prefix: name of that vector.
-        neuron_mode: ``"postselect"`` or ``"rus:R"`` (see :class:`~qrnn_qiskit.circuits.modes.NeuronMode`).
+        neuron_mode: ``"postselect"``, ``"rus:R"`` or ``"amplify:L"`` (see :class:`~qrnn_qiskit.circuits.modes.NeuronMode`).
         synthesis: block strategy, one of :data:`~qrnn_qiskit.circuits.synthesis.STRATEGIES`.
         name: circuit name.
 
@@ -221,6 +222,8 @@ def quantum_neuron(
     gates = _NeuronGates(subsets, list(weights[:-1]), weights[-1], bias, synthesis=synthesis, sources=range(num_sources))
     if mode.is_rus:
         emit_rus_neuron(circuit, gates, order, mode.retries, list(src), target[0], list(anc), list(flag))
+    elif mode.is_amplify:
+        emit_amplified_neuron(circuit, gates, order, mode.uses, list(src), target[0], list(anc), list(flag))
     else:
         _emit_neuron(circuit, gates, neuron_program(order), list(src), target[0], list(anc), list(flag))
     return circuit

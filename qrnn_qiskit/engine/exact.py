@@ -112,13 +112,26 @@ def activation(theta: np.ndarray, power: int, derivative: bool = False) -> tuple
     return cos**power, sin**power
 
 
+def _activation_tables(engine: ExactEngine, theta: np.ndarray, derivative: bool = False):
+    """``(C, S)`` (or their derivatives) of every neuron at the angles ``theta``: real
+    ``cos, sin(Theta/2)**(2**k)`` when postselected, complex ``(A, B)`` of
+    :func:`~qrnn_qiskit.engine.amplified.amplified_activation` when amplified."""
+    mode = engine.neuron_mode
+    if not mode.is_amplify:
+        return activation(theta, engine.power, derivative)
+    from .amplified import amplified_activation
+
+    values = amplified_activation(theta, engine.config.order, mode.uses, derivative)
+    return values[2:] if derivative else values
+
+
 class _Tables:
     """Per-neuron activation tables for one parameter vector."""
 
     def __init__(self, engine: ExactEngine, params: np.ndarray) -> None:
         cfg = engine.config
         self.theta_full = neuron_angles(engine, params)  # full-pattern angle per neuron, (N, 2**n)
-        c_all, s_all = activation(self.theta_full, engine.power)
+        c_all, s_all = _activation_tables(engine, self.theta_full)
         # per neuron: (C, S) tables in the layout the neuron's pass uses
         self.cs = [engine._layout_tables(spec.target, c, s) for spec, c, s in zip(cfg.neurons, c_all, s_all)]
         self.unitary = [
@@ -203,9 +216,30 @@ class ExactEngine:
         (1, 3, 2)
     """
 
-    def __init__(self, config: QRNNConfig, engine: str = "cpu", precision: str = "float64") -> None:
+    def __init__(
+        self, config: QRNNConfig, engine: str = "cpu", precision: str = "float64", neuron_mode: object = "postselect"
+    ) -> None:
         if not isinstance(config, QRNNConfig):
             raise TypeError(f"config must be a QRNNConfig, got {type(config).__name__}.")
+        from ..circuits.modes import NeuronMode
+
+        self.neuron_mode = NeuronMode.parse(neuron_mode)
+        if self.neuron_mode.is_rus:
+            raise ValueError(
+                f"The exact engine computes neuron modes 'postselect' and 'amplify:L', not {self.neuron_mode} "
+                "(repeat-until-success is exact only for basis-state sources); sample rus circuits with "
+                "backend 'aer'."
+            )
+        if self.neuron_mode.is_amplify:
+            # Amplified neurons have complex amplitudes; the compiled kernels are real-valued, so the
+            # numpy path computes them (documented in the README's engine section).
+            if engine == "gpu" or precision != "float64":
+                raise ValueError(
+                    f"neuron mode {self.neuron_mode} runs on the numpy path in float64 (complex amplitudes); "
+                    f"got engine {engine!r}, precision {precision!r}. Use engine 'cpu' or 'numpy' and float64."
+                )
+            if engine == "cpu":
+                engine = "numpy"
         if engine not in ENGINES:
             raise ValueError(
                 f"engine must be one of {', '.join(ENGINES)}, got {engine!r}: 'cpu' is the compiled "
@@ -217,6 +251,7 @@ class ExactEngine:
             )
         self.config = config
         self.engine = engine
+        self._dtype = complex if self.neuron_mode.is_amplify else float
         self.precision = precision
         self.num_lanes = config.num_lanes
         self.power = 2**config.order
@@ -324,7 +359,7 @@ class ExactEngine:
         cfg = self.config
         num_in, num_ws = cfg.input_width, cfg.workspace
         half = (psi.shape[0] // 2,) + psi.shape[1:]
-        buf, buf2 = np.empty(half), np.empty(half)
+        buf, buf2 = np.empty(half, self._dtype), np.empty(half, self._dtype)
         for kind, idx in self._ws_ops:
             if saved is not None:
                 saved.append(psi.copy())
@@ -347,7 +382,7 @@ class ExactEngine:
         """Output stage on the full state ``full`` (2**n, B), in place."""
         cfg = self.config
         half = (full.shape[0] // 2,) + full.shape[1:]
-        buf, buf2 = np.empty(half), np.empty(half)
+        buf, buf2 = np.empty(half, self._dtype), np.empty(half, self._dtype)
         for _, idx in self._out_ops:
             spec = cfg.neurons[idx]
             c_tab, s_tab = tables.cs[idx]
@@ -369,7 +404,7 @@ class ExactEngine:
         cfg = self.config
         batch = psi_ws.shape[1]
         psi = self._ws_pass(tables, psi_ws.copy(), self._onehot(io_in), saved)
-        full = np.zeros((1 << cfg.workspace, cfg.num_outcomes, batch))
+        full = np.zeros((1 << cfg.workspace, cfg.num_outcomes, batch), self._dtype)
         full[:, 0, :] = psi
         self._out_pass(tables, full.reshape(-1, batch), saved)
         return full
@@ -392,7 +427,7 @@ class ExactEngine:
         if self._compiled is not None and not keep_states:
             return self._compiled_forward(params, io_inputs, io_targets, sample, rng), None, [], None
         tables = _Tables(self, params)
-        psi = np.zeros((1 << cfg.workspace, batch))
+        psi = np.zeros((1 << cfg.workspace, batch), self._dtype)
         psi[0, :] = 1.0
         probs = np.empty((batch, steps, cfg.num_outcomes))
         outcomes_io = np.empty((batch, steps), dtype=np.int64)
@@ -404,7 +439,7 @@ class ExactEngine:
             if keep_states:
                 starts.append(psi)
             full = self._step_forward(tables, psi, io_inputs[:, t])
-            q = np.einsum("wyb,wyb->by", full, full)
+            q = _outcome_weights(full)
             z = q.sum(axis=1)
             if np.any(z <= _TINY):
                 raise QRNNError(
@@ -602,7 +637,7 @@ class ExactEngine:
         for t in reversed(range(steps)):
             saved: list = []
             full = self._step_forward(tables, starts[t], io_inputs[:, t], saved)
-            q = np.einsum("wyb,wyb->by", full, full)
+            q = _outcome_weights(full)
             z = q.sum(axis=1)
             p = q / z[:, None]
             y = y_io[:, t]
@@ -613,7 +648,7 @@ class ExactEngine:
             g_full = 2.0 * full * gq.T[None, :, :]
             # through psi_next = full[:, y, b] / sqrt(q_y)
             psi_next = full[:, y, rows] / root
-            proj = np.einsum("wb,wb->b", psi_next, grad_next)
+            proj = np.einsum("wb,wb->b", psi_next.conj(), grad_next).real
             g_full[:, y, rows] += (grad_next - psi_next * proj) / root
             # output stage, reversed: (a', b') = (C a - S b, S a + C b)
             g_flat = g_full.reshape(-1, batch)
@@ -622,14 +657,16 @@ class ExactEngine:
                 c_tab, s_tab = tables.cs[idx]
                 a, b = self._split(state, target, n)
                 ga, gb = self._split(g_flat, target, n)
+                a, b = a.conj(), b.conj()  # no-op copies of real states
                 grad_c[idx] += (np.einsum("hlb,hlb->hl", ga, a) + np.einsum("hlb,hlb->hl", gb, b))[..., None]
                 grad_s[idx] += (np.einsum("hlb,hlb->hl", gb, a) - np.einsum("hlb,hlb->hl", ga, b))[..., None]
-                self._rotate(ga, gb, c_tab, -s_tab, np.empty(ga.shape), np.empty(ga.shape))
+                self._rotate(ga, gb, c_tab.conj(), -s_tab.conj(), np.empty(ga.shape, self._dtype),
+                             np.empty(ga.shape, self._dtype))
             g_ws = np.ascontiguousarray(g_flat.reshape(1 << num_ws, cfg.num_outcomes, batch)[:, 0, :])
             # input and work stages, reversed
             onehot = self._onehot(io_inputs[:, t])
             half = (g_ws.shape[0] // 2, batch)
-            buf, buf2 = np.empty(half), np.empty(half)
+            buf, buf2 = np.empty(half, self._dtype), np.empty(half, self._dtype)
             for (kind, idx), state in zip(reversed(self._ws_ops), reversed(saved[:num_ws_ops])):
                 if kind == "u":
                     j = idx % num_ws
@@ -639,13 +676,14 @@ class ExactEngine:
                     # d(a', b')/d(angle) = (-(s a + c b), c a - s b) / 2
                     grad_unitary[idx] += 0.5 * (
                         np.vdot(gb, c * a - s * b) - np.vdot(ga, s * a + c * b)
-                    )
+                    ).real
                     self._rotate(ga, gb, c, -s, buf.reshape(ga.shape), buf2.reshape(ga.shape))
                     continue
                 j = cfg.neurons[idx].target - num_in
                 c_tab, s_tab = tables.cs[idx]
                 a, b = self._split(state, j, num_ws)
                 ga, gb = self._split(g_ws, j, num_ws)
+                a, b = a.conj(), b.conj()
                 shape = a.shape
                 d_c = ga * a
                 d_c += gb * b
@@ -653,8 +691,8 @@ class ExactEngine:
                 d_s -= ga * b
                 grad_c[idx] += d_c.reshape(-1, batch) @ onehot.T
                 grad_s[idx] += d_s.reshape(-1, batch) @ onehot.T
-                cg = (c_tab @ onehot).reshape(shape)
-                sg = (s_tab @ onehot).reshape(shape)
+                cg = (c_tab @ onehot).reshape(shape).conj()
+                sg = (s_tab @ onehot).reshape(shape).conj()
                 self._rotate(ga, gb, cg, -sg, buf.reshape(shape), buf2.reshape(shape))
             grad_next = g_ws
         return self._parameter_gradient(params, tables, grad_c, grad_s, grad_unitary)
@@ -663,10 +701,11 @@ class ExactEngine:
         """The flat parameter gradient from dL/dC and dL/dS per neuron and the unitaries' gradient."""
         cfg, n = self.config, self.num_lanes
         grad = np.zeros_like(params)
-        dc_all, ds_all = activation(tables.theta_full, self.power, derivative=True)
+        dc_all, ds_all = _activation_tables(self, tables.theta_full, derivative=True)
         for spec, masks, dc, ds, d_c, d_s in zip(cfg.neurons, self.subset_masks, dc_all, ds_all, grad_c, grad_s):
             dc_dth, ds_dth = self._layout_tables(spec.target, dc, ds)
-            g = self._scatter_theta(spec.target, d_c * dc_dth + d_s * ds_dth)
+            # complex C, S: dL/dTheta = Re(conj(dL/dC) dC/dTheta + conj(dL/dS) dS/dTheta)
+            g = self._scatter_theta(spec.target, (d_c.conj() * dc_dth + d_s.conj() * ds_dth).real)
             grad[spec.bias_index] = g.sum()
             grad[spec.weight_slice] = _zeta_adjoint(n, g, masks)
         grad[self.unitary_indices] = grad_unitary
@@ -685,6 +724,13 @@ class ExactEngine:
             shape = (1 << (self.num_lanes - 1 - target), 2, 1 << target)
             grad_theta.reshape(shape)[:, 0] = contrib[..., 0]
         return grad_theta
+
+
+def _outcome_weights(full: np.ndarray) -> np.ndarray:
+    """``q[b, y] = sum_w |full[w, y, b]|**2``, real or complex states."""
+    if np.iscomplexobj(full):
+        return np.einsum("wyb,wyb->by", full.real, full.real) + np.einsum("wyb,wyb->by", full.imag, full.imag)
+    return np.einsum("wyb,wyb->by", full, full)
 
 
 def _reference_loss(

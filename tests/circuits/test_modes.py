@@ -30,7 +30,11 @@ def test_bad_modes(mode):
 def test_bad_mode_objects():
     with pytest.raises(ValueError, match="postselect mode has no retries, got 2; use 'rus:2'"):
         NeuronMode("postselect", 2)
-    with pytest.raises(ValueError, match="Unknown neuron mode kind 'amplify'"):
-        NeuronMode("amplify", 3)
+    with pytest.raises(ValueError, match="Unknown neuron mode kind 'fixed-point'"):
+        NeuronMode("fixed-point", 3)
+    with pytest.raises(ValueError, match="amplify mode has no retries, got 3"):
+        NeuronMode("amplify", 3, 5)
+    with pytest.raises(ValueError, match="postselect mode has no amplification uses, got 5; use 'amplify:5'"):
+        NeuronMode("postselect", uses=5)
     with pytest.raises(TypeError, match="retries must be an integer, got float 1.5"):
         NeuronMode("rus", 1.5)

@@ -1,0 +1,184 @@
+"""Fixed-point oblivious amplitude amplification of a neuron (neuron mode ``amplify:L``).
+
+Yoder, Low and Chuang (PRL 113, 210501, 2014; arXiv:1409.3305): with ``U`` one attempt and
+``Pi`` the projector on its ancillas reading ``|0...0>``,
+
+    S_t(beta)  = I - (1 - e^{i beta}) Pi
+    S_s(alpha) = U [I - (1 - e^{-i alpha}) Pi] U^dagger
+    G(alpha, beta) = -S_s(alpha) S_t(beta)
+    W_L = G(alpha_l, beta_l) ... G(alpha_1, beta_1) U          (L = 2 l + 1 uses of U or U^dagger)
+
+with ``1/gamma = cosh(arccosh(1/delta) / L)`` and ``alpha_j = -beta_{l-j+1} =
+2 arccot(tan(2 pi j / L) sqrt(1 - gamma**2))``. An attempt that succeeds with probability ``p``
+succeeds after amplification with ``P_L(p) = 1 - delta**2 T_L(sqrt(1 - p) / gamma)**2`` (``T_L``
+the Chebyshev polynomial), at least ``1 - delta**2`` whenever ``p >= 1 - gamma**2``.
+
+A neuron's innermost attempt succeeds with ``p = cos^4 + sin^4`` of half its angle, at least 1/2,
+whatever the target's state, so the schedule is fixed by ``p_min = 1/2``: ``gamma**2 = 1/2`` and
+``delta = 1 / T_L(sqrt 2)``. For each basis pattern of the sources the attempt's good part is
+``sqrt(p)`` times a rotation of the target, so the amplification is oblivious branch by branch.
+
+Nesting (order ``k > 1``) is level by level: the level-``r`` attempt is built from the amplified
+level-``r-1`` blocks (``A_r = W_{r-1} . C_r . W_{r-1}^dag``, circuit order), and its reflections
+act on all of the level's ancillas ``a_0 .. a_r``. Amplifying the flat order-``k`` circuit on
+"all ancillas 0" instead gives a different activation. The inner levels leave ``O(delta)``
+amplitude on their ancillas, so an outer attempt's ``p`` can dip slightly below 1/2 and its
+guarantee is close to, not exactly, ``1 - delta**2``; the exact acceptance of a whole neuron is
+the engine's (:func:`qrnn_qiskit.engine.amplified.amplified_activation`), and
+:func:`neuron_failure_bound` gives its worst case over all angles.
+
+No measurement happens inside an amplified neuron: its ``k`` ancillas are measured (and reset) once
+at its end, and a shot is accepted when every one reads 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+__all__ = ["FixedPointSchedule", "amplified_program", "chebyshev", "emit_amplified_neuron"]
+
+
+def chebyshev(degree: int, x: np.ndarray | float) -> np.ndarray:
+    """``T_degree(x)`` for real ``x`` of any size (``cosh`` form beyond ``|x| = 1``)."""
+    x = np.asarray(x, dtype=float)
+    inside = np.abs(x) <= 1.0
+    out = np.empty_like(x)
+    out[inside] = np.cos(degree * np.arccos(x[inside]))
+    outside = ~inside
+    sign = np.where(x[outside] < 0, (-1.0) ** degree, 1.0)
+    out[outside] = sign * np.cosh(degree * np.arccosh(np.abs(x[outside])))
+    return out
+
+
+@dataclass(frozen=True)
+class FixedPointSchedule:
+    """The fixed-point sequence of ``uses`` (odd ``L >= 3``) applications of an attempt whose
+    success probability is at least ``p_min``.
+
+    Attributes (derived): ``gamma``, ``delta`` (so ``delta**2`` bounds the failure at
+    ``p >= p_min``), ``alphas`` and ``betas`` (``l = (L - 1) / 2`` each, ``G`` applied for
+    ``j = 1 .. l`` in that order).
+    """
+
+    uses: int
+    p_min: float = 0.5
+
+    def __post_init__(self) -> None:
+        if isinstance(self.uses, bool) or not isinstance(self.uses, (int, np.integer)):
+            raise TypeError(f"uses must be an odd integer, got {type(self.uses).__name__} {self.uses!r}.")
+        if self.uses < 3 or self.uses % 2 == 0:
+            raise ValueError(f"uses must be an odd integer >= 3 (L = 2l + 1 uses of the attempt), got {self.uses}.")
+        if not 0.0 < self.p_min < 1.0:
+            raise ValueError(f"p_min must lie in (0, 1), got {self.p_min}.")
+
+    @cached_property
+    def gamma(self) -> float:
+        return math.sqrt(1.0 - self.p_min)
+
+    @cached_property
+    def delta(self) -> float:
+        """``1 / T_L(1 / gamma)``: ``P_L(p) >= 1 - delta**2`` for every ``p >= p_min``."""
+        return 1.0 / math.cosh(self.uses * math.acosh(1.0 / self.gamma))
+
+    @cached_property
+    def alphas(self) -> tuple[float, ...]:
+        l = (self.uses - 1) // 2
+        root = math.sqrt(1.0 - self.gamma**2)
+        # arccot(x) = atan2(1, x), in (0, pi), also for negative x
+        return tuple(2.0 * math.atan2(1.0, math.tan(2.0 * math.pi * j / self.uses) * root) for j in range(1, l + 1))
+
+    @cached_property
+    def betas(self) -> tuple[float, ...]:
+        alphas = self.alphas
+        return tuple(-alphas[len(alphas) - j] for j in range(1, len(alphas) + 1))
+
+    def success(self, p: np.ndarray | float) -> np.ndarray:
+        """``P_L(p) = 1 - delta**2 T_L(sqrt(1 - p) / gamma)**2``."""
+        p = np.asarray(p, dtype=float)
+        return 1.0 - self.delta**2 * chebyshev(self.uses, np.sqrt(1.0 - p) / self.gamma) ** 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Gate-level emission. A program is a flat list of primitive steps:
+#   ("P", inverse)        the neuron's parameter block (or its inverse) on a0
+#   ("C", level, sign)    CRY(sign * pi) from L[level] to L[level + 1], L = [a0, .., a_{k-1}, target]
+#   ("Z", level, phi)     phase e^{i phi} on a_0 .. a_level all reading 0 (I - (1 - e^{i phi}) Pi)
+#   ("-",)                the sign of G = -S_s S_t (a global phase of pi)
+
+
+def _attempt(level: int, dagger: bool, inverse: bool, schedule: FixedPointSchedule) -> list[tuple]:
+    """``A_level(dagger)``, or its inverse, in circuit order."""
+    sign = -1 if dagger != inverse else 1
+    if level == 0:
+        # A_0(d) = P, C(d), P^dagger; its inverse is P, C(not d), P^dagger
+        return [("P", False), ("C", 0, sign), ("P", True)]
+    first = _amplified(level - 1, inverse, inverse, schedule)
+    last = _amplified(level - 1, not inverse, inverse, schedule)
+    return [*first, ("C", level, sign), *last]
+
+
+def _amplified(level: int, dagger: bool, inverse: bool, schedule: FixedPointSchedule) -> list[tuple]:
+    """``W_L(A_level(dagger))`` or its inverse, in circuit order."""
+    u = _attempt(level, dagger, False, schedule)
+    u_inv = _attempt(level, dagger, True, schedule)
+    pairs = list(zip(schedule.alphas, schedule.betas))
+    program = list(u) if not inverse else []
+    if not inverse:
+        for alpha, beta in pairs:  # G_j = -S_s(alpha_j) S_t(beta_j): S_t first, then U^dag, S_0, U
+            program += [("Z", level, beta), *u_inv, ("Z", level, -alpha), *u, ("-",)]
+        return program
+    for alpha, beta in reversed(pairs):
+        program += [("-",), *u_inv, ("Z", level, alpha), *u, ("Z", level, -beta)]
+    return program + u_inv
+
+
+def amplified_program(order: int, uses: int) -> list[tuple]:
+    """The primitive steps of an ``amplify:uses`` neuron of ``order`` (before its measurements)."""
+    return _amplified(order - 1, False, False, FixedPointSchedule(uses))
+
+
+def emit_amplified_neuron(circuit, gates, order: int, uses: int, lanes, target, ancillas, flags) -> None:
+    """Append one neuron in ``amplify:uses`` mode, then measure and reset each ancilla into ``flags``."""
+    from qiskit.circuit import CircuitInstruction, Measure, Reset
+    from qiskit.circuit.library import CRYGate, MCPhaseGate, PhaseGate, XGate
+
+    chain = [*ancillas, target]
+    a0 = ancillas[0]
+    append = circuit._append
+    flip = XGate()
+    cry = {1: gates.cry, -1: gates.cry_inverse}
+    phases: dict = {}
+    sign_flips = 0
+
+    def emit(gate, qargs) -> None:
+        append(CircuitInstruction(gate, tuple(qargs), ()))
+
+    for step in amplified_program(order, uses):
+        kind = step[0]
+        if kind == "P":
+            for instruction in gates.block_instructions(step[1], lanes, a0):
+                append(instruction)
+        elif kind == "C":
+            emit(cry.get(step[2]) or CRYGate(step[2] * math.pi), (chain[step[1]], chain[step[1] + 1]))
+        elif kind == "Z":
+            level, phi = step[1], step[2]
+            key = (level, phi)
+            if key not in phases:
+                phases[key] = PhaseGate(phi) if level == 0 else MCPhaseGate(phi, level)
+            for q in ancillas[: level + 1]:
+                emit(flip, (q,))
+            emit(phases[key], ancillas[: level + 1])
+            for q in ancillas[: level + 1]:
+                emit(flip, (q,))
+        else:
+            sign_flips += 1
+    if sign_flips % 2:
+        circuit.global_phase += math.pi
+    measure, reset = Measure(), Reset()
+    for q, bit in zip(ancillas, flags, strict=True):
+        append(CircuitInstruction(measure, (q,), (bit,)))
+        append(CircuitInstruction(reset, (q,), ()))

@@ -1,0 +1,180 @@
+"""Amplified neurons (neuron mode ``amplify:L``): the fixed-point schedule, the tiny exact neuron
+simulation, and the engine's amplified meaning against the gate-level circuit."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from qiskit.quantum_info import Statevector
+
+from qrnn_qiskit.circuits import NeuronMode, qrnn_sequence, quantum_neuron
+from qrnn_qiskit.circuits.amplify import FixedPointSchedule, chebyshev
+from qrnn_qiskit.config import QRNNConfig
+from qrnn_qiskit.engine import ExactEngine
+from qrnn_qiskit.engine.amplified import amplified_activation, neuron_map
+from statevector_reference import run_postselected
+
+
+class TestSchedule:
+    def test_delta_from_chebyshev_by_hand(self):
+        # p_min = 1/2: gamma = 1/sqrt(2), delta = 1 / T_L(sqrt 2); T_3(x) = 4x^3 - 3x, T_5 = 16x^5 - 20x^3 + 5x
+        r2 = math.sqrt(2.0)
+        assert FixedPointSchedule(3).delta == pytest.approx(1 / (4 * r2**3 - 3 * r2), rel=1e-12)
+        assert FixedPointSchedule(5).delta == pytest.approx(1 / (16 * r2**5 - 20 * r2**3 + 5 * r2), rel=1e-12)
+        assert chebyshev(5, np.array([0.3]))[0] == pytest.approx(16 * 0.3**5 - 20 * 0.3**3 + 5 * 0.3, abs=1e-14)
+
+    def test_angles_by_definition(self):
+        s = FixedPointSchedule(7)
+        root = math.sqrt(1 - s.gamma**2)
+        for j, alpha in enumerate(s.alphas, start=1):
+            # alpha_j = 2 arccot(tan(2 pi j / L) sqrt(1 - gamma^2)), arccot in (0, pi)
+            assert math.tan(alpha / 2) == pytest.approx(1 / (math.tan(2 * math.pi * j / 7) * root), rel=1e-10)
+            assert 0 < alpha < 2 * math.pi
+        assert s.betas == tuple(-a for a in reversed(s.alphas))
+
+    @pytest.mark.parametrize("bad", [1, 2, 4, 0, -3])
+    def test_rejects_even_or_small(self, bad):
+        with pytest.raises(ValueError, match="odd integer >= 3"):
+            FixedPointSchedule(bad)
+
+    def test_neuron_mode_spelling(self):
+        assert str(NeuronMode.parse("amplify")) == "amplify:5"
+        assert NeuronMode.parse("amplify:7").uses == 7
+        assert NeuronMode.parse("amplify:3").flags_per_neuron(3) == 3
+        with pytest.raises(ValueError, match="odd number L >= 3.*amplify:4"):
+            NeuronMode.parse("amplify:4")
+        with pytest.raises(ValueError, match="amplify' or 'amplify:L'"):
+            NeuronMode.parse("amplify:x")
+
+
+class TestNeuronMap:
+    @pytest.mark.parametrize("uses", [3, 5, 7])
+    def test_order_one_success_is_the_chebyshev_formula(self, uses):
+        # order 1: the attempt succeeds with p = cos^4 + sin^4 of Theta/2 for every target state
+        theta = np.random.default_rng(uses).uniform(0, 2 * np.pi, 50)
+        a, b = amplified_activation(theta, 1, uses)
+        p = np.cos(theta / 2) ** 4 + np.sin(theta / 2) ** 4
+        schedule = FixedPointSchedule(uses)
+        np.testing.assert_allclose(np.abs(a) ** 2 + np.abs(b) ** 2, schedule.success(p), atol=1e-12, rtol=0)
+        assert np.all(np.abs(a) ** 2 + np.abs(b) ** 2 >= 1 - schedule.delta**2 - 1e-12)
+
+    @pytest.mark.parametrize("order", [1, 2, 3])
+    def test_unamplified_attempt_projects_to_postselect_at_order_one(self, order):
+        theta = np.linspace(0, 2 * np.pi, 9)
+        mat, _ = neuron_map(theta, 1, None)
+        np.testing.assert_allclose(mat[:, 0, 0].real, np.cos(theta / 2) ** 2, atol=1e-14)
+        np.testing.assert_allclose(mat[:, 2, 0].real, np.sin(theta / 2) ** 2, atol=1e-14)
+
+    @pytest.mark.parametrize("order,uses", [(1, 3), (2, 3), (2, 5), (3, 3)])
+    def test_derivative_equals_finite_differences(self, order, uses):
+        theta = np.random.default_rng(order * 10 + uses).uniform(0, 2 * np.pi, 7)
+        _, _, da, db = amplified_activation(theta, order, uses, derivative=True)
+        h = 1e-4  # fourth-order central differences: truncation ~ h^4 times a modest fifth derivative
+        (a2, b2), (a1, b1), (a_1, b_1), (a_2, b_2) = (amplified_activation(theta + k * h, order, uses) for k in (2, 1, -1, -2))
+        np.testing.assert_allclose(da, (-a2 + 8 * a1 - 8 * a_1 + a_2) / (12 * h), atol=1e-9, rtol=0)
+        np.testing.assert_allclose(db, (-b2 + 8 * b1 - 8 * b_1 + b_2) / (12 * h), atol=1e-9, rtol=0)
+
+    def test_phase_depends_on_the_angle(self):
+        # the amplified factor is complex with a Theta-dependent phase: not a rescaled postselection
+        theta = np.linspace(0.2, np.pi - 0.2, 11)
+        a, b = amplified_activation(theta, 1, 7)
+        phases = np.angle(a / np.cos(theta / 2) ** 2)
+        assert np.ptp(phases) > 0.05
+
+
+def _amplified_block_success(order: int, uses: int, theta: float, target_state: np.ndarray) -> float:
+    """Statevector of a bound one-source amplified neuron: probability that every ancilla reads 0."""
+    # source |1>, weights (phi, bias) chosen so that Theta = pi/2 + phi + theta_bias = theta
+    circuit = quantum_neuron(1, order=order, degree=1, weights=[theta - math.pi / 2 - 0.3, 0.3],
+                             neuron_mode=f"amplify:{uses}")
+    body = circuit.copy_empty_like()
+    for inst in circuit.data:
+        if inst.operation.name not in ("measure", "reset"):
+            body.append(inst)
+    init = np.kron(np.kron(np.eye(1 << order)[0], target_state), [0.0, 1.0])  # qubits: src, target, anc
+    state = Statevector(init).evolve(body.remove_final_measurements(inplace=False))
+    anc = list(range(2, 2 + order))
+    return float(state.probabilities(anc)[0])
+
+
+class TestGateLevel:
+    @pytest.mark.parametrize("order", [1, 2, 3])
+    def test_blocks_reach_the_fixed_point_bound(self, order):
+        uses = 5 if order < 3 else 3
+        schedule = FixedPointSchedule(uses)
+        rng = np.random.default_rng(order)
+        worst = 1.0
+        for theta in rng.uniform(0, 2 * np.pi, 4):
+            psi = rng.normal(size=2) + 1j * rng.normal(size=2)
+            psi /= np.linalg.norm(psi)
+            success = _amplified_block_success(order, uses, theta, psi)
+            a, b = amplified_activation(theta, order, uses)
+            # the engine's map of the target, [[A, -B], [B, A]]: order 1 is oblivious (a multiple of a
+            # rotation); nested levels leave A and B with slightly different phases
+            expected = np.linalg.norm(np.array([[a, -b], [b, a]]) @ psi) ** 2
+            assert success == pytest.approx(expected, abs=1e-10)
+            if order == 1:
+                assert success == pytest.approx(abs(a) ** 2 + abs(b) ** 2, abs=1e-12)
+            worst = min(worst, success)
+        # one level: exactly >= 1 - delta^2; an outer level's attempt can dip below p = 1/2 by the
+        # inner levels' O(delta^2) residue (measured worst: 1.05 delta^2 at order 2, L=5; 1.35 at 3, L=3)
+        bound = 1 - schedule.delta**2 if order == 1 else 1 - 1.5 * schedule.delta**2
+        assert worst >= bound
+
+    @pytest.mark.parametrize("seed", range(6))
+    def test_engine_equals_projected_statevector(self, seed):
+        rng = np.random.default_rng(100 + seed)
+        input_width = int(rng.integers(1, 3))
+        workspace = int(rng.integers(1, 3))
+        cfg = QRNNConfig(input_width=input_width, workspace=workspace, stages=int(rng.integers(0, 2)),
+                         order=int(rng.integers(1, 3)), degree=int(rng.integers(1, min(2, input_width + workspace - 1) + 1)))
+        uses = 3
+        length = 2
+        params = rng.normal(0.0, 1.0, cfg.num_parameters)
+        inputs = rng.integers(0, cfg.num_outcomes, length)
+        targets = rng.integers(0, cfg.num_outcomes, length)
+        bits = cfg.token_to_bits(inputs).reshape(-1).astype(float)
+        circuit = qrnn_sequence(cfg, length, weights=params, inputs=bits, neuron_mode=f"amplify:{uses}")
+        reference = run_postselected(circuit, [int(t) for t in targets], cfg.input_width)
+        result = ExactEngine(cfg, neuron_mode=f"amplify:{uses}").simulate(params, inputs[None], targets[None])
+        np.testing.assert_allclose(result.probabilities[0], reference.probabilities, atol=1e-10, rtol=0)
+        np.testing.assert_allclose(result.outcome_probability[0], reference.outcome_probability, atol=1e-10, rtol=0)
+        np.testing.assert_allclose(result.neuron_acceptance[0], reference.neuron_acceptance, atol=1e-10, rtol=0)
+        assert result.neuron_acceptance.min() > 0.5  # amplified: most shots survive every neuron
+
+
+class TestEngine:
+    def test_gradient_equals_finite_differences(self):
+        cfg = QRNNConfig(input_width=2, workspace=2, stages=1, order=2, degree=2)
+        rng = np.random.default_rng(3)
+        params = rng.normal(size=cfg.num_parameters)
+        inputs, targets = rng.integers(0, 4, (3, 4)), rng.integers(0, 4, (3, 4))
+        scored = np.array([False, True, False, True])
+        engine = ExactEngine(cfg, neuron_mode="amplify:3")
+        loss, grad, _ = engine.loss_and_gradient(params, inputs, targets, scored)
+        h = 1e-6
+        fd = np.array([(engine.loss(params + e, inputs, targets, scored) - engine.loss(params - e, inputs, targets, scored)) / (2 * h)
+                       for e in np.eye(cfg.num_parameters) * h])
+        np.testing.assert_allclose(grad, fd, atol=1e-8, rtol=0)
+        assert np.abs(grad).max() > 1e-3
+
+    def test_differs_from_postselect(self):
+        cfg = QRNNConfig(input_width=1, workspace=2, stages=1, order=2, degree=2)
+        params = cfg.initial_parameters(seed=2)
+        inputs = np.array([[0, 1, 1]])
+        post = ExactEngine(cfg).simulate(params, inputs, inputs)
+        amp = ExactEngine(cfg, neuron_mode="amplify:3").simulate(params, inputs, inputs)
+        assert np.abs(post.probabilities - amp.probabilities).max() > 1e-4
+        assert amp.neuron_acceptance.min() > 0.9 > post.neuron_acceptance.max()
+
+    def test_modes_the_engine_refuses(self):
+        cfg = QRNNConfig(input_width=1, workspace=1, stages=0, order=1, degree=1)
+        with pytest.raises(ValueError, match="not rus:2"):
+            ExactEngine(cfg, neuron_mode="rus:2")
+        with pytest.raises(ValueError, match="numpy path in float64"):
+            ExactEngine(cfg, engine="gpu", neuron_mode="amplify:3")
+        with pytest.raises(ValueError, match="numpy path in float64"):
+            ExactEngine(cfg, precision="float32", neuron_mode="amplify:3")
+        assert ExactEngine(cfg, neuron_mode="amplify:3").engine == "numpy"
