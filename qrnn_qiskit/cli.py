@@ -17,6 +17,7 @@ import click
 __all__ = ["main"]
 
 from .engine.exact import ENGINES, PRECISIONS
+from .training.evaluate import UNSCORED
 
 SPLITS = click.Choice(["train", "validate", "test"])
 LAYOUTS = click.Choice(["auto", "default", "compact"])
@@ -109,7 +110,8 @@ def _synthesis_choice():
 @click.option("--sample", type=int, help="index of that sequence in --split")
 @click.option("--split", type=SPLITS, default=_default(_B, "split"), show_default=True, help="split of --sample")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="folder of the reference MNIST csv.gz files")
-@click.option("--neuron-mode", default=_default(_B, "neuron_mode"), show_default=True, help="postselect, or rus[:R] (R retries)")
+@click.option("--neuron-mode", default=_default(_B, "neuron_mode"), show_default=True,
+              help="postselect, rus[:R] (R retries) or amplify[:L] (fixed-point amplification, L odd >= 3)")
 @click.option("--target", "targets", multiple=True,
               help="generic, fake_<name> (e.g. fake_torino) or ibm_<name> (needs an account); repeatable")
 @click.option("--optimization-level", type=click.IntRange(0, 3), default=_default(_B, "optimization_level"),
@@ -219,7 +221,12 @@ _E = "qrnn_qiskit.evaluation:evaluate"
 @click.option("--split", type=SPLITS, default=_default(_E, "split"), show_default=True, help="split to evaluate")
 @click.option("--limit", type=int, help="evaluate only the first N sequences of the split")
 @click.option("--shots", type=int, default=_default(_E, "shots"), show_default=True, help="shots per sequence (aer, ibm_*, fake_*)")
-@click.option("--neuron-mode", default=_default(_E, "neuron_mode"), show_default=True, help="postselect or rus[:R] (aer, ibm_*, fake_*)")
+@click.option("--neuron-mode", default=_default(_E, "neuron_mode"), show_default=True,
+              help="postselect, rus[:R] (aer, ibm_*, fake_*) or amplify[:L] (every backend; L odd >= 3)")
+@click.option("--unscored", type=click.Choice(UNSCORED), default=_default(_E, "unscored"), show_default=True,
+              help="don't-care steps: postselect on their targets (the reference) or measure and continue (hardware)")
+@click.option("--trajectories", type=click.IntRange(min=1), default=_default(_E, "trajectories"), show_default=True,
+              help="sampled trajectories per sequence for --unscored measure (exact backend)")
 @click.option("--noise", help="fake_<name>: the noise model of a fake backend (aer)")
 @click.option("--device", type=click.Choice(["CPU", "GPU"]), default=_default(_E, "device"), show_default=True, help="Aer device")
 @click.option("--seed", type=int, default=_default(_E, "seed"), show_default=True, help="seed of the sampled measurements")
@@ -275,6 +282,8 @@ def _settings_options(fn=None, *, exclude: tuple = ()):
             kwargs["metavar"] = meta.get("metavar")
         elif meta.get("path"):
             kwargs["type"] = click.Path(file_okay=False)
+        elif meta.get("file"):
+            kwargs["type"] = click.Path(dir_okay=False)
         else:
             kwargs["type"] = meta.get("type", type(f.default))
         fn = click.option(*names, f.name, **kwargs)(fn)
@@ -348,6 +357,7 @@ def sweep_command(out, grid, seeds, random, max_concurrent, address, target_loss
 @click.option("--address", help="Ray cluster to join: auto or HOST:PORT")
 @click.option("--engine", type=click.Choice(ENGINES), help="continue on another exact engine path (cpu, numpy, gpu)")
 @click.option("--precision", type=click.Choice(PRECISIONS), help="continue in another precision")
+@click.option("--neuron-mode", help="continue under another neuron meaning (postselect, amplify[:L]): fine-tuning")
 @click.option("--test", is_flag=True, help="evaluate the best checkpoint on the test split at the end")
 @click.option("--json", "as_json", is_flag=True, help="end with one JSON line summarising the run")
 @_library_errors

@@ -135,7 +135,8 @@ def build_circuits(
         length: cell steps; defaults to the sample's steps, else 1.
         sample: ``(inputs, targets, scored)`` of one sequence in engine form (``T`` steps each) to
             bind the input bits and compute the expected acceptance.
-        neuron_mode: ``postselect`` or ``rus[:R]``.
+        neuron_mode: ``postselect``, ``rus[:R]`` or ``amplify[:L]`` (the report then gives the
+            schedule's failure bound per level and the neuron's worst case over all angles).
         targets: compilation targets for transpiled figures (``generic``, ``fake_<name>``, or backend
             objects such as a live ``IBMBackend``).
         optimization_level: preset pass manager level.
@@ -169,6 +170,8 @@ def build_circuits(
     step = qrnn_sequence(config, 1, **options) if targets else None
     report = {"model": config.to_dict(), "num_parameters": config.num_parameters, "length": length}
     report["neuron_mode"] = str(mode)
+    if mode.is_amplify:
+        report["amplification"] = _amplification_report(config, mode)
     report["logical"] = logical_report(circuit)
     if parameters is not None and sample is not None:
         report["expected_acceptance"] = _expected_acceptance(config, parameters, inputs, expected, mode)
@@ -185,13 +188,33 @@ def build_circuits(
     return BuildResult(config, circuit, step, report)
 
 
+def _amplification_report(config: QRNNConfig, mode: NeuronMode) -> dict:
+    """The fixed-point schedule's figures for ``amplify:L`` neurons of ``config.order``."""
+    from .engine.amplified import neuron_failure_bound
+
+    schedule = mode.schedule
+    return {
+        "uses_per_level": schedule.uses,
+        "levels": config.order,
+        "attempts_per_neuron": (2 * schedule.uses) ** config.order // 2,
+        "parameter_blocks_per_neuron": (2 * schedule.uses) ** config.order,
+        "delta": schedule.delta,
+        "failure_bound_per_level": schedule.delta**2,
+        "neuron_failure_worst": neuron_failure_bound(config.order, schedule.uses),
+        "note": ("failure_bound_per_level: 1 - P_L(p) for an attempt with p >= 1/2 (exact for the innermost level); "
+                 "neuron_failure_worst: the largest probability that a neuron's ancillas do not all read 0, over "
+                 "2,049 angles and every target state (exact engine)"),
+    }
+
+
 def _expected_acceptance(config, parameters, inputs, expected, mode: NeuronMode) -> dict:
     """The exact engine's acceptance of one bound sequence (logs, and geometric means per step)."""
-    result = ExactEngine(config).simulate(parameters, inputs[None], expected[None])
+    meaning = mode if mode.is_amplify else "postselect"
+    result = ExactEngine(config, neuron_mode=meaning).simulate(parameters, inputs[None], expected[None])
     ancillas = np.log10(result.neuron_acceptance[0])
     joint = ancillas + np.log10(result.outcome_probability[0])
     return {
-        "computed_for": "postselect" + ("" if not mode.is_rus else " (a lower bound for rus)"),
+        "computed_for": str(meaning) + ("" if not mode.is_rus else " (a lower bound for rus)"),
         "log10_ancillas": float(ancillas.sum()),
         "log10_ancillas_and_targets": float(joint.sum()),
         "ancillas_per_step": float(10 ** ancillas.mean()),

@@ -62,6 +62,8 @@ def evaluate(
     ensemble: Sequence[str | os.PathLike] = (),
     engine: str = "cpu",
     precision: str = "float64",
+    unscored: str = "postselect",
+    trajectories: int = 1,
 ) -> dict:
     """Evaluate a checkpoint: loss, sampled accuracy, exact expected accuracy, CER, acceptance.
 
@@ -81,6 +83,13 @@ def evaluate(
         ensemble: more checkpoints of the same dataset and input width, averaged with
             ``checkpoint`` as one model (exact backend); each member's figures beside.
         engine, precision: the exact engine's path (``cpu``, ``numpy``, ``gpu``) and arithmetic.
+        neuron_mode: the circuits' neurons (``aer``, ``ibm_*``, ``fake_*``: ``postselect``,
+            ``rus[:R]``, ``amplify[:L]``) or what the engine computes (``exact``: ``postselect``
+            or ``amplify[:L]``).
+        unscored: ``postselect`` (the don't-care steps' outcomes must equal their targets, the
+            reference's evaluation) or ``measure`` (read and ignored, as hardware runs).
+        trajectories: sampled trajectories per sequence for ``unscored="measure"`` on the exact
+            backend (each weighted by its neurons' acceptance).
 
     Raises:
         ValueError: for unknown backends or inconsistent options. QRNNError: for unreadable
@@ -102,7 +111,7 @@ def evaluate(
     if backend in ("exact", "aer"):
         result = _evaluate_locally(ck, ds, backend, split=split, limit=limit, seed=seed, shots=shots,
                                    neuron_mode=neuron_mode, noise=noise, device=device, engine=engine,
-                                   precision=precision)
+                                   precision=precision, unscored=unscored, trajectories=trajectories)
     else:
         from .runners.ibm import evaluate_on_backend
 
@@ -110,7 +119,7 @@ def evaluate(
             ck, ds, backend, split=split, limit=limit, token=token, instance=instance, yes=yes, out=out,
             job_ids=job_ids, rows=rows, source=checkpoint, shots=shots, neuron_mode=neuron_mode, seed=seed,
             optimization_level=optimization_level, layout=layout, dynamical_decoupling=dynamical_decoupling,
-            twirling=twirling,
+            twirling=twirling, unscored=unscored,
         )
     result["checkpoint"] = str(checkpoint)
     return result
@@ -153,19 +162,20 @@ def _from_job_record(jobs, job_ids, backend: str, dataset, split, limit) -> tupl
 
 
 def _evaluate_locally(ck, ds, backend: str, *, split, limit, seed, shots, neuron_mode, noise, device, engine,
-                      precision) -> dict:
+                      precision, unscored, trajectories) -> dict:
     """The exact engine's figures, or Aer's sampled ones beside them."""
     if backend == "exact":
         from .training import evaluate_exact
 
         batch = ds.split(split).first(limit) if limit is not None else None
         return evaluate_exact(ck.config, ck.parameters, ds, split=split, batch=batch, seed=seed, engine=engine,
-                              precision=precision)
+                              precision=precision, neuron_mode=str(neuron_mode), unscored=unscored,
+                              trajectories=trajectories)
     from .runners.aer import AerRunner
 
     runner = AerRunner(device=device, noise=noise, shots=shots, seed=seed, neuron_mode=neuron_mode)
     return {"backend": "aer", "noise": noise, "device": device,
-            **runner.evaluate(ck.config, ck.parameters, ds, split=split, limit=limit)}
+            **runner.evaluate(ck.config, ck.parameters, ds, split=split, limit=limit, unscored=unscored)}
 
 
 def _evaluate_ensemble(paths, first, dataset, backend: str, *, split, limit, seed, engine, precision) -> dict:

@@ -24,12 +24,16 @@ def is_qrnn(config) -> bool:
     return isinstance(config, QRNNConfig)
 
 
-def make_engine(config, engine: str = "cpu", precision: str = "float64"):
-    """The engine that computes ``config``'s distributions, loss and gradient."""
+def make_engine(config, engine: str = "cpu", precision: str = "float64", neuron_mode: object = "postselect"):
+    """The engine that computes ``config``'s distributions, loss and gradient (for a QRNN, with
+    its neurons in ``neuron_mode``: ``postselect`` or ``amplify:L``)."""
     if is_qrnn(config):
         from .engine import ExactEngine
 
-        return ExactEngine(config, engine=engine, precision=precision)
+        return ExactEngine(config, engine=engine, precision=precision, neuron_mode=neuron_mode)
+    if str(neuron_mode) != "postselect":
+        raise ValueError(f"A classical {config.kind} baseline has no quantum neurons; neuron_mode {neuron_mode!r} "
+                         "applies to QRNN models only.")
     from .baselines import ClassicalEngine
 
     return ClassicalEngine(config, engine=engine, precision=precision)

@@ -440,6 +440,7 @@ def evaluate_on_backend(
     job_ids: Sequence[str] = (),
     rows: list | None = None,
     source: str | None = None,
+    unscored: str = "postselect",
     **runner_options,
 ) -> dict:
     """Evaluate a :class:`~qrnn_qiskit.training.Checkpoint` on ``ibm_<name>`` or ``fake_<name>``.
@@ -449,7 +450,8 @@ def evaluate_on_backend(
     ``yes=True``. With ``job_ids`` (and the job ``rows`` of a record) it collects those jobs
     instead of submitting. The job record goes to ``out/jobs.json`` before waiting (live runs
     default to ``runs/ibm-<backend>-<time>``), the result to ``out/result.json``. ``source``
-    names the checkpoint in the record.
+    names the checkpoint in the record; ``unscored`` how the don't-care steps' shots are scored
+    (:func:`~qrnn_qiskit.runners.shots.evaluate_shots`).
 
     Raises:
         SubmissionNotConfirmed: for a live submission without ``yes`` (the message holds the cost).
@@ -477,7 +479,7 @@ def evaluate_on_backend(
             logger.info("job ids %s saved in %s; collect later with job_ids (--job-id)", record.job_ids, path)
         shots_result = runner.collect(checkpoint.config, record)
     result = evaluate_shots(checkpoint.config, checkpoint.parameters, dataset, shots_result, split=split, limit=limit,
-                            neuron_mode=runner.neuron_mode)
+                            neuron_mode=runner.neuron_mode, unscored=unscored)
     result.update({"backend": backend, "job_ids": record.job_ids, "cost": cost, **figures})
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)

@@ -117,10 +117,10 @@ class SamplerRunner:
         return self.to_shots(config, result[0], length, inputs.shape[0])
 
     def evaluate(self, config: QRNNConfig, parameters: np.ndarray, dataset, *, split: str = "test",
-                 limit: int | None = None) -> dict:
+                 limit: int | None = None, unscored: str = "postselect") -> dict:
         """Sample the first ``limit`` sequences of ``split`` and score them
         (:func:`~qrnn_qiskit.runners.shots.evaluate_shots`)."""
         inputs, _ = dataset.split(split).first(limit).engine_arrays()
         shots = self.sample(config, parameters, inputs)
         return evaluate_shots(config, parameters, dataset, shots, split=split, limit=limit,
-                              neuron_mode=self.neuron_mode)
+                              neuron_mode=self.neuron_mode, unscored=unscored)

@@ -96,13 +96,17 @@ def evaluate_shots(
     split: str = "test",
     limit: int | None = None,
     neuron_mode: str | NeuronMode = "postselect",
+    unscored: str = "postselect",
 ) -> dict:
     """Score ``shots`` of the first ``limit`` sequences of ``split`` (as a runner sampled them).
 
-    Shots are accepted when every deciding neuron flag reads 0 and every "don't care" io outcome
-    equals its target (as the reference evaluates). ``accuracy`` is the fraction of accepted shots
+    Shots are accepted when every deciding neuron flag reads 0 and, with ``unscored="postselect"``,
+    every "don't care" io outcome equals its target (as the reference evaluates; with ``measure``
+    those outcomes are read and ignored). ``accuracy`` is the fraction of accepted shots
     whose scored outcomes all equal the targets, averaged over sequences that kept any shot;
-    ``expected_accuracy`` is the exact engine's for the same sequences.
+    ``expected_accuracy`` and ``expected_acceptance`` are the exact engine's for the same sequences
+    and the same meaning (:func:`~qrnn_qiskit.training.evaluate.evaluate_exact`; ``amplify:L``
+    circuits are compared with the amplified meaning, ``rus`` ones with postselection).
 
     Raises:
         ValueError: when ``shots`` holds another number of sequences than are evaluated.
@@ -116,18 +120,33 @@ def evaluate_shots(
             f"The shots hold {shots.tokens.shape[0]} sequences but {inputs.shape[0]} are being evaluated: "
             "pass the same dataset, split and limit as when they were sampled."
         )
+    from ..training.evaluate import UNSCORED, evaluate_exact
+
+    if unscored not in UNSCORED:
+        raise ValueError(f"unscored must be one of {', '.join(UNSCORED)}, got {unscored!r}.")
+    mode = NeuronMode.parse(neuron_mode)
+    meaning = mode if mode.is_amplify else "postselect"
     scored = dataset.scored()
-    dont_care = dataset.ignored(targets)
+    dont_care = dataset.ignored(targets) if unscored == "postselect" else np.zeros(targets.shape, bool)
     accepted = shots.accepted(targets, postselect=dont_care)
-    exact = ExactEngine(config).simulate(parameters, inputs, targets)
-    per_step = exact.neuron_acceptance * np.where(dont_care, exact.outcome_probability, 1.0)
-    expected_acceptance = float(np.exp(np.log(per_step).sum(axis=1)).mean())
+    exact = ExactEngine(config, engine="numpy" if mode.is_amplify else "cpu", neuron_mode=meaning).simulate(
+        parameters, inputs, targets)
+    if unscored == "postselect":
+        per_step = exact.neuron_acceptance * np.where(dont_care, exact.outcome_probability, 1.0)
+        expected_acceptance = float(np.exp(np.log(per_step).sum(axis=1)).mean())
+    else:  # the engine's weighted trajectories (64 per sequence)
+        figures = evaluate_exact(config, parameters, dataset, batch=dataset.split(split).first(limit),
+                                 neuron_mode=meaning, unscored="measure", trajectories=64, seed=1)
+        expected_acceptance = float(10.0 ** figures["log10_expected_acceptance"])
     kept = accepted.sum(axis=1)
     if kept.sum() == 0:
         raise QRNNError(_nothing_accepted(accepted.size, expected_acceptance, NeuronMode.parse(neuron_mode)))
     right = (shots.tokens[:, :, scored] == targets[:, None, scored]).all(axis=2) & accepted
     has = kept > 0
     expected = np.prod(exact.outcome_probability[:, scored], axis=1)
+    if unscored == "measure":
+        expected = np.full(expected.shape, figures["expected_accuracy"])  # per-sequence figures: trajectories'
+
     distributions = []
     for t in np.flatnonzero(scored):
         counts = np.array([((shots.tokens[:, :, t] == y) & accepted).sum() for y in range(config.num_outcomes)])
@@ -145,7 +164,8 @@ def evaluate_shots(
         "expected_accuracy_of_kept_sequences": float(expected[has].mean()),
         "sequences_with_accepted_shots": int(has.sum()),
         "scored_step_distributions": distributions,
-        "neuron_mode": str(NeuronMode.parse(neuron_mode)),
+        "neuron_mode": str(mode),
+        "unscored": unscored,
     }
     if NeuronMode.parse(neuron_mode).is_rus:
         result["expected_acceptance_note"] = (

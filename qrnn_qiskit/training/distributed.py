@@ -31,11 +31,13 @@ logger = logging.getLogger("qrnn_qiskit")
 class _ShardWorker:
     """The Ray actor: one exact engine, reused for every shard it is sent."""
 
-    def __init__(self, model: dict, scored: np.ndarray, engine: str = "cpu", precision: str = "float64") -> None:
+    def __init__(self, model: dict, scored: np.ndarray, engine: str = "cpu", precision: str = "float64",
+                 neuron_mode: str = "postselect") -> None:
         from ..engine import ExactEngine
 
         one_kernel_thread(engine)
-        self.engine = ExactEngine(QRNNConfig.from_dict(model), engine=engine, precision=precision)
+        self.engine = ExactEngine(QRNNConfig.from_dict(model), engine=engine, precision=precision,
+                                  neuron_mode=neuron_mode)
         self.scored = scored
 
     def sums(self, params, inputs, targets):
@@ -67,14 +69,14 @@ class DataParallelObjective:
     """
 
     def __init__(self, config: QRNNConfig, scored: np.ndarray, workers: int, address: str | None, clip: float,
-                 engine: str = "cpu", precision: str = "float64") -> None:
+                 engine: str = "cpu", precision: str = "float64", neuron_mode: str = "postselect") -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a positive integer, got {workers!r}.")
         self._owns_ray = connect_ray(address, workers, "workers > 1 (data-parallel training)")
         import ray
 
         self.config, self.scored, self.clip, self.workers = config, scored, clip, workers
-        self.engine, self.precision = engine, precision
+        self.engine, self.precision, self.neuron_mode = engine, precision, neuron_mode
         self._actor_class = ray.remote(num_cpus=1)(_ShardWorker)
         self._actors = [self._new_actor() for _ in range(workers)]
         self.inputs = self.targets = None
@@ -82,7 +84,8 @@ class DataParallelObjective:
         self.replaced = 0
 
     def _new_actor(self):
-        return self._actor_class.remote(self.config.to_dict(), self.scored, self.engine, self.precision)
+        return self._actor_class.remote(self.config.to_dict(), self.scored, self.engine, self.precision,
+                                         self.neuron_mode)
 
     def start(self, batch) -> None:
         self.inputs, self.targets = batch.engine_arrays()

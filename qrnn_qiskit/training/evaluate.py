@@ -11,7 +11,10 @@ from ..models import make_engine
 from ..engine.exact import _reference_loss
 from .datasets import Dataset, SequenceBatch
 
-__all__ = ["evaluate_exact", "evaluate_ensemble"]
+__all__ = ["UNSCORED", "evaluate_exact", "evaluate_ensemble"]
+
+
+UNSCORED = ("postselect", "measure")
 
 
 def evaluate_exact(
@@ -25,6 +28,9 @@ def evaluate_exact(
     seed: int | np.random.Generator | None = 0,
     engine: str = "cpu",
     precision: str = "float64",
+    neuron_mode: str = "postselect",
+    unscored: str = "postselect",
+    trajectories: int = 1,
 ) -> dict:
     """Loss and accuracy of a model on a whole split (or on ``batch``).
 
@@ -35,44 +41,109 @@ def evaluate_exact(
     ``character_error_rate`` is the fraction of scored words sampled wrong (``word_accuracy`` is one
     minus it: the paper's all-digit figures are per label word); ``loss`` the reference
     loss under teacher forcing; ``min_postselection_probability`` the smallest probability of a
-    teacher-forced target. ``engine`` and ``precision`` choose the exact engine's path.
+    teacher-forced target. ``engine`` and ``precision`` choose the exact engine's path;
+    ``neuron_mode`` (``postselect`` or ``amplify:L``) what the neurons compute.
+
+    ``unscored`` says what happens at the "don't care" steps: ``postselect`` (the reference's
+    evaluation: the io outcome must equal the target, a condition on the shot) or ``measure``
+    (hardware's way: the io lanes are measured and the run continues with whatever was read). Under
+    ``measure`` the workspace continues in a mixture, which the engine follows by sampled
+    trajectories (``trajectories`` per sequence), each weighted by the probability that its
+    neurons all succeed, so the figures are those of accepted shots. ``log10_expected_acceptance``
+    is the probability that a shot of the whole circuit is accepted (neurons, and the postselected
+    don't-care steps under ``postselect``), averaged over sequences.
     """
     if dataset.input_width != config.input_width:
         raise ValueError(
             f"The dataset {dataset.name} has {dataset.input_width}-bit tokens but the model has "
             f"input_width={config.input_width}."
         )
-    engine = make_engine(config, engine=engine, precision=precision)
+    if unscored not in UNSCORED:
+        raise ValueError(f"unscored must be one of {', '.join(UNSCORED)}, got {unscored!r}.")
+    if isinstance(trajectories, bool) or not isinstance(trajectories, (int, np.integer)) or trajectories < 1:
+        raise ValueError(f"trajectories must be a positive integer, got {trajectories!r}.")
+    engine = make_engine(config, engine=engine, precision=precision, neuron_mode=neuron_mode)
     rng = np.random.default_rng(seed)
     data = batch if batch is not None else dataset.split(split)
     inputs, targets = data.engine_arrays()
     scored = dataset.scored()
     total = inputs.shape[0]
-    loss_sum = correct = expected = wrong_words = 0.0
+    sums = dict(loss=0.0, correct=0.0, expected=0.0, wrong=0.0)
+    log_acceptance = []
     min_post = 1.0
     for start in range(0, total, chunk):
         x, y = inputs[start : start + chunk], targets[start : start + chunk]
         n = x.shape[0]
         forced = engine.simulate(parameters, x, y)
-        loss_sum += _reference_loss(forced.probabilities, y, scored, config.input_width)[0] * n
-        expected += float(np.prod(forced.outcome_probability[:, scored], axis=1).sum())
+        sums["loss"] += _reference_loss(forced.probabilities, y, scored, config.input_width)[0] * n
         min_post = min(min_post, forced.min_postselection_probability)
-        sampled = engine.simulate(parameters, x, y, sample=dataset.sampled(y), seed=rng)
-        hits = sampled.outcomes[:, scored] == y[:, scored]
-        correct += float(hits.all(axis=1).sum())
-        wrong_words += float((~hits).sum())
+        if unscored == "postselect":
+            _postselected_figures(engine, parameters, dataset, x, y, forced, rng, sums, log_acceptance)
+        else:
+            _measured_figures(engine, parameters, dataset, x, y, trajectories, rng, sums, log_acceptance)
     words = total * int(scored.sum())
-    return {
+    log_acc = np.concatenate(log_acceptance)
+    result = {
         "dataset": dataset.name,
         "split": split if batch is None else "batch",
         "sequences": int(total),
-        "loss": loss_sum / total,
-        "accuracy": correct / total,
-        "expected_accuracy": expected / total,
-        "character_error_rate": wrong_words / words,
-        "word_accuracy": 1.0 - wrong_words / words,  # the paper's all-digit figures count label words
+        "loss": sums["loss"] / total,
+        "accuracy": sums["correct"] / total,
+        "expected_accuracy": sums["expected"] / total,
+        "character_error_rate": sums["wrong"] / words,
+        "word_accuracy": 1.0 - sums["wrong"] / words,  # the paper's all-digit figures count label words
         "min_postselection_probability": min_post,
+        "neuron_mode": str(getattr(engine, "neuron_mode", "postselect")),
+        "unscored": unscored,
+        "log10_expected_acceptance": float((np.logaddexp.reduce(log_acc) - np.log(log_acc.size)) / np.log(10)),
+        "log10_acceptance_median": float(np.median(log_acc) / np.log(10)),
     }
+    if unscored == "measure":
+        result["trajectories"] = int(trajectories)
+    return result
+
+
+def _log_neuron_acceptance(result) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return np.log(result.neuron_acceptance).sum(axis=1)
+
+
+def _postselected_figures(engine, parameters, dataset, x, y, forced, rng, sums, log_acceptance) -> None:
+    """Don't-care steps postselected on their targets (the reference's evaluation)."""
+    scored = dataset.scored()
+    sums["expected"] += float(np.prod(forced.outcome_probability[:, scored], axis=1).sum())
+    sampled = engine.simulate(parameters, x, y, sample=dataset.sampled(y), seed=rng)
+    hits = sampled.outcomes[:, scored] == y[:, scored]
+    sums["correct"] += float(hits.all(axis=1).sum())
+    sums["wrong"] += float((~hits).sum())
+    with np.errstate(divide="ignore"):
+        post = np.where(dataset.ignored(y), np.log(forced.outcome_probability), 0.0).sum(axis=1)
+    log_acceptance.append(_log_neuron_acceptance(forced) + post)
+
+
+def _measured_figures(engine, parameters, dataset, x, y, trajectories, rng, sums, log_acceptance) -> None:
+    """Don't-care steps measured: weighted trajectories per sequence (see :func:`evaluate_exact`)."""
+    scored = dataset.scored()
+    n = x.shape[0]
+    xr, yr = np.repeat(x, trajectories, axis=0), np.repeat(y, trajectories, axis=0)
+    ignored = dataset.ignored(yr)
+    # expected accuracy: don't-care steps sampled, scored steps conditioned on their targets
+    forced = engine.simulate(parameters, xr, yr, sample=ignored, seed=rng)
+    value = np.prod(forced.outcome_probability[:, scored], axis=1).reshape(n, trajectories)
+    sums["expected"] += float(_weighted_mean(_log_neuron_acceptance(forced).reshape(n, trajectories), value).sum())
+    # sampled accuracy and acceptance: every unforced step sampled, as a shot runs
+    sampled = engine.simulate(parameters, xr, yr, sample=dataset.sampled(yr) | ignored, seed=rng)
+    hits = (sampled.outcomes[:, scored] == yr[:, scored]).reshape(n, trajectories, -1)
+    log_w = _log_neuron_acceptance(sampled).reshape(n, trajectories)
+    sums["correct"] += float(_weighted_mean(log_w, hits.all(axis=2)).sum())
+    sums["wrong"] += float(_weighted_mean(log_w, (~hits).sum(axis=2)).sum())
+    log_acceptance.append(np.logaddexp.reduce(log_w, axis=1) - np.log(trajectories))
+
+
+def _weighted_mean(log_weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per row, the mean of ``values`` weighted by ``exp(log_weights)`` (rows of trajectories)."""
+    shifted = np.exp(log_weights - log_weights.max(axis=1, keepdims=True))
+    return (shifted * values).sum(axis=1) / shifted.sum(axis=1)
 
 
 def evaluate_ensemble(

@@ -87,6 +87,11 @@ class TrainSettings:
     engine: str = _option("cpu", "exact engine path: compiled CPU kernels, the numpy reference, or CUDA kernels on a GPU "
                           "(gpu extra)", choices=ENGINES)
     precision: str = _option("float64", "exact engine arithmetic (float32: cpu or gpu engine)", choices=PRECISIONS)
+    neuron_mode: str = _option("postselect", "what the neurons compute: postselect (the paper's training), or "
+                               "amplify[:L], fixed-point amplitude amplification with L (odd >= 3) uses per level "
+                               "(complex amplitudes: numpy engine path)", metavar="MODE")
+    init: str | None = _option(None, "start from the parameters of this checkpoint (same model), e.g. to fine-tune a "
+                               "postselect-trained model under --neuron-mode amplify:L", file=True)
     gradient: str = _option("param-shift", "how the aer backend estimates gradients", choices=GRADIENTS)
     shots: int = _option(1024, "shots per circuit row (aer backend)")
     device: str = _option("CPU", "Aer device (aer backend)", choices=DEVICES)
@@ -132,8 +137,23 @@ class TrainSettings:
             raise ValueError(f"address {self.address!r} joins a Ray cluster for data-parallel workers; set workers > 1.")
         if self.engine == "numpy" and self.precision != "float64":
             raise ValueError(f"precision {self.precision!r} needs engine 'cpu' or 'gpu'; the numpy path is float64 only.")
+        self._validate_neuron_mode()
         if self.timeout is not None and self.timeout <= 0:
             raise ValueError(f"timeout must be positive seconds, got {self.timeout}.")
+
+    def _validate_neuron_mode(self) -> None:
+        from ..circuits.modes import NeuronMode
+
+        mode = NeuronMode.parse(self.neuron_mode)  # ValueError naming the spellings
+        if mode.is_rus:
+            raise ValueError(f"neuron_mode {mode} has no exact meaning to train on; train with postselect or amplify:L.")
+        if str(mode) != "postselect" and (self.model != "qrnn" or self.backend != "exact"):
+            raise ValueError(f"neuron_mode {mode} trains a QRNN on the exact engine; got model {self.model!r}, "
+                             f"backend {self.backend!r}.")
+        if mode.is_amplify and (self.engine == "gpu" or self.precision != "float64"):
+            raise ValueError(f"neuron_mode {mode} runs on the numpy path in float64 (complex amplitudes); "
+                             f"got engine {self.engine!r}, precision {self.precision!r}.")
+        object.__setattr__(self, "neuron_mode", str(mode))
 
     def learning_rate_after(self, done: int) -> float:
         """The learning rate of the update that follows ``done`` completed steps."""

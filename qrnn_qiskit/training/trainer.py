@@ -74,6 +74,8 @@ class TrainState:
             bias_spread=settings.initial_bias_spread, weights_spread=settings.initial_weights_spread,
             unitaries_spread=settings.initial_unitaries_spread, seed=state.rng,
         )
+        if settings.init is not None:  # drawn above all the same, so the random streams do not depend on it
+            state.parameters = _initial_from(settings.init, state.config)
         return state
 
     @classmethod
@@ -124,6 +126,8 @@ class TrainState:
         state.resumed_from = {"step": state.step, "settings": meta["settings"]}
         if meta["settings"].get("validation_size") != settings.validation_size:
             state.best = math.inf  # another validation set: earlier losses are not comparable
+        if meta["settings"].get("neuron_mode", "postselect") != settings.neuron_mode:
+            state.best = math.inf  # another meaning of the same parameters: earlier losses are not comparable
         return state
 
 
@@ -135,8 +139,8 @@ class _Objective:
     """
 
     def __init__(self, config: QRNNConfig, scored: np.ndarray, gradient=None, engine: str = "cpu",
-                 precision: str = "float64") -> None:
-        self.engine = make_engine(config, engine=engine, precision=precision)
+                 precision: str = "float64", neuron_mode: str = "postselect") -> None:
+        self.engine = make_engine(config, engine=engine, precision=precision, neuron_mode=neuron_mode)
         self.scored, self.gradient = scored, gradient
         self.inputs = self.targets = None
         self.min_postselection: float | None = None
@@ -173,7 +177,7 @@ def _validate(state: TrainState, fixed: SequenceBatch | None, min_train: float) 
     batch = fixed if fixed is not None else state.dataset.batch(state.settings.batch_size, state.validation_rng, "validate")
     settings = state.settings
     validation = evaluate_exact(state.config, state.parameters, state.dataset, batch=batch, seed=state.validation_rng,
-                                engine=settings.engine, precision=settings.precision)
+                                engine=settings.engine, precision=settings.precision, neuron_mode=settings.neuron_mode)
     record = {
         "step": state.step,
         "loss": state.last_loss,
@@ -198,7 +202,8 @@ def fit(state: TrainState, callbacks: Sequence[Callback] = (), *, objective=None
     """
     settings = state.settings
     if objective is None:
-        objective = _Objective(state.config, state.dataset.scored(), engine=settings.engine, precision=settings.precision)
+        objective = _Objective(state.config, state.dataset.scored(), engine=settings.engine, precision=settings.precision,
+                               neuron_mode=settings.neuron_mode)
     fixed = fixed_validation_set(state.dataset, settings)
     state.started, state.stopped = time.perf_counter(), "steps"
     for callback in callbacks:
@@ -322,6 +327,7 @@ def resume(
     address: str | None = None,
     engine: str | None = None,
     precision: str | None = None,
+    neuron_mode: str | None = None,
     test: bool = False,
     callbacks: Sequence[Callback] | None = None,
 ) -> dict:
@@ -332,7 +338,8 @@ def resume(
     new ``validation_size`` (0 for the whole split) changes only how the best checkpoint is
     chosen; the best loss so far is forgotten, since it was measured on other sequences. New
     ``workers``/``address`` move the run onto other Ray workers without changing its trajectory;
-    a new ``engine`` path (cpu, numpy, gpu) changes it only by float rounding, ``precision`` by more.
+    a new ``engine`` path (cpu, numpy, gpu) changes it only by float rounding, ``precision`` by more;
+    a new ``neuron_mode`` (``amplify:L``) continues training for what amplified circuits compute.
 
     Raises:
         ValueError: for a checkpoint that was not written by a training run.
@@ -343,7 +350,7 @@ def resume(
     settings = TrainSettings.from_dict(ck.meta["settings"])
     pairs = (("learning_rate", learning_rate), ("batch_size", batch_size), ("steps", steps), ("timeout", timeout),
              ("validation_size", validation_size), ("workers", workers), ("address", address), ("engine", engine),
-             ("precision", precision))
+             ("precision", precision), ("neuron_mode", neuron_mode))
     overrides = {k: v for k, v in pairs if v is not None}
     if learning_rate is not None and settings.lr_schedule:
         overrides["lr_schedule"] = [entry for entry in settings.lr_schedule if entry[0] > int(ck.meta["step"])] or None
@@ -368,9 +375,26 @@ def _run(state: TrainState, out: Path, test: bool, callbacks: Sequence[Callback]
                     "out": str(out), "backend": state.settings.backend})
     if test:
         best = load_checkpoint(out / "best.npz")
-        figures = evaluate_exact(best.config, best.parameters, state.dataset, split="test", seed=state.settings.seed)
+        figures = evaluate_exact(best.config, best.parameters, state.dataset, split="test", seed=state.settings.seed,
+                                 neuron_mode=state.settings.neuron_mode)
         summary.update({f"test_{k}": v for k, v in figures.items() if k not in ("dataset", "split")})
     return summary
+
+
+def _initial_from(path: str, config) -> np.ndarray:
+    """The parameters of the checkpoint at ``path``, which must hold the model ``config`` describes.
+
+    Raises:
+        ValueError: naming the fields that differ and the values to pass.
+    """
+    init = load_checkpoint(path)
+    mine, theirs = config.to_dict(), init.config.to_dict()
+    if mine != theirs:
+        differ = ", ".join(f"{k}: {theirs.get(k)!r} there, {mine.get(k)!r} here"
+                           for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k))
+        raise ValueError(f"init checkpoint {path} holds another model ({differ}); pass the same model options "
+                         "(--workspace, --stages, --order, --degree, --bias, --model, --hidden).")
+    return np.array(init.parameters, dtype=float)
 
 
 def _objective(state: TrainState):
@@ -381,9 +405,10 @@ def _objective(state: TrainState):
         from .distributed import DataParallelObjective
 
         return DataParallelObjective(state.config, scored, settings.workers, settings.address, GRAD_CLIP,
-                                     engine=settings.engine, precision=settings.precision)
+                                     engine=settings.engine, precision=settings.precision,
+                                     neuron_mode=settings.neuron_mode)
     return _Objective(state.config, scored, _aer_gradient(state) if settings.backend == "aer" else None,
-                      engine=settings.engine, precision=settings.precision)
+                      engine=settings.engine, precision=settings.precision, neuron_mode=settings.neuron_mode)
 
 
 def _aer_gradient(state: TrainState):

@@ -178,3 +178,115 @@ class TestEngine:
         with pytest.raises(ValueError, match="numpy path in float64"):
             ExactEngine(cfg, precision="float32", neuron_mode="amplify:3")
         assert ExactEngine(cfg, neuron_mode="amplify:3").engine == "numpy"
+
+
+def _enumerated_measure(engine, params, inputs, measured: int):
+    """Exact accepted-shot figures when the first ``measured`` steps' io outcomes are read and
+    ignored: a sum over every outcome history of those steps (independent of the trajectories)."""
+    import itertools
+
+    outcomes = engine.config.num_outcomes
+    steps = inputs.shape[0]
+    joint = np.zeros(outcomes)
+    for history in itertools.product(range(outcomes), repeat=measured):
+        targets = np.array([*history] + [0] * (steps - measured))
+        r = engine.simulate(params, inputs[None], targets[None])
+        weight = np.prod(r.neuron_acceptance[0, :measured] * r.outcome_probability[0, :measured])
+        joint += weight * r.neuron_acceptance[0, measured] * r.probabilities[0, measured]
+    return joint.sum(), joint / joint.sum()
+
+
+class TestUnscoredMeasure:
+    CFG = QRNNConfig(input_width=1, workspace=2, stages=1, order=2, degree=2)
+    PARAMS = np.random.default_rng(5).normal(0, 0.8, CFG.num_parameters)
+    INPUTS = np.array([1, 0, 1])
+
+    def test_weighted_trajectories_converge_to_the_enumeration(self):
+        engine = ExactEngine(self.CFG, neuron_mode="amplify:3")
+        acceptance, distribution = _enumerated_measure(engine, self.PARAMS, self.INPUTS, 2)
+        n = 4000
+        r = engine.simulate(self.PARAMS, np.tile(self.INPUTS, (n, 1)), np.zeros((n, 3), int),
+                            sample=np.array([True, True, False]), seed=3)
+        w = np.prod(r.neuron_acceptance, axis=1)
+        estimate = (w[:, None] * r.probabilities[:, 2]).sum(axis=0) / w.sum()
+        spread = r.probabilities[:, 2].std(axis=0) / np.sqrt(n)
+        assert np.all(np.abs(estimate - distribution) <= 5 * spread + 1e-12), (estimate - distribution) / spread
+        assert w.mean() == pytest.approx(acceptance, abs=5 * w.std() / np.sqrt(n))
+        assert spread.max() > 0 and 5 * spread.max() < 0.05  # tight enough to see a wrong meaning
+
+    def test_aer_samples_agree_with_the_engine(self):
+        from qrnn_qiskit.runners.aer import AerRunner
+
+        engine = ExactEngine(self.CFG, neuron_mode="amplify:3")
+        acceptance, distribution = _enumerated_measure(engine, self.PARAMS, self.INPUTS, 2)
+        postselected = ExactEngine(self.CFG).simulate(self.PARAMS, self.INPUTS[None], self.INPUTS[None] * 0)
+        shots = AerRunner(shots=3000, seed=11, neuron_mode="amplify:3").sample(self.CFG, self.PARAMS, self.INPUTS[None])
+        ok = shots.neurons_ok.all(axis=2)[0]
+        assert ok.mean() == pytest.approx(acceptance, abs=5 * np.sqrt(acceptance * (1 - acceptance) / ok.size))
+        # amplification keeps most shots (15 neurons, each failing at most 2.8 % at L=3); postselection few
+        assert acceptance > 0.75 > 0.2 > np.prod(postselected.neuron_acceptance)
+        read = np.bincount(shots.tokens[0, ok, 2], minlength=2) / ok.sum()
+        sigma = np.sqrt(distribution * (1 - distribution) / ok.sum())
+        assert np.all(np.abs(read - distribution) <= 5 * sigma), (read - distribution) / sigma
+
+    def test_evaluate_exact_measure_and_postselect(self, tmp_path):
+        from qrnn_qiskit.training import get_dataset
+        from qrnn_qiskit.training.evaluate import evaluate_exact
+
+        dataset = get_dataset("dna", sentence_length=6)
+        cfg = QRNNConfig(input_width=dataset.input_width, workspace=2, stages=1, order=1, degree=2)
+        params = cfg.initial_parameters(seed=4)
+        batch = dataset.split("test").first(3)
+        post = evaluate_exact(cfg, params, dataset, batch=batch, neuron_mode="amplify:3")
+        measured = evaluate_exact(cfg, params, dataset, batch=batch, neuron_mode="amplify:3", unscored="measure",
+                                  trajectories=8)
+        # postselecting four don't-care outcomes costs acceptance; measuring them costs none
+        assert measured["log10_expected_acceptance"] > post["log10_expected_acceptance"] + 0.5
+        assert measured["log10_expected_acceptance"] > np.log10(0.5)
+        assert measured["unscored"] == "measure" and measured["trajectories"] == 8
+        with pytest.raises(ValueError, match="unscored must be one of postselect, measure"):
+            evaluate_exact(cfg, params, dataset, batch=batch, unscored="ignore")
+
+
+class TestCommands:
+    def test_qasm3_round_trip_of_an_amplified_sequence(self, tmp_path):
+        from qrnn_qiskit.circuits.export import export_qasm, load_qasm
+
+        cfg = QRNNConfig(input_width=1, workspace=2, stages=1, order=2, degree=2)
+        circuit = qrnn_sequence(cfg, 2, neuron_mode="amplify:3")
+        loaded = load_qasm(export_qasm(circuit, tmp_path / "amp.qasm"))
+        assert sorted(p.name for p in loaded.parameters) == sorted(p.name for p in circuit.parameters)
+        assert loaded.metadata["qrnn"]["neuron_mode"] == "amplify:3"
+        rng = np.random.default_rng(2)
+        params = rng.normal(0, 1, cfg.num_parameters)
+        values = {f"w[{k}]": v for k, v in enumerate(params)} | {"x[0]": 1.0, "x[1]": 0.0}
+        bound = loaded.assign_parameters({p: values[p.name] for p in loaded.parameters})
+        reference = run_postselected(bound, [1, 0], 1)
+        engine = ExactEngine(cfg, neuron_mode="amplify:3").simulate(params, [[1, 0]], [[1, 0]])
+        np.testing.assert_allclose(engine.probabilities[0], reference.probabilities, atol=1e-10, rtol=0)
+        np.testing.assert_allclose(engine.neuron_acceptance[0], reference.neuron_acceptance, atol=1e-10, rtol=0)
+
+    def test_build_reports_the_schedule_and_gates(self):
+        import json
+
+        from click.testing import CliRunner
+
+        from qrnn_qiskit.cli import main
+
+        args = ["build", "-I", "1", "-W", "2", "-S", "1", "-k", "2", "-d", "2", "--no-compare", "--json"]
+        post = json.loads(CliRunner().invoke(main, args).output)
+        result = CliRunner().invoke(main, [*args, "--neuron-mode", "amplify:3"])
+        assert result.exit_code == 0, result.output
+        amp = json.loads(result.output)
+        info = amp["amplification"]
+        assert info["parameter_blocks_per_neuron"] == 36 and info["attempts_per_neuron"] == 18
+        assert info["failure_bound_per_level"] == pytest.approx(FixedPointSchedule(3).delta ** 2)
+        assert info["failure_bound_per_level"] < info["neuron_failure_worst"] < 1.5 * info["failure_bound_per_level"]
+        # each neuron: k = 2 measurements instead of 2**k - 1 = 3; 36 parameter blocks instead of 4
+        neurons = 5
+        assert amp["logical"]["measurements"] == neurons * 2 + 1
+        assert post["logical"]["measurements"] == neurons * 3 + 1
+        # one CRY(+-pi) per attempt: 2 L^2 = 18 inner attempts and L = 3 outer ones per neuron (by hand)
+        assert amp["logical"]["operations"]["cry"] == neurons * (2 * 3**2 + 3)
+        bad = CliRunner().invoke(main, [*args, "--neuron-mode", "amplify:2"])
+        assert bad.exit_code != 0 and "odd number L >= 3" in bad.output
