@@ -112,31 +112,38 @@ def activation(theta: np.ndarray, power: int, derivative: bool = False) -> tuple
     return cos**power, sin**power
 
 
-def _activation_tables(engine: ExactEngine, theta: np.ndarray, derivative: bool = False):
-    """``(C, S)`` (or their derivatives) of every neuron at the angles ``theta``: real
-    ``cos, sin(Theta/2)**(2**k)`` when postselected, complex ``(A, B)`` of
-    :func:`~qrnn_qiskit.engine.amplified.amplified_activation` when amplified."""
-    mode = engine.neuron_mode
-    if not mode.is_amplify:
-        return activation(theta, engine.power, derivative)
-    from .amplified import amplified_activation
-
-    values = amplified_activation(theta, engine.config.order, mode.uses, derivative)
-    return values[2:] if derivative else values
-
-
 class _Tables:
-    """Per-neuron activation tables for one parameter vector."""
+    """Per-neuron activation tables for one parameter vector.
 
-    def __init__(self, engine: ExactEngine, params: np.ndarray) -> None:
+    ``cs[k]`` is neuron ``k``'s ``(C, S)`` in the layout its pass uses; amplified neurons also keep
+    their derivatives in the same layout (``dcs``) when ``derivative`` is asked for, computed in the
+    same batched simulation, and only at the angles a layout holds (half of all patterns)."""
+
+    def __init__(self, engine: ExactEngine, params: np.ndarray, derivative: bool = False) -> None:
         cfg = engine.config
         self.theta_full = neuron_angles(engine, params)  # full-pattern angle per neuron, (N, 2**n)
-        c_all, s_all = _activation_tables(engine, self.theta_full)
-        # per neuron: (C, S) tables in the layout the neuron's pass uses
-        self.cs = [engine._layout_tables(spec.target, c, s) for spec, c, s in zip(cfg.neurons, c_all, s_all)]
+        self.dcs = None
+        if engine.neuron_mode.is_amplify:
+            self._amplified(engine, derivative)
+        else:
+            c_all, s_all = activation(self.theta_full, engine.power)
+            # per neuron: (C, S) tables in the layout the neuron's pass uses
+            self.cs = [engine._layout_tables(spec.target, c, s) for spec, c, s in zip(cfg.neurons, c_all, s_all)]
         self.unitary = [
             (math.cos(0.5 * params[i]), math.sin(0.5 * params[i])) for i in engine.unitary_indices
         ]
+
+    def _amplified(self, engine: ExactEngine, derivative: bool) -> None:
+        from .amplified import amplified_activation
+
+        angles = [engine._layout_tables(spec.target, row, row)[0] for spec, row in zip(engine.config.neurons, self.theta_full)]
+        flat = np.concatenate([a.reshape(-1) for a in angles])
+        values = amplified_activation(flat, engine.config.order, engine.neuron_mode.uses, derivative)
+        bounds = np.cumsum([0] + [a.size for a in angles])
+        split = [[v[lo:hi].reshape(a.shape) for v in values] for lo, hi, a in zip(bounds[:-1], bounds[1:], angles)]
+        self.cs = [(parts[0], parts[1]) for parts in split]
+        if derivative:
+            self.dcs = [(parts[2], parts[3]) for parts in split]
 
 
 def validate_batch(config, params: object, inputs: object, targets: object | None):
@@ -426,7 +433,7 @@ class ExactEngine:
         io_targets = _bit_reverse(targets, num_in) if targets is not None else None
         if self._compiled is not None and not keep_states:
             return self._compiled_forward(params, io_inputs, io_targets, sample, rng), None, [], None
-        tables = _Tables(self, params)
+        tables = _Tables(self, params, derivative=keep_states)
         psi = np.zeros((1 << cfg.workspace, batch), self._dtype)
         psi[0, :] = 1.0
         probs = np.empty((batch, steps, cfg.num_outcomes))
@@ -701,9 +708,12 @@ class ExactEngine:
         """The flat parameter gradient from dL/dC and dL/dS per neuron and the unitaries' gradient."""
         cfg, n = self.config, self.num_lanes
         grad = np.zeros_like(params)
-        dc_all, ds_all = _activation_tables(self, tables.theta_full, derivative=True)
-        for spec, masks, dc, ds, d_c, d_s in zip(cfg.neurons, self.subset_masks, dc_all, ds_all, grad_c, grad_s):
-            dc_dth, ds_dth = self._layout_tables(spec.target, dc, ds)
+        if tables.dcs is None:
+            dc_all, ds_all = activation(tables.theta_full, self.power, derivative=True)
+            derivs = [self._layout_tables(spec.target, dc, ds) for spec, dc, ds in zip(cfg.neurons, dc_all, ds_all)]
+        else:
+            derivs = tables.dcs
+        for spec, masks, (dc_dth, ds_dth), d_c, d_s in zip(cfg.neurons, self.subset_masks, derivs, grad_c, grad_s):
             # complex C, S: dL/dTheta = Re(conj(dL/dC) dC/dTheta + conj(dL/dS) dS/dTheta)
             g = self._scatter_theta(spec.target, (d_c.conj() * dc_dth + d_s.conj() * ds_dth).real)
             grad[spec.bias_index] = g.sum()
