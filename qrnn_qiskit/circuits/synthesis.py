@@ -138,7 +138,9 @@ def _ucgate_block(subsets, weights, theta, bias, sources) -> tuple[Gate, tuple[i
         angles[(patterns & mask) == mask] += float(weight)
     half_c, half_s = np.cos(angles / 2), np.sin(angles / 2)
     matrices = [np.array([[c, -s], [s, c]]) for c, s in zip(half_c, half_s)]
-    return UCGate(matrices, up_to_diagonal=False), sources
+    # mux_simp=False: Qiskit's default search for repeated matrices (a zero weight repeats every
+    # matrix) shortens the list but keeps the qubit count, which Aer's multiplexer then refuses
+    return UCGate(matrices, up_to_diagonal=False, mux_simp=False), sources
 
 
 def _is_zero(value: ParameterLike) -> bool:

@@ -133,3 +133,17 @@ class TestErrors:
         rus = AerRunner(shots=1, seed=1, neuron_mode="rus:1")
         with pytest.raises(QRNNError, match=r"in postselect mode \(rus accepts more.*more retries \(neuron_mode rus:R\)"):
             rus.evaluate(cfg, params, get_dataset("simple-seq", sentence_length=12))
+
+
+def test_zero_weights_keep_every_multiplexer_matrix():
+    # a zero weight repeats a block's matrices; Qiskit's UCGate would shorten its list by default
+    # (mux_simp) while keeping the qubit count, and Aer refuses such a multiplexer
+    cfg = QRNNConfig(input_width=1, workspace=2, stages=0, order=1, degree=2)
+    params = np.zeros(cfg.num_parameters)
+    inputs = np.array([[1, 0]])
+    shots = AerRunner(shots=4000, seed=2).sample(cfg, params, inputs)
+    exact = ExactEngine(cfg).simulate(params, inputs, inputs)
+    ok = shots.accepted(inputs, postselect=np.array([True, False]))[0]
+    first = shots.neurons_ok[0, :, 0].mean()
+    assert first == pytest.approx(exact.neuron_acceptance[0, 0], abs=5 * np.sqrt(0.25 / 4000))
+    assert ok.sum() > 0
