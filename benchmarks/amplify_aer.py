@@ -1,0 +1,104 @@
+"""A paper-size QRNN run at the gate level: mnist01 (99 steps, 12 qubits) in ``amplify:L`` mode with
+measured don't-care steps, sampled on Aer for one test image; prints one JSON line.
+
+It builds the whole bound circuit (UCGate blocks, which Aer runs natively), samples ``--shots``
+shots, keeps those whose every ancilla read 0 (the pixel steps' io outcomes are read and
+ignored), and reports the accepted shots, the answers they read at the last step, and the exact
+engine's figures for the same image and meaning (acceptance and answer distribution from
+weighted trajectories), with the time of each part.
+
+Usage: python benchmarks/amplify_aer.py [--checkpoint FILE] [--uses 5] [--shots 10] [--image 0] [--device CPU|GPU]
+Defaults: the reference checkpoint of ``../shared`` (imported on the fly); skipped cleanly without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from qrnn_qiskit.training import evaluate_exact, get_dataset, load_checkpoint
+from qrnn_qiskit.training.reference_import import read_reference
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default=str(SHARED / "reference/checkpoints/mnist01-reference.npz"))
+    parser.add_argument("--data-dir", default=str(SHARED / "data/rvqe-mnist"))
+    parser.add_argument("--uses", type=int, default=5)
+    parser.add_argument("--shots", type=int, default=10)
+    parser.add_argument("--image", type=int, default=0, help="index in the test split")
+    parser.add_argument("--device", default="CPU")
+    parser.add_argument("--trajectories", type=int, default=256, help="engine trajectories for the comparison")
+    args = parser.parse_args()
+    if not Path(args.checkpoint).exists():
+        print(json.dumps({"benchmark": "amplify_aer", "skipped": f"no checkpoint at {args.checkpoint}"}))
+        sys.exit(0)
+    from qiskit_aer.primitives import SamplerV2
+
+    from qrnn_qiskit.circuits import qrnn_sequence
+    from qrnn_qiskit.runners.shots import shots_from_bits
+
+    ck = load_checkpoint(args.checkpoint) if args.checkpoint.endswith(".qrnn.npz") or "runs" in args.checkpoint \
+        else read_reference(args.checkpoint)
+    config, params = ck.config, ck.parameters
+    mode = f"amplify:{args.uses}"
+    dataset = get_dataset("mnist01", data_dir=args.data_dir)
+    batch = dataset.split("test").first(args.image + 1)
+    inputs, targets = batch.engine_arrays()
+    inputs, targets = inputs[-1:], targets[-1:]
+    line = {"benchmark": "amplify_aer", "checkpoint": args.checkpoint, "neuron_mode": mode, "image": args.image,
+            "label_token": int(targets[0, -1]), "steps": int(inputs.shape[1]), "device": args.device}
+    start = time.perf_counter()
+    bits = config.token_to_bits(inputs[0]).reshape(-1).astype(float)
+    circuit = qrnn_sequence(config, inputs.shape[1], weights=params, inputs=bits, neuron_mode=mode, synthesis="ucgate")
+    line["build_seconds"] = round(time.perf_counter() - start, 1)
+    line["qubits"], line["operations"] = circuit.num_qubits, int(sum(circuit.count_ops().values()))
+    sampler = SamplerV2(options={"backend_options": {"method": "statevector", "device": args.device},
+                                 "run_options": {"seed_simulator": 7}})
+    start = time.perf_counter()
+    result = sampler.run([circuit], shots=args.shots).result()[0]
+    line["sample_seconds"] = round(time.perf_counter() - start, 1)
+    out = result.data.out.to_bool_array(order="little")
+    flags = result.data.flag.to_bool_array(order="little")
+    shots = shots_from_bits(config, out[None], flags[None], inputs.shape[1], mode)
+    accepted = shots.neurons_ok.all(axis=2)[0]
+    answers = shots.tokens[0, accepted, -1]
+    line.update({"shots": args.shots, "accepted_shots": int(accepted.sum()),
+                 "answers_of_accepted_shots": np.bincount(answers, minlength=config.num_outcomes).tolist()})
+    start = time.perf_counter()
+    engine = ExactFigures(config, params, dataset, batch, args.image, mode, args.trajectories)
+    line.update(engine.figures)
+    line["engine_seconds"] = round(time.perf_counter() - start, 1)
+    print(json.dumps(line), flush=True)
+
+
+class ExactFigures:
+    """The engine's acceptance and answer distribution for the image, measured don't-care steps."""
+
+    def __init__(self, config, params, dataset, batch, image, mode, trajectories) -> None:
+        from qrnn_qiskit.engine import ExactEngine
+
+        inputs, targets = batch.engine_arrays()
+        x, y = np.repeat(inputs[-1:], trajectories, axis=0), np.repeat(targets[-1:], trajectories, axis=0)
+        engine = ExactEngine(config, neuron_mode=mode)
+        sample = dataset.ignored(y)  # the pixel steps: read and ignored
+        r = engine.simulate(params, x, y, sample=sample, seed=image)
+        log_w = np.log(r.neuron_acceptance).sum(axis=1)
+        w = np.exp(log_w - log_w.max())
+        answer = (w[:, None] * r.probabilities[:, -1]).sum(axis=0) / w.sum()
+        self.figures = {"engine_expected_acceptance": float(np.exp(log_w).mean()),
+                        "engine_answer_distribution": answer.tolist(), "engine_trajectories": trajectories}
+        one = evaluate_exact(config, params, dataset, batch=batch.first(image + 1), neuron_mode=mode,
+                             unscored="measure", trajectories=8)
+        self.figures["engine_expected_accuracy_first_images"] = one["expected_accuracy"]
+
+
+if __name__ == "__main__":
+    main()
