@@ -80,16 +80,11 @@ def evaluate(
         out: folder for ``jobs.json`` and ``result.json`` (``ibm_*``/``fake_*``).
         job_ids: collect these submitted jobs instead of submitting.
         jobs: collect the jobs recorded in ``jobs/jobs.json`` (and take their settings from it).
-        ensemble: more checkpoints of the same dataset and input width, averaged with
-            ``checkpoint`` as one model (exact backend); each member's figures beside.
+        ensemble: more checkpoints of the dataset, averaged with ``checkpoint`` (exact backend).
         engine, precision: the exact engine's path (``cpu``, ``numpy``, ``gpu``) and arithmetic.
-        neuron_mode: the circuits' neurons (``aer``, ``ibm_*``, ``fake_*``: ``postselect``,
-            ``rus[:R]``, ``amplify[:L]``) or what the engine computes (``exact``: ``postselect``
-            or ``amplify[:L]``).
-        unscored: ``postselect`` (the don't-care steps' outcomes must equal their targets, the
-            reference's evaluation) or ``measure`` (read and ignored, as hardware runs).
-        trajectories: sampled trajectories per sequence for ``unscored="measure"`` on the exact
-            backend (each weighted by its neurons' acceptance).
+        neuron_mode: ``postselect``, ``rus[:R]`` (circuits only) or ``amplify[:L]`` (every backend).
+        unscored: don't-care steps ``postselect``-ed on their targets (the reference) or ``measure``-d.
+        trajectories: per sequence, for ``unscored="measure"`` on the exact backend.
 
     Raises:
         ValueError: for unknown backends or inconsistent options. QRNNError: for unreadable
@@ -101,7 +96,7 @@ def evaluate(
     if jobs is not None:  # the record's settings replace the arguments
         backend, job_ids, rows, shots, neuron_mode, dataset, split, limit = _from_job_record(
             jobs, job_ids, backend, dataset, split, limit)
-    ibm = _check_backend(backend, job_ids)
+    _check_backend(backend, job_ids)
     ck = load_checkpoint(checkpoint)
     _check_model(ck, checkpoint, backend)
     ds = checkpoint_dataset(ck, checkpoint, dataset, data_dir)
@@ -115,12 +110,10 @@ def evaluate(
     else:
         from .runners.ibm import evaluate_on_backend
 
-        result = evaluate_on_backend(
-            ck, ds, backend, split=split, limit=limit, token=token, instance=instance, yes=yes, out=out,
-            job_ids=job_ids, rows=rows, source=checkpoint, shots=shots, neuron_mode=neuron_mode, seed=seed,
-            optimization_level=optimization_level, layout=layout, dynamical_decoupling=dynamical_decoupling,
-            twirling=twirling, unscored=unscored,
-        )
+        result = evaluate_on_backend(ck, ds, backend, **dict(
+            split=split, limit=limit, token=token, instance=instance, yes=yes, out=out, job_ids=job_ids, rows=rows,
+            source=checkpoint, shots=shots, neuron_mode=neuron_mode, seed=seed, optimization_level=optimization_level,
+            layout=layout, dynamical_decoupling=dynamical_decoupling, twirling=twirling, unscored=unscored))
     result["checkpoint"] = str(checkpoint)
     return result
 

@@ -657,18 +657,8 @@ class ExactEngine:
             psi_next = full[:, y, rows] / root
             proj = np.einsum("wb,wb->b", psi_next.conj(), grad_next).real
             g_full[:, y, rows] += (grad_next - psi_next * proj) / root
-            # output stage, reversed: (a', b') = (C a - S b, S a + C b)
             g_flat = g_full.reshape(-1, batch)
-            for (_, idx), state in zip(reversed(self._out_ops), reversed(saved[num_ws_ops:])):
-                target = cfg.neurons[idx].target
-                c_tab, s_tab = tables.cs[idx]
-                a, b = self._split(state, target, n)
-                ga, gb = self._split(g_flat, target, n)
-                a, b = a.conj(), b.conj()  # no-op copies of real states
-                grad_c[idx] += (np.einsum("hlb,hlb->hl", ga, a) + np.einsum("hlb,hlb->hl", gb, b))[..., None]
-                grad_s[idx] += (np.einsum("hlb,hlb->hl", gb, a) - np.einsum("hlb,hlb->hl", ga, b))[..., None]
-                self._rotate(ga, gb, c_tab.conj(), -s_tab.conj(), np.empty(ga.shape, self._dtype),
-                             np.empty(ga.shape, self._dtype))
+            self._out_backward(tables, saved[num_ws_ops:], g_flat, grad_c, grad_s)
             g_ws = np.ascontiguousarray(g_flat.reshape(1 << num_ws, cfg.num_outcomes, batch)[:, 0, :])
             # input and work stages, reversed
             onehot = self._onehot(io_inputs[:, t])
@@ -703,6 +693,21 @@ class ExactEngine:
                 self._rotate(ga, gb, cg, -sg, buf.reshape(shape), buf2.reshape(shape))
             grad_next = g_ws
         return self._parameter_gradient(params, tables, grad_c, grad_s, grad_unitary)
+
+    def _out_backward(self, tables: _Tables, saved: list, g_flat: np.ndarray, grad_c: list, grad_s: list) -> None:
+        """The output stage reversed, in place on ``g_flat``: ``(a', b') = (C a - S b, S a + C b)``,
+        so ``dL/dC += ga' a* + gb' b*``, ``dL/dS += gb' a* - ga' b*`` and ``g <- M^dagger g``."""
+        n = self.num_lanes
+        for (_, idx), state in zip(reversed(self._out_ops), reversed(saved)):
+            target = self.config.neurons[idx].target
+            c_tab, s_tab = tables.cs[idx]
+            a, b = self._split(state, target, n)
+            ga, gb = self._split(g_flat, target, n)
+            a, b = a.conj(), b.conj()  # no-op copies of real states
+            grad_c[idx] += (np.einsum("hlb,hlb->hl", ga, a) + np.einsum("hlb,hlb->hl", gb, b))[..., None]
+            grad_s[idx] += (np.einsum("hlb,hlb->hl", gb, a) - np.einsum("hlb,hlb->hl", ga, b))[..., None]
+            self._rotate(ga, gb, c_tab.conj(), -s_tab.conj(), np.empty(ga.shape, self._dtype),
+                         np.empty(ga.shape, self._dtype))
 
     def _parameter_gradient(self, params, tables: _Tables, grad_c, grad_s, grad_unitary) -> np.ndarray:
         """The flat parameter gradient from dL/dC and dL/dS per neuron and the unitaries' gradient."""

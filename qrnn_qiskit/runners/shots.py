@@ -112,7 +112,7 @@ def evaluate_shots(
         ValueError: when ``shots`` holds another number of sequences than are evaluated.
         QRNNError: when no shot at all is accepted (with the engine's expected acceptance).
     """
-    from ..engine import ExactEngine
+    from ..training.evaluate import UNSCORED
 
     inputs, targets = dataset.split(split).first(limit).engine_arrays()
     if shots.tokens.shape[0] != inputs.shape[0]:
@@ -120,32 +120,22 @@ def evaluate_shots(
             f"The shots hold {shots.tokens.shape[0]} sequences but {inputs.shape[0]} are being evaluated: "
             "pass the same dataset, split and limit as when they were sampled."
         )
-    from ..training.evaluate import UNSCORED, evaluate_exact
-
     if unscored not in UNSCORED:
         raise ValueError(f"unscored must be one of {', '.join(UNSCORED)}, got {unscored!r}.")
     mode = NeuronMode.parse(neuron_mode)
-    meaning = mode if mode.is_amplify else "postselect"
     scored = dataset.scored()
     dont_care = dataset.ignored(targets) if unscored == "postselect" else np.zeros(targets.shape, bool)
     accepted = shots.accepted(targets, postselect=dont_care)
-    exact = ExactEngine(config, engine="numpy" if mode.is_amplify else "cpu", neuron_mode=meaning).simulate(
-        parameters, inputs, targets)
-    if unscored == "postselect":
-        per_step = exact.neuron_acceptance * np.where(dont_care, exact.outcome_probability, 1.0)
-        expected_acceptance = float(np.exp(np.log(per_step).sum(axis=1)).mean())
-    else:  # the engine's weighted trajectories (64 per sequence)
-        figures = evaluate_exact(config, parameters, dataset, batch=dataset.split(split).first(limit),
-                                 neuron_mode=meaning, unscored="measure", trajectories=64, seed=1)
-        expected_acceptance = float(10.0 ** figures["log10_expected_acceptance"])
+    exact, expected_acceptance, measured_accuracy = _engine_figures(
+        config, parameters, dataset, dataset.split(split).first(limit), mode, unscored)
     kept = accepted.sum(axis=1)
     if kept.sum() == 0:
         raise QRNNError(_nothing_accepted(accepted.size, expected_acceptance, NeuronMode.parse(neuron_mode)))
     right = (shots.tokens[:, :, scored] == targets[:, None, scored]).all(axis=2) & accepted
     has = kept > 0
     expected = np.prod(exact.outcome_probability[:, scored], axis=1)
-    if unscored == "measure":
-        expected = np.full(expected.shape, figures["expected_accuracy"])  # per-sequence figures: trajectories'
+    if measured_accuracy is not None:
+        expected = np.full(expected.shape, measured_accuracy)  # the trajectories' mean over the sequences
 
     distributions = []
     for t in np.flatnonzero(scored):
@@ -172,6 +162,25 @@ def evaluate_shots(
             "exact engine, postselect mode: a lower bound for rus, whose retries accept more shots"
         )
     return result
+
+
+def _engine_figures(config, parameters, dataset, batch, mode: NeuronMode, unscored: str):
+    """The exact engine's teacher-forced result, expected acceptance and (measured don't-care
+    steps) expected accuracy, for circuits of ``mode``: amplified circuits are compared with the
+    amplified meaning, ``rus`` ones with postselection (a lower bound of their acceptance)."""
+    from ..engine import ExactEngine
+    from ..training.evaluate import evaluate_exact
+
+    meaning = mode if mode.is_amplify else "postselect"
+    inputs, targets = batch.engine_arrays()
+    exact = ExactEngine(config, engine="numpy" if mode.is_amplify else "cpu", neuron_mode=meaning).simulate(
+        parameters, inputs, targets)
+    if unscored == "postselect":
+        per_step = exact.neuron_acceptance * np.where(dataset.ignored(targets), exact.outcome_probability, 1.0)
+        return exact, float(np.exp(np.log(per_step).sum(axis=1)).mean()), None
+    figures = evaluate_exact(config, parameters, dataset, batch=batch, neuron_mode=meaning, unscored="measure",
+                             trajectories=64, seed=1)  # weighted trajectories, 64 per sequence
+    return exact, float(10.0 ** figures["log10_expected_acceptance"]), figures["expected_accuracy"]
 
 
 def _nothing_accepted(total: int, expected_acceptance: float, mode: NeuronMode) -> str:

@@ -53,15 +53,7 @@ def evaluate_exact(
     is the probability that a shot of the whole circuit is accepted (neurons, and the postselected
     don't-care steps under ``postselect``), averaged over sequences.
     """
-    if dataset.input_width != config.input_width:
-        raise ValueError(
-            f"The dataset {dataset.name} has {dataset.input_width}-bit tokens but the model has "
-            f"input_width={config.input_width}."
-        )
-    if unscored not in UNSCORED:
-        raise ValueError(f"unscored must be one of {', '.join(UNSCORED)}, got {unscored!r}.")
-    if isinstance(trajectories, bool) or not isinstance(trajectories, (int, np.integer)) or trajectories < 1:
-        raise ValueError(f"trajectories must be a positive integer, got {trajectories!r}.")
+    _check_options(config, dataset, unscored, trajectories)
     engine = make_engine(config, engine=engine, precision=precision, neuron_mode=neuron_mode)
     rng = np.random.default_rng(seed)
     data = batch if batch is not None else dataset.split(split)
@@ -101,6 +93,18 @@ def evaluate_exact(
     if unscored == "measure":
         result["trajectories"] = int(trajectories)
     return result
+
+
+def _check_options(config, dataset, unscored, trajectories) -> None:
+    if dataset.input_width != config.input_width:
+        raise ValueError(
+            f"The dataset {dataset.name} has {dataset.input_width}-bit tokens but the model has "
+            f"input_width={config.input_width}."
+        )
+    if unscored not in UNSCORED:
+        raise ValueError(f"unscored must be one of {', '.join(UNSCORED)}, got {unscored!r}.")
+    if isinstance(trajectories, bool) or not isinstance(trajectories, (int, np.integer)) or trajectories < 1:
+        raise ValueError(f"trajectories must be a positive integer, got {trajectories!r}.")
 
 
 def _log_neuron_acceptance(result) -> np.ndarray:
