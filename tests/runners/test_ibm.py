@@ -269,3 +269,19 @@ def test_job_record_errors(tmp_path):
     path.write_text(json.dumps({"format": "qrnn-ibm-jobs", "version": 9}))
     with pytest.raises(QRNNError, match="job-record version 9; this qrnn-qiskit reads version 1"):
         load_job_record(path)
+
+
+def test_fake_backend_amplified_with_measured_dont_care_steps(tmp_path):
+    # the same offline path with amplify:3 circuits; measuring the two don't-care steps keeps the
+    # shots that postselecting them on their targets would drop
+    ckpt = _tiny_checkpoint(tmp_path, steps=60)
+    args = ["eval", str(ckpt), "--dataset", "dna", "--limit", "1", "--shots", "500", "--backend", "fake_manila",
+            "--seed", "5", "--neuron-mode", "amplify:3", "--json"]
+    post = json.loads(CliRunner().invoke(main, args).output.strip().splitlines()[-1])
+    r = CliRunner().invoke(main, [*args, "--unscored", "measure"])
+    assert r.exit_code == 0, r.output
+    measured = json.loads(r.output.strip().splitlines()[-1])
+    assert measured["neuron_mode"] == post["neuron_mode"] == "amplify:3" and measured["unscored"] == "measure"
+    assert measured["accepted_shots"] > post["accepted_shots"]
+    assert measured["expected_acceptance"] > post["expected_acceptance"]
+    assert measured["expected_acceptance"] > 0.8  # three order-1 neurons a step, each failing at most 2 %
