@@ -2,7 +2,7 @@
 digits01: 63 steps) in ``amplify:L`` mode with measured don't-care steps, sampled on Aer for one
 test image; prints one JSON line.
 
-It builds the whole bound circuit (UCGate blocks, which Aer runs natively), samples ``--shots``
+It builds the whole bound circuit (``diagonal`` blocks, which Aer runs natively), samples ``--shots``
 shots, keeps those whose every ancilla read 0 (the pixel steps' io outcomes are read and
 ignored), and reports the accepted shots, the answers they read at the last step, and the exact
 engine's figures for the same image and meaning (acceptance and answer distribution from
@@ -11,9 +11,9 @@ weighted trajectories), with the time of each part.
 Usage: python benchmarks/amplify_aer.py [--checkpoint FILE] [--dataset mnist01|digits01] [--uses 5] [--shots 10]
        [--image 0] [--device CPU|GPU]
 Defaults: the reference mnist01 checkpoint of ``../shared`` (imported on the fly); skipped cleanly
-without it. Memory: Aer stores each block's 2**n matrices per operation; the mnist01 circuit at
-amplify:5 has 257,400 such blocks of 512 matrices (about 8 GB as complex 2x2), digits01 W=7 100,800
-of 256.
+without it. Memory: Aer keeps every block's numbers per operation; with ``ucgate`` blocks (2**n
+2x2 matrices each) the mnist01 circuit at amplify:5, 257,400 blocks of 512 matrices, does not fit
+in this machine's 23 GB, so the default is ``diagonal`` blocks (one vector of 2**(n+1) phases).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", default=str(SHARED / "reference/checkpoints/mnist01-reference.npz"))
     parser.add_argument("--data-dir", default=str(SHARED / "data/rvqe-mnist"))
     parser.add_argument("--dataset", default="mnist01")
+    parser.add_argument("--synthesis", default="diagonal", help="a numeric, Aer-native block: diagonal or ucgate")
     parser.add_argument("--uses", type=int, default=5)
     parser.add_argument("--shots", type=int, default=10)
     parser.add_argument("--image", type=int, default=0, help="index in the test split")
@@ -64,7 +65,8 @@ def main() -> None:
             "label_token": int(targets[0, -1]), "steps": int(inputs.shape[1]), "device": args.device}
     start = time.perf_counter()
     bits = config.token_to_bits(inputs[0]).reshape(-1).astype(float)
-    circuit = qrnn_sequence(config, inputs.shape[1], weights=params, inputs=bits, neuron_mode=mode, synthesis="ucgate")
+    circuit = qrnn_sequence(config, inputs.shape[1], weights=params, inputs=bits, neuron_mode=mode,
+                             synthesis=args.synthesis)
     line["build_seconds"] = round(time.perf_counter() - start, 1)
     line["qubits"], line["operations"] = circuit.num_qubits, int(sum(circuit.count_ops().values()))
     sampler = SamplerV2(options={"backend_options": {"method": "statevector", "device": args.device},

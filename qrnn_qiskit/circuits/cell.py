@@ -112,7 +112,8 @@ def qrnn_sequence(
         synthesis: how a neuron's parameter block is written, one of
             :data:`~qrnn_qiskit.circuits.synthesis.STRATEGIES`: ``"mc"``, one (multi-)controlled
             RY per subset; ``"multiplexer"``, a Gray-code uniformly controlled RY;
-            ``"phase-polynomial"``, a CNOT-phase network; ``"ucgate"``, one ``UCGate`` (numeric
+            ``"phase-polynomial"``, a CNOT-phase network; ``"diagonal"``, one numeric
+            ``DiagonalGate`` between Cliffords (Aer-native, compact); ``"ucgate"``, one ``UCGate`` (numeric
             weights only; native in Aer); ``"auto"``, the symbolic one with the fewest CNOTs per
             neuron shape (see :mod:`qrnn_qiskit.circuits.synthesis`).
         name: circuit name.

@@ -31,6 +31,11 @@ Strategies (:data:`STRATEGIES`):
 ``ucgate``
     The whole block as one ``UCGate`` (Qiskit's uniformly controlled gate) built from the
     numeric angle of every source pattern: numeric weights only; Aer simulates it natively.
+``diagonal``
+    The multiplexed RZ of ``phase-polynomial`` as one numeric ``DiagonalGate`` between
+    ``S^dagger H`` and ``H S`` on ``a0``: numeric weights only; Aer simulates it natively and
+    stores one vector of ``2**(n+1)`` phases per operation instead of ``2**n`` matrices, which
+    is what lets a whole amplified mnist01 sequence fit in memory.
 ``auto``
     The symbolic strategy (:data:`SYMBOLIC_STRATEGIES`) with the fewest CNOTs for each neuron
     shape (ties: the order above).
@@ -46,7 +51,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from qiskit.circuit import Gate, ParameterExpression
-from qiskit.circuit.library import CRYGate, CXGate, HGate, RYGate, RZGate, SdgGate, SGate, UCGate
+from qiskit.circuit.library import CRYGate, CXGate, DiagonalGate, HGate, RYGate, RZGate, SdgGate, SGate, UCGate
 
 __all__ = [
     "STRATEGIES",
@@ -58,7 +63,7 @@ __all__ = [
     "choose_strategy",
 ]
 
-STRATEGIES = ("mc", "multiplexer", "phase-polynomial", "ucgate", "auto")
+STRATEGIES = ("mc", "multiplexer", "phase-polynomial", "ucgate", "diagonal", "auto")
 # the strategies that keep weights symbolic, compared by ``auto`` and by ``qrnn build``
 SYMBOLIC_STRATEGIES = ("mc", "multiplexer", "phase-polynomial")
 
@@ -120,15 +125,12 @@ def _ry_controlled(angle: ParameterLike, num_controls: int) -> Gate:
     return RYGate(angle).control(num_controls, annotated=False)
 
 
-def _ucgate_block(subsets, weights, theta, bias, sources) -> tuple[Gate, tuple[int, ...]]:
-    """The whole parameter block as one uniformly controlled RY (numeric weights only).
-
-    For source pattern ``x`` (bit ``j`` = source ``j``) the angle is ``bias + theta + sum_S phi_S x_S``.
-    Returned as ``(gate, controls)`` with the gate acting on ``[a0, *controls]`` (``UCGate`` order).
-    """
+def _pattern_angles(subsets, weights, theta, bias, sources, strategy: str) -> np.ndarray:
+    """``bias + theta + sum_S phi_S x_S`` for every source pattern ``x`` (bit ``j`` = source ``j``)."""
     values = [theta, *weights]
     if any(isinstance(v, ParameterExpression) for v in values):
-        raise ValueError("The ucgate synthesis (one UCGate per block, for Aer) needs numeric weights; bind the weights or use another synthesis.")
+        raise ValueError(f"The {strategy} synthesis (one numeric gate per block, for Aer) needs numeric weights; "
+                         "bind the weights or use another synthesis.")
     sources = tuple(sources)
     position = {lane: j for j, lane in enumerate(sources)}
     patterns = np.arange(1 << len(sources))
@@ -136,11 +138,28 @@ def _ucgate_block(subsets, weights, theta, bias, sources) -> tuple[Gate, tuple[i
     for subset, weight in zip(subsets, weights):
         mask = sum(1 << position[lane] for lane in subset)
         angles[(patterns & mask) == mask] += float(weight)
+    return angles
+
+
+def _ucgate_block(subsets, weights, theta, bias, sources) -> tuple[Gate, tuple[int, ...]]:
+    """The whole parameter block as one uniformly controlled RY (numeric weights only), returned
+    as ``(gate, controls)`` with the gate acting on ``[a0, *controls]`` (``UCGate`` order)."""
+    angles = _pattern_angles(subsets, weights, theta, bias, sources, "ucgate")
     half_c, half_s = np.cos(angles / 2), np.sin(angles / 2)
     matrices = [np.array([[c, -s], [s, c]]) for c, s in zip(half_c, half_s)]
     # mux_simp=False: Qiskit's default search for repeated matrices (a zero weight repeats every
     # matrix) shortens the list but keeps the qubit count, which Aer's multiplexer then refuses
-    return UCGate(matrices, up_to_diagonal=False, mux_simp=False), sources
+    return UCGate(matrices, up_to_diagonal=False, mux_simp=False), tuple(sources)
+
+
+def _diagonal_block(subsets, weights, theta, bias, sources) -> list[tuple[Gate, tuple]]:
+    """``RY(Theta(x))`` on ``a0`` as ``(S H) diag(e^{-+i Theta(x)/2}) (S H)^dagger``: the gate list
+    (circuit order) with ``None`` for ``a0``; the diagonal's index is ``a0 + 2 x``."""
+    angles = _pattern_angles(subsets, weights, theta, bias, sources, "diagonal")
+    phases = np.stack([np.exp(-0.5j * angles), np.exp(0.5j * angles)], axis=1).reshape(-1)
+    diagonal = DiagonalGate(phases.tolist())
+    return [(SdgGate(), (None,)), (HGate(), (None,)), (diagonal, (None, *sources)), (HGate(), (None,)),
+            (SGate(), (None,))]
 
 
 def _is_zero(value: ParameterLike) -> bool:
@@ -291,5 +310,7 @@ def synthesize_block(
     if strategy == "ucgate":
         gate, controls = _ucgate_block(subsets, weights, theta, bias, sources)
         return [(gate, (None, *controls))], None
+    if strategy == "diagonal":
+        return _diagonal_block(subsets, weights, theta, bias, sources), None
     raise ValueError(f"Unknown block synthesis {strategy!r}; expected one of {', '.join(STRATEGIES)}.")
 

@@ -152,11 +152,15 @@ def test_cnot_counts_that_drive_auto_are_those_of_the_built_blocks(num_sources, 
     assert mc.count_ops().get("cx", 0) == counts["mc"]
 
 
-def test_every_strategy_is_listed_and_ucgate_is_the_numeric_block():
+@pytest.mark.parametrize("numeric", ["ucgate", "diagonal"])
+def test_every_strategy_is_listed_and_the_numeric_blocks(numeric):
     from qrnn_qiskit.circuits.synthesis import STRATEGIES, SYMBOLIC_STRATEGIES
 
-    assert set(SYMBOLIC_STRATEGIES) | {"ucgate", "auto"} == set(STRATEGIES)
-    weights = np.array([0.4, -0.9, 0.2])
-    built = block_circuit(2, 2, "ucgate", weights, 0.3)
-    assert Operator(built).equiv(Operator(plain_block(2, 2, weights, 0.3)))
-    assert choose_strategy("ucgate", 2, 2) == "ucgate"
+    assert set(SYMBOLIC_STRATEGIES) | {"ucgate", "diagonal", "auto"} == set(STRATEGIES)
+    weights = np.array([0.4, -0.9, 0.2, 0.0, 1.3, -0.2])  # a zero weight: repeated matrices and phases
+    for inverse in (False, True):
+        built = block_circuit(3, 2, numeric, weights, 0.3, inverse=inverse)
+        reference = Operator(plain_block(3, 2, weights, 0.3))
+        # the same unitary, no global phase difference
+        assert np.allclose(Operator(built).data, (reference.adjoint() if inverse else reference).data, atol=1e-12)
+    assert choose_strategy(numeric, 2, 2) == numeric
