@@ -106,7 +106,7 @@ def test_report_compares_strategies_side_by_side():
     assert report["synthesis"]["neuron_shapes"][0]["chosen"] == "mc" and "compare" not in report["synthesis"]
     assert report["logical"]["controlled_rotations"]["3"] > 0
     r = CliRunner().invoke(main, ["build", "--synthesis", "gray"])
-    assert r.exit_code == 2 and "'gray' is not one of 'mc', 'multiplexer', 'phase-polynomial', 'ucgate', 'auto'" in r.output
+    assert r.exit_code == 2 and "'gray' is not one of 'mc', 'multiplexer', 'phase-polynomial', 'ucgate', 'diagonal', 'auto'" in r.output
 
 
 def test_rus_on_a_static_backend_is_refused():
