@@ -10,6 +10,8 @@ counts as ``--max-steps`` in the median, as the paper counted its timeouts.
 
 Usage: python benchmarks/dna_study.py [--lengths 5,20,100] [--seeds 1-3] [--max-steps 1000]
        [--max-concurrent 2] [--out benchmarks/runs/dna-study]
+       python benchmarks/dna_study.py --collect DIR [--collect DIR ...] [--out DIR]
+           (no training: the finished sweeps' sweep.json of each DIR/<model>, one table and plot)
 """
 
 from __future__ import annotations
@@ -42,7 +44,12 @@ def main() -> None:
     parser.add_argument("--max-concurrent", type=int, default=2)
     parser.add_argument("--models", default="qrnn,lstm,rnn")
     parser.add_argument("--out", default="benchmarks/runs/dna-study")
+    parser.add_argument("--collect", action="append", default=[],
+                        help="a study folder whose finished sweeps to read (repeatable); nothing is trained")
     args = parser.parse_args()
+    if args.collect:
+        _collect(args)
+        return
     lengths = [int(x) for x in args.lengths.split(",")]
     results = {}
     for name in args.models.split(","):
@@ -59,6 +66,25 @@ def main() -> None:
                               "steps_to_1e-3": steps, "median": statistics.median(steps),
                               "reached": sum(r["steps_to_target"] is not None for r in rows),
                               "paper_median": PAPER[name].get(length), "max_steps": args.max_steps}), flush=True)
+    _plot(Path(args.out) / "dna-study.png", results, lengths, args.max_steps)
+
+
+def _collect(args) -> None:
+    """One table and plot from the ``sweep.json`` of finished sweeps in several study folders."""
+    results: dict = {}
+    for folder in args.collect:
+        for name in args.models.split(","):
+            path = Path(folder) / name / "sweep.json"
+            if not path.exists():
+                continue
+            for row in json.loads(path.read_text())["trials"]:
+                steps = row["steps_to_target"] if row["steps_to_target"] is not None else args.max_steps
+                results.setdefault((name, row["sentence_length"]), []).append(steps)
+    for (name, length), steps in sorted(results.items()):
+        print(json.dumps({"benchmark": "dna_study", "model": name, "length": length, "steps_to_1e-3": steps,
+                          "median": statistics.median(steps), "reached": sum(s < args.max_steps for s in steps),
+                          "paper_median": PAPER[name].get(length), "max_steps": args.max_steps}), flush=True)
+    lengths = sorted({length for _, length in results})
     _plot(Path(args.out) / "dna-study.png", results, lengths, args.max_steps)
 
 
