@@ -20,22 +20,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from qrnn_qiskit.training import evaluate_exact, get_dataset, load_checkpoint
-from qrnn_qiskit.training.reference_import import read_reference
+from qrnn_qiskit.training import evaluate_exact, get_dataset
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+from _shared import add_model_options, load_model_or_skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=str(SHARED / "reference/checkpoints/mnist01-reference.npz"))
-    parser.add_argument("--data-dir", default=str(SHARED / "data/rvqe-mnist"))
+    add_model_options(parser)
     parser.add_argument("--dataset", default="mnist01")
     parser.add_argument("--synthesis", default="diagonal", help="a numeric, Aer-native block: diagonal or ucgate")
     parser.add_argument("--uses", type=int, default=5)
@@ -44,16 +40,12 @@ def main() -> None:
     parser.add_argument("--device", default="CPU")
     parser.add_argument("--trajectories", type=int, default=256, help="engine trajectories for the comparison")
     args = parser.parse_args()
-    if not Path(args.checkpoint).exists():
-        print(json.dumps({"benchmark": "amplify_aer", "skipped": f"no checkpoint at {args.checkpoint}"}))
-        sys.exit(0)
+    ck = load_model_or_skip(args.checkpoint, "amplify_aer")
     from qiskit_aer.primitives import SamplerV2
 
     from qrnn_qiskit.circuits import qrnn_sequence
     from qrnn_qiskit.runners.shots import shots_from_bits
 
-    ck = load_checkpoint(args.checkpoint) if args.checkpoint.endswith(".qrnn.npz") or "runs" in args.checkpoint \
-        else read_reference(args.checkpoint)
     config, params = ck.config, ck.parameters
     mode = f"amplify:{args.uses}"
     dataset = get_dataset(args.dataset, data_dir=args.data_dir)
@@ -82,31 +74,26 @@ def main() -> None:
     line.update({"shots": args.shots, "accepted_shots": int(accepted.sum()),
                  "answers_of_accepted_shots": np.bincount(answers, minlength=config.num_outcomes).tolist()})
     start = time.perf_counter()
-    engine = ExactFigures(config, params, dataset, batch, args.image, mode, args.trajectories)
-    line.update(engine.figures)
+    line.update(_engine_figures(config, params, dataset, batch, args.image, mode, args.trajectories))
     line["engine_seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(line), flush=True)
 
 
-class ExactFigures:
-    """The engine's acceptance and answer distribution for the image, measured don't-care steps."""
+def _engine_figures(config, params, dataset, batch, image, mode, trajectories) -> dict:
+    """The engine's acceptance and answer distribution for the last image of ``batch`` with
+    measured don't-care steps (weighted trajectories), and its expected accuracy over ``batch``."""
+    from qrnn_qiskit.engine import ExactEngine
 
-    def __init__(self, config, params, dataset, batch, image, mode, trajectories) -> None:
-        from qrnn_qiskit.engine import ExactEngine
-
-        inputs, targets = batch.engine_arrays()
-        x, y = np.repeat(inputs[-1:], trajectories, axis=0), np.repeat(targets[-1:], trajectories, axis=0)
-        engine = ExactEngine(config, neuron_mode=mode)
-        sample = dataset.ignored(y)  # the pixel steps: read and ignored
-        r = engine.simulate(params, x, y, sample=sample, seed=image)
-        log_w = np.log(r.neuron_acceptance).sum(axis=1)
-        w = np.exp(log_w - log_w.max())
-        answer = (w[:, None] * r.probabilities[:, -1]).sum(axis=0) / w.sum()
-        self.figures = {"engine_expected_acceptance": float(np.exp(log_w).mean()),
-                        "engine_answer_distribution": answer.tolist(), "engine_trajectories": trajectories}
-        one = evaluate_exact(config, params, dataset, batch=batch.first(image + 1), neuron_mode=mode,
-                             unscored="measure", trajectories=8)
-        self.figures["engine_expected_accuracy_first_images"] = one["expected_accuracy"]
+    inputs, targets = batch.engine_arrays()
+    x, y = np.repeat(inputs[-1:], trajectories, axis=0), np.repeat(targets[-1:], trajectories, axis=0)
+    r = ExactEngine(config, neuron_mode=mode).simulate(params, x, y, sample=dataset.ignored(y), seed=image)
+    log_w = np.log(r.neuron_acceptance).sum(axis=1)
+    w = np.exp(log_w - log_w.max())
+    answer = (w[:, None] * r.probabilities[:, -1]).sum(axis=0) / w.sum()
+    over_batch = evaluate_exact(config, params, dataset, batch=batch, neuron_mode=mode, unscored="measure",
+                                trajectories=8)
+    return {"engine_expected_acceptance": float(np.exp(log_w).mean()), "engine_answer_distribution": answer.tolist(),
+            "engine_trajectories": trajectories, "engine_expected_accuracy_first_images": over_batch["expected_accuracy"]}
 
 
 if __name__ == "__main__":

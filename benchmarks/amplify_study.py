@@ -20,20 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
-from qrnn_qiskit.training import evaluate_exact, get_dataset, load_checkpoint
-from qrnn_qiskit.training.reference_import import read_reference
+from qrnn_qiskit.training import evaluate_exact, get_dataset
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+from _shared import add_model_options, load_model_or_skip
+
 KEYS = ("accuracy", "expected_accuracy", "log10_expected_acceptance", "log10_acceptance_median", "loss")
-
-
-def _load(path: str):
-    return load_checkpoint(path) if path.endswith(".qrnn.npz") or Path(path).parent.joinpath("config.json").exists() \
-        else read_reference(path)
 
 
 def _accuracy_rows(config, params, dataset, uses, args):
@@ -69,18 +62,14 @@ def _gate_rows(config, uses, targets):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=str(SHARED / "reference/checkpoints/mnist01-reference.npz"))
-    parser.add_argument("--data-dir", default=str(SHARED / "data/rvqe-mnist"))
+    add_model_options(parser)
     parser.add_argument("--uses", default="3,5,7", help="comma-separated L of amplify:L")
     parser.add_argument("--limit", type=int, default=0, help="first N test images (0: all)")
     parser.add_argument("--trajectories", type=int, default=1, help="per image, for measured don't-care steps")
     parser.add_argument("--gates", action="store_true", help="only the gate counts of one step per mode")
     parser.add_argument("--targets", default="generic,fake_torino")
     args = parser.parse_args()
-    if not Path(args.checkpoint).exists():
-        print(json.dumps({"benchmark": "amplify_study", "skipped": f"no checkpoint at {args.checkpoint}"}))
-        sys.exit(0)
-    checkpoint = _load(args.checkpoint)
+    checkpoint = load_model_or_skip(args.checkpoint, "amplify_study")
     uses = [int(u) for u in args.uses.split(",") if u]
     if args.gates:
         rows = _gate_rows(checkpoint.config, uses, args.targets.split(","))

@@ -13,29 +13,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
 from qrnn_qiskit.engine import ExactEngine
 from qrnn_qiskit.training import evaluate_exact, get_dataset
-from qrnn_qiskit.training.reference_import import read_reference
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+from _shared import add_model_options, load_model_or_skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=str(SHARED / "reference/checkpoints/mnist01-reference.npz"))
-    parser.add_argument("--data-dir", default=str(SHARED / "data/rvqe-mnist"))
+    add_model_options(parser)
     parser.add_argument("--engine", default="cpu")
     args = parser.parse_args()
-    if not Path(args.checkpoint).exists():
-        print(json.dumps({"benchmark": "precision", "skipped": f"no checkpoint at {args.checkpoint}"}))
-        sys.exit(0)
-    checkpoint = read_reference(args.checkpoint)
+    checkpoint = load_model_or_skip(args.checkpoint, "precision")
     config, params = checkpoint.config, checkpoint.parameters
     dataset = get_dataset("mnist01", data_dir=args.data_dir)
     figures, seconds = {}, {}
