@@ -104,16 +104,21 @@ def neuron_map(theta: object, order: int, uses: int | None, derivative: bool = F
     p_dag = _dagger((p, dp))
     schedule = FixedPointSchedule(uses) if uses is not None else None
 
+    done: dict = {}  # both blocks of a level serve every level above it: each is computed once
+
     def level(r: int, dagger: bool):
+        if (r, dagger) in done:
+            return done[r, dagger]
         static = (_cry(-math.pi if dagger else math.pi, r, r + 1, n), None)
         if r == 0:
             u = _mul(_mul(p_dag, static), (p, dp))  # circuit order: P, C, P^dagger
         else:
             u = _mul(_mul(level(r - 1, True), static), level(r - 1, False))
-        if schedule is None:
-            return u
-        zero = np.array([0.0 if idx & ((1 << (r + 1)) - 1) else 1.0 for idx in range(1 << n)])
-        return _amplify(u, zero, schedule)
+        if schedule is not None:
+            zero = np.array([0.0 if idx & ((1 << (r + 1)) - 1) else 1.0 for idx in range(1 << n)])
+            u = _amplify(u, zero, schedule)
+        done[r, dagger] = u
+        return u
 
     return level(order - 1, False)
 
