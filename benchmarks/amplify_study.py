@@ -36,7 +36,7 @@ def _accuracy_rows(config, params, dataset, uses, args):
     for mode, unscored in cases:
         start = time.perf_counter()
         figures = evaluate_exact(config, params, dataset, batch=batch, seed=0, neuron_mode=mode, unscored=unscored,
-                                 trajectories=args.trajectories, engine="numpy" if mode != "postselect" else "cpu")
+                                 trajectories=args.trajectories)
         yield {"benchmark": "amplify_study", "checkpoint": args.checkpoint, "neuron_mode": mode, "unscored": unscored,
                "sequences": figures["sequences"], **{k: figures[k] for k in KEYS},
                **({"trajectories": args.trajectories} if unscored == "measure" else {}),

@@ -209,7 +209,7 @@ def _amplification_report(config: QRNNConfig, mode: NeuronMode) -> dict:
 
 def _expected_acceptance(config, parameters, inputs, expected, mode: NeuronMode) -> dict:
     """The exact engine's acceptance of one bound sequence (logs, and geometric means per step)."""
-    meaning = mode if mode.is_amplify else "postselect"
+    meaning = mode.exact_meaning
     result = ExactEngine(config, neuron_mode=meaning).simulate(parameters, inputs[None], expected[None])
     ancillas = np.log10(result.neuron_acceptance[0])
     joint = ancillas + np.log10(result.outcome_probability[0])

@@ -96,6 +96,13 @@ class NeuronMode:
         return self.kind == "amplify"
 
     @property
+    def exact_meaning(self) -> NeuronMode:
+        """What the exact engine computes for circuits of this mode: the mode itself for postselect
+        and amplify; postselection for rus (exact only for basis-state sources, and a lower bound
+        of its acceptance)."""
+        return NeuronMode() if self.is_rus else self
+
+    @property
     def schedule(self):
         """The :class:`~qrnn_qiskit.circuits.amplify.FixedPointSchedule` of an amplify mode."""
         if not self.is_amplify:

@@ -112,30 +112,26 @@ def evaluate_shots(
         ValueError: when ``shots`` holds another number of sequences than are evaluated.
         QRNNError: when no shot at all is accepted (with the engine's expected acceptance).
     """
-    from ..training.evaluate import UNSCORED
+    from ..training.evaluate import check_unscored
 
-    inputs, targets = dataset.split(split).first(limit).engine_arrays()
+    batch = dataset.split(split).first(limit)
+    inputs, targets = batch.engine_arrays()
     if shots.tokens.shape[0] != inputs.shape[0]:
         raise ValueError(
             f"The shots hold {shots.tokens.shape[0]} sequences but {inputs.shape[0]} are being evaluated: "
             "pass the same dataset, split and limit as when they were sampled."
         )
-    if unscored not in UNSCORED:
-        raise ValueError(f"unscored must be one of {', '.join(UNSCORED)}, got {unscored!r}.")
+    check_unscored(unscored)
     mode = NeuronMode.parse(neuron_mode)
     scored = dataset.scored()
     dont_care = dataset.ignored(targets) if unscored == "postselect" else np.zeros(targets.shape, bool)
     accepted = shots.accepted(targets, postselect=dont_care)
-    exact, expected_acceptance, measured_accuracy = _engine_figures(
-        config, parameters, dataset, dataset.split(split).first(limit), mode, unscored)
+    expected, expected_acceptance = _engine_figures(config, parameters, dataset, batch, mode, unscored)
     kept = accepted.sum(axis=1)
     if kept.sum() == 0:
-        raise QRNNError(_nothing_accepted(accepted.size, expected_acceptance, NeuronMode.parse(neuron_mode)))
+        raise QRNNError(_nothing_accepted(accepted.size, expected_acceptance, mode))
     right = (shots.tokens[:, :, scored] == targets[:, None, scored]).all(axis=2) & accepted
     has = kept > 0
-    expected = np.prod(exact.outcome_probability[:, scored], axis=1)
-    if measured_accuracy is not None:
-        expected = np.full(expected.shape, measured_accuracy)  # the trajectories' mean over the sequences
 
     distributions = []
     for t in np.flatnonzero(scored):
@@ -157,7 +153,7 @@ def evaluate_shots(
         "neuron_mode": str(mode),
         "unscored": unscored,
     }
-    if NeuronMode.parse(neuron_mode).is_rus:
+    if mode.is_rus:
         result["expected_acceptance_note"] = (
             "exact engine, postselect mode: a lower bound for rus, whose retries accept more shots"
         )
@@ -165,22 +161,22 @@ def evaluate_shots(
 
 
 def _engine_figures(config, parameters, dataset, batch, mode: NeuronMode, unscored: str):
-    """The exact engine's teacher-forced result, expected acceptance and (measured don't-care
-    steps) expected accuracy, for circuits of ``mode``: amplified circuits are compared with the
-    amplified meaning, ``rus`` ones with postselection (a lower bound of their acceptance)."""
+    """The exact engine's expected accuracy per sequence and mean expected acceptance for circuits
+    of ``mode``: amplified circuits are compared with the amplified meaning, ``rus`` ones with
+    postselection (a lower bound of their acceptance). With measured don't-care steps both come from
+    weighted trajectories (64 per sequence), the accuracy as one mean over the sequences."""
     from ..engine import ExactEngine
-    from ..training.evaluate import evaluate_exact
+    from ..training.evaluate import evaluate_exact, postselected_log_acceptance
 
-    meaning = mode if mode.is_amplify else "postselect"
+    meaning = mode.exact_meaning
     inputs, targets = batch.engine_arrays()
-    exact = ExactEngine(config, engine="numpy" if mode.is_amplify else "cpu", neuron_mode=meaning).simulate(
-        parameters, inputs, targets)
     if unscored == "postselect":
-        per_step = exact.neuron_acceptance * np.where(dataset.ignored(targets), exact.outcome_probability, 1.0)
-        return exact, float(np.exp(np.log(per_step).sum(axis=1)).mean()), None
+        exact = ExactEngine(config, neuron_mode=meaning).simulate(parameters, inputs, targets)
+        expected = np.prod(exact.outcome_probability[:, dataset.scored()], axis=1)
+        return expected, float(np.exp(postselected_log_acceptance(exact, dataset.ignored(targets))).mean())
     figures = evaluate_exact(config, parameters, dataset, batch=batch, neuron_mode=meaning, unscored="measure",
-                             trajectories=64, seed=1)  # weighted trajectories, 64 per sequence
-    return exact, float(10.0 ** figures["log10_expected_acceptance"]), figures["expected_accuracy"]
+                             trajectories=64, seed=1)
+    return np.full(inputs.shape[0], figures["expected_accuracy"]), float(10.0 ** figures["log10_expected_acceptance"])
 
 
 def _nothing_accepted(total: int, expected_acceptance: float, mode: NeuronMode) -> str:

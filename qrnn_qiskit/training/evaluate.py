@@ -11,7 +11,7 @@ from ..models import make_engine
 from ..engine.exact import _reference_loss
 from .datasets import Dataset, SequenceBatch
 
-__all__ = ["UNSCORED", "evaluate_exact", "evaluate_ensemble"]
+__all__ = ["UNSCORED", "check_unscored", "evaluate_exact", "evaluate_ensemble", "postselected_log_acceptance"]
 
 
 UNSCORED = ("postselect", "measure")
@@ -95,16 +95,29 @@ def evaluate_exact(
     return result
 
 
+def check_unscored(unscored: str) -> None:
+    """Raises ValueError unless ``unscored`` is one of :data:`UNSCORED`."""
+    if unscored not in UNSCORED:
+        raise ValueError(f"unscored must be one of {', '.join(UNSCORED)}, got {unscored!r}.")
+
+
 def _check_options(config, dataset, unscored, trajectories) -> None:
     if dataset.input_width != config.input_width:
         raise ValueError(
             f"The dataset {dataset.name} has {dataset.input_width}-bit tokens but the model has "
             f"input_width={config.input_width}."
         )
-    if unscored not in UNSCORED:
-        raise ValueError(f"unscored must be one of {', '.join(UNSCORED)}, got {unscored!r}.")
+    check_unscored(unscored)
     if isinstance(trajectories, bool) or not isinstance(trajectories, (int, np.integer)) or trajectories < 1:
         raise ValueError(f"trajectories must be a positive integer, got {trajectories!r}.")
+
+
+def postselected_log_acceptance(forced, ignored: np.ndarray) -> np.ndarray:
+    """Per sequence, the log probability that a shot is accepted when the don't-care steps
+    (``ignored``, ``(B, T)``) are postselected: every neuron succeeds and those outcomes equal their
+    targets, from a teacher-forced :class:`~qrnn_qiskit.engine.SequenceResult`."""
+    with np.errstate(divide="ignore"):
+        return _log_neuron_acceptance(forced) + np.where(ignored, np.log(forced.outcome_probability), 0.0).sum(axis=1)
 
 
 def _log_neuron_acceptance(result) -> np.ndarray:
@@ -120,9 +133,7 @@ def _postselected_figures(engine, parameters, dataset, x, y, forced, rng, sums, 
     hits = sampled.outcomes[:, scored] == y[:, scored]
     sums["correct"] += float(hits.all(axis=1).sum())
     sums["wrong"] += float((~hits).sum())
-    with np.errstate(divide="ignore"):
-        post = np.where(dataset.ignored(y), np.log(forced.outcome_probability), 0.0).sum(axis=1)
-    log_acceptance.append(_log_neuron_acceptance(forced) + post)
+    log_acceptance.append(postselected_log_acceptance(forced, dataset.ignored(y)))
 
 
 def _measured_figures(engine, parameters, dataset, x, y, trajectories, rng, sums, log_acceptance) -> None:
