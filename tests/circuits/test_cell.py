@@ -174,6 +174,8 @@ def test_ucgate_needs_numbers():
     cfg = QRNNConfig(input_width=1, workspace=2, stages=0, degree=1)
     with pytest.raises(ValueError, match="ucgate synthesis .* needs numeric weights"):
         qrnn_sequence(cfg, 1, synthesis="ucgate")
+    with pytest.raises(ValueError, match="diagonal synthesis .* needs numeric weights"):
+        qrnn_sequence(cfg, 1, synthesis="diagonal")
     with pytest.raises(ValueError, match="Unknown block synthesis 'gray'"):
         qrnn_sequence(cfg, 1, weights=np.zeros(cfg.num_parameters), synthesis="gray")
 

@@ -290,3 +290,43 @@ class TestCommands:
         assert amp["logical"]["operations"]["cry"] == neurons * (2 * 3**2 + 3)
         bad = CliRunner().invoke(main, [*args, "--neuron-mode", "amplify:2"])
         assert bad.exit_code != 0 and "odd number L >= 3" in bad.output
+
+
+class TestBadInput:
+    def test_training_settings_refuse_what_has_no_amplified_meaning(self):
+        from qrnn_qiskit.training.trainer import TrainSettings
+
+        with pytest.raises(ValueError, match="neuron_mode rus:2 has no exact meaning to train on"):
+            TrainSettings(neuron_mode="rus:2").validate()
+        with pytest.raises(ValueError, match="neuron_mode amplify:3 trains a QRNN on the exact engine; got model 'lstm'"):
+            TrainSettings(model="lstm", neuron_mode="amplify:3").validate()
+        with pytest.raises(ValueError, match="runs on the numpy path in float64.*engine 'gpu'"):
+            TrainSettings(engine="gpu", neuron_mode="amplify:3").validate()
+        with pytest.raises(ValueError, match="odd number L >= 3"):
+            TrainSettings(neuron_mode="amplify:4").validate()
+        settings = TrainSettings(neuron_mode="amplify")
+        settings.validate()
+        assert settings.neuron_mode == "amplify:5"  # normalised to its spelling
+
+    def test_init_from_another_model_names_the_difference(self, tmp_path):
+        from qrnn_qiskit.training import Checkpoint, save_checkpoint
+        from qrnn_qiskit.training.trainer import TrainSettings, train
+
+        other = QRNNConfig(input_width=3, workspace=2, stages=1, order=2, degree=2)
+        path = save_checkpoint(tmp_path / "other.npz", Checkpoint(other, other.initial_parameters(seed=1), {}))
+        settings = TrainSettings(dataset="simple-seq", workspace=3, stages=1, steps=1, init=str(path))
+        with pytest.raises(ValueError, match=r"holds another model \(workspace: 2 there, 3 here\)"):
+            train(settings, tmp_path / "run")
+        assert not (tmp_path / "run").exists()  # refused before a run folder is made
+
+    def test_trajectories_must_be_positive(self):
+        from qrnn_qiskit.training import get_dataset
+        from qrnn_qiskit.training.evaluate import evaluate_exact
+
+        dataset = get_dataset("dna", sentence_length=6)
+        cfg = QRNNConfig(input_width=3, workspace=1, stages=0, order=1, degree=1)
+        batch = dataset.split("test").first(1)
+        for bad in (0, -2, 1.5, True):
+            with pytest.raises(ValueError, match="trajectories must be a positive integer"):
+                evaluate_exact(cfg, cfg.initial_parameters(seed=1), dataset, batch=batch, unscored="measure",
+                               trajectories=bad)
