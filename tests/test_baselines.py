@@ -143,3 +143,27 @@ def test_without_torch_the_baseline_names_the_extra(monkeypatch):
 def test_initialisation_is_torchs_uniform_bound():
     params = ClassicalConfig("rnn", 16, 2).initial_parameters(seed=0)
     assert np.abs(params).max() <= 1 / math.sqrt(16) and np.abs(params).max() > 0.9 / math.sqrt(16)
+
+
+def test_score_all_steps_puts_every_step_in_the_loss_as_the_papers_dna_baselines(tmp_path):
+    from qrnn_qiskit.training.datasets import every_step_scored, get_dataset
+
+    dna = get_dataset("dna", sentence_length=8)
+    view = every_step_scored(dna)
+    assert dna.scored().sum() == 1 and view.scored().all() and view.scored().shape == (7,)
+    targets = dna.split("validate").engine_arrays()[1]
+    assert dna.ignored(targets).any() and not view.ignored(targets).any()
+    np.testing.assert_array_equal(view.split("validate").inputs, dna.split("validate").inputs)
+
+    settings = dict(dataset="dna", sentence_length=8, model="lstm", hidden=6, batch_size=8, learning_rate=0.05,
+                    steps=3, validate_every=3, validation_size=0, seed=5)
+    runs = {flag: train(TrainSettings(**settings, score_all_steps=flag), tmp_path / str(flag), callbacks=[])
+            for flag in (False, True)}
+    final = load_checkpoint(tmp_path / "True" / "final.npz")
+    x, y = dna.split("validate").engine_arrays()
+    engine = ClassicalEngine(final.config)
+    everything = engine.loss(final.parameters, x, y, np.ones(7, bool))
+    last = engine.loss(final.parameters, x, y, dna.scored())
+    assert runs[True]["best_validation_loss"] == pytest.approx(everything, rel=1e-12)
+    assert abs(everything - last) > 1e-3  # the two masks give different numbers on this model
+    assert TrainSettings.from_dict(load_checkpoint(tmp_path / "True" / "final.npz").meta["settings"]).score_all_steps
