@@ -248,6 +248,12 @@ def _check_plan(root: Path, settings: TrainSettings, grid: dict, trials) -> None
     text = json.dumps(plan, sort_keys=True, default=str)
     if path.is_file():
         old = json.loads(path.read_text(encoding="utf-8"))
+        # a plan written before a setting existed holds that setting at its default
+        known = {k: v for k, v in old.get("settings", {}).items() if k not in ("argv", "seed")}
+        try:
+            old["settings"] = {k: v for k, v in TrainSettings.from_dict(known).to_dict().items() if k not in ("argv", "seed")}
+        except (TypeError, ValueError):
+            pass  # not settings this version reads: compared as they are, so refused below
         if json.dumps(old, sort_keys=True, default=str) != text:
             raise ValueError(
                 f"{root} holds another sweep (its plan.json differs: other settings, grid or seeds); choose a new out "

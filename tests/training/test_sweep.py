@@ -79,6 +79,18 @@ def test_a_sweep_folder_for_other_settings_is_refused(tmp_path):
         sweep(TrainSettings(**{**BASE, "steps": 5}), tmp_path, grid=["optimizer=rmsprop"])
 
 
+def test_a_sweep_planned_before_a_setting_existed_continues(tmp_path):
+    """A plan.json written by an older version lacks newer settings: they read as their defaults."""
+    first = sweep(TrainSettings(**{**BASE, "steps": 5}), tmp_path, grid=["optimizer=adam"])
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    del plan["settings"]["score_all_steps"]
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    again = sweep(TrainSettings(**{**BASE, "steps": 5}), tmp_path, grid=["optimizer=adam"])
+    assert again["trials"] == first["trials"]
+    with pytest.raises(ValueError, match="holds another sweep"):  # a setting that differs still does
+        sweep(TrainSettings(**{**BASE, "steps": 5}, score_all_steps=True), tmp_path, grid=["optimizer=adam"])
+
+
 def test_an_interrupted_sweep_continues_only_its_unfinished_trials(tmp_path):
     """Ctrl-C during the third trial; the rerun keeps the two finished ones untouched and continues
     the third from its final.npz onto the uninterrupted trajectory."""
