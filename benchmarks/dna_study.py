@@ -31,6 +31,7 @@ PAPER = {  # median steps to 1e-3 in the paper (digest section 4), by length
     "lstm": {5: 41, 10: 193, 20: 361, 50: 500, 100: 881, 200: 1187, 500: 1543, 1000: 952},
     "rnn": {5: 47, 10: 350},
 }
+ALL_STEPS = " (loss on all steps)"
 MODELS = {
     "qrnn": dict(model="qrnn", workspace=5, stages=1, order=2, degree=3, learning_rate=0.01),
     "lstm": dict(model="lstm", hidden=10, learning_rate=0.1),
@@ -77,27 +78,34 @@ def main() -> None:
 def _collect(args) -> None:
     """One table and plot from the ``sweep.json`` of finished sweeps in several study folders."""
     results: dict = {}
+    caps: dict = {}  # each sweep's own cap (its settings' steps), which a trial never reaching 1e-3 counts
     for folder in args.collect:
         for name in args.models.split(","):
             path = Path(folder) / name / "sweep.json"
             if not path.exists():
                 continue
+            plan = json.loads((path.parent / "plan.json").read_text())["settings"]
+            label = name + ALL_STEPS if plan.get("score_all_steps") else name
+            cap = plan["steps"]
             for row in json.loads(path.read_text())["trials"]:
-                steps = row["steps_to_target"] if row["steps_to_target"] is not None else args.max_steps
-                results.setdefault((name, row["sentence_length"]), []).append(steps)
+                steps = row["steps_to_target"] if row["steps_to_target"] is not None else cap
+                results.setdefault((label, row["sentence_length"]), []).append(steps)
+                caps[(label, row["sentence_length"])] = cap
     for (name, length), steps in sorted(results.items()):
+        cap = caps[(name, length)]
         print(json.dumps({"benchmark": "dna_study", "model": name, "length": length, "steps_to_1e-3": steps,
-                          "median": statistics.median(steps), "reached": sum(s < args.max_steps for s in steps),
-                          "paper_median": PAPER[name].get(length), "max_steps": args.max_steps}), flush=True)
+                          "median": statistics.median(steps), "reached": sum(s < cap for s in steps),
+                          "paper_median": PAPER[name.removesuffix(ALL_STEPS)].get(length), "max_steps": cap}),
+              flush=True)
     lengths = sorted({length for _, length in results})
-    _plot(Path(args.out) / "dna-study.png", results, lengths, args.max_steps)
+    _plot(Path(args.out) / "dna-study.png", results, lengths, sorted(set(caps.values())))
 
 
 def _parameters(settings: TrainSettings) -> int:
     return settings.model_config(3).num_parameters
 
 
-def _plot(path: Path, results: dict, lengths: list[int], cap: int) -> None:
+def _plot(path: Path, results: dict, lengths: list[int], caps: int | list[int]) -> None:
     try:
         import matplotlib
 
@@ -107,21 +115,24 @@ def _plot(path: Path, results: dict, lengths: list[int], cap: int) -> None:
         return
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, colour in (("qrnn", "C0"), ("lstm", "C1"), ("rnn", "C2")):
-        xs = [n for n in lengths if (name, n) in results]
-        if not xs:
-            continue
-        ax.plot(xs, [statistics.median(results[(name, n)]) for n in xs], "o-", color=colour, label=f"{name} (here)")
-        for n in xs:
-            ax.scatter([n] * len(results[(name, n)]), results[(name, n)], color=colour, alpha=0.3, s=12)
+        for label, style in ((name, "o-"), (name + ALL_STEPS, "s-.")):
+            xs = [n for n in lengths if (label, n) in results]
+            if not xs:
+                continue
+            ax.plot(xs, [statistics.median(results[(label, n)]) for n in xs], style, color=colour, label=f"{label} (here)")
+            for n in xs:
+                ax.scatter([n] * len(results[(label, n)]), results[(label, n)], color=colour, alpha=0.3, s=12)
         paper = sorted(PAPER[name].items())
         ax.plot([n for n, _ in paper], [s for _, s in paper], "x--", color=colour, alpha=0.6, label=f"{name} (paper)")
-    ax.axhline(cap, color="grey", lw=0.8, ls=":")
+    for cap in caps if isinstance(caps, list) else [caps]:  # the step caps (a run never reaching 1e-3)
+        ax.axhline(cap, color="grey", lw=0.8, ls=":")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("sequence length L")
     ax.set_ylabel("steps to validation loss 1e-3 (median; dots: seeds)")
     ax.legend(fontsize=7)
     fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
