@@ -13,7 +13,8 @@ __all__ = ["evaluate", "checkpoint_dataset"]
 
 def checkpoint_dataset(checkpoint, path, dataset: str | None = None, data_dir: str | os.PathLike | None = None):
     """The dataset to evaluate ``checkpoint`` (read from ``path``) on: ``dataset``, else the one it
-    was trained on; its data folder ``data_dir``, else the folder it was trained from.
+    was trained on; its data folder ``data_dir``, else the folder it was trained from, else (a run
+    trained on another machine) the data cache of ``qrnn datasets fetch``.
 
     Raises:
         ValueError: when neither ``dataset`` nor the checkpoint names a dataset.
@@ -33,7 +34,12 @@ def checkpoint_dataset(checkpoint, path, dataset: str | None = None, data_dir: s
     except DatasetError as exc:
         if not stored:
             raise
-        raise DatasetError(f"{str(exc).rstrip('.')}: it is the folder {path} was trained from; pass data_dir.") from exc
+        try:  # trained on another machine (a committed run): the data cache of `qrnn datasets fetch`
+            return get_dataset(name, sentence_length=trained.get("sentence_length"))
+        except DatasetError:
+            pass
+        raise DatasetError(f"{str(exc).rstrip('.')}: it is the folder {path} was trained from, and the data cache "
+                           f"has no copy either; pass data_dir, or run `qrnn datasets fetch {name}`.") from exc
 
 
 def evaluate(

@@ -252,8 +252,13 @@ def test_eval_defaults_to_the_training_data_folder(tiny_mnist, tmp_path):
     data.rename(moved)  # the stored folder is gone: the message says where it came from
     gone = CliRunner().invoke(main, ["eval", str(out / "best.npz")])
     assert gone.exit_code != 0
-    assert f"{data} does not exist: it is the folder" in gone.output and "pass --data-dir." in gone.output
+    assert f"{data} does not exist: it is the folder" in gone.output and "the data cache has no copy" in gone.output
+    assert "pass --data-dir, or run `qrnn datasets fetch mnist01`" in gone.output
     assert CliRunner().invoke(main, ["eval", str(out / "best.npz"), "--data-dir", str(moved)]).exit_code == 0
+    # a run trained elsewhere (a committed one) finds the data cache of `qrnn datasets fetch`
+    cached = CliRunner().invoke(main, ["eval", str(out / "best.npz"), "--json"], env={"QRNN_DATA_DIR": str(moved)})
+    assert cached.exit_code == 0, cached.output
+    assert json.loads(cached.output)["sequences"] == 3 + 4
 
 
 def test_umap_and_tsne_follow_the_reference_layout_by_hand(tmp_path):
