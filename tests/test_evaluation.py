@@ -91,17 +91,23 @@ def test_ensemble_averages_the_members_distributions_by_hand(tmp_path):
     dataset = get_dataset("simple-bits", sentence_length=3)
     inputs, targets = dataset.split("test").engine_arrays()
     scored = dataset.scored()
-    probs = []
-    for path in paths:
-        ck = load_checkpoint(path)
-        probs.append(ExactEngine(ck.config).simulate(ck.parameters, inputs, targets).probabilities[:, scored])
-    mean = (probs[0] + probs[1] + probs[2]) / 3
+    assert scored.sum() == 2  # two words: the second is decided after the first's decision, not its target
+    members = [load_checkpoint(path) for path in paths]
+
+    def mean(forced):
+        return sum(ExactEngine(ck.config).simulate(ck.parameters, inputs, forced).probabilities for ck in members) / 3
+
+    first, second = np.flatnonzero(scored)
+    teacher = mean(targets)
     want = targets[:, scored]
-    p_right = np.take_along_axis(mean, want[..., None], axis=2)[..., 0]
+    p_right = np.take_along_axis(teacher[:, scored], want[..., None], axis=2)[..., 0]
+    forced = targets.copy()
+    forced[:, first] = teacher[:, first].argmax(axis=1)
+    decided = np.stack([forced[:, first], mean(forced)[:, second].argmax(axis=1)], axis=1)
     assert result["members"] == 3 and result["sequences"] == inputs.shape[0] == 2
     assert result["expected_accuracy"] == pytest.approx(np.prod(p_right, axis=1).mean(), abs=1e-12)
-    assert result["accuracy"] == ((mean.argmax(axis=2) == want).all(axis=1)).mean()
-    assert result["word_accuracy"] == (mean.argmax(axis=2) == want).mean()
+    assert result["accuracy"] == ((decided == want).all(axis=1)).mean()
+    assert result["word_accuracy"] == (decided == want).mean()
     # each member's own figures stand beside, and they are its single-model evaluation
     for path, figures in zip(paths, result["member_figures"]):
         single = evaluate(path)
@@ -112,6 +118,29 @@ def test_ensemble_averages_the_members_distributions_by_hand(tmp_path):
     r = CliRunner().invoke(main, ["eval", str(paths[0]), "--ensemble", str(paths[1]), "--ensemble", str(paths[2]), "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["expected_accuracy"] == result["expected_accuracy"]
+
+
+def test_an_ensembles_later_word_never_sees_an_earlier_words_target(tmp_path):
+    """Members chosen so that the second word's decision changes with what the first step is
+    postselected on: after the ensemble's (wrong) first decisions it is 1, 1; postselected on the
+    first words' targets it would be 0, 1, which would score one more word right."""
+    paths = [_member(tmp_path, f"m{seed}.npz", seed) for seed in (3, 1003, 2003)]
+    members = [load_checkpoint(path) for path in paths]
+    inputs, targets = get_dataset("simple-bits", sentence_length=3).split("test").engine_arrays()
+
+    def mean(forced):
+        return sum(ExactEngine(ck.config).simulate(ck.parameters, inputs, forced).probabilities for ck in members) / 3
+
+    first = mean(targets)[:, 0].argmax(axis=1)
+    forced = targets.copy()
+    forced[:, 0] = first
+    np.testing.assert_array_equal(targets, [[1, 0], [1, 1]])
+    np.testing.assert_array_equal(first, [0, 0])  # both first words decided wrong
+    np.testing.assert_array_equal(mean(forced)[:, 1].argmax(axis=1), [1, 1])  # decided after the decisions
+    np.testing.assert_array_equal(mean(targets)[:, 1].argmax(axis=1), [0, 1])  # what the targets would leak
+    result = evaluate(paths[0], ensemble=paths[1:])
+    assert result["word_accuracy"] == 1 / 4  # (not 2 / 4)
+    assert result["accuracy"] == 0.0
 
 
 def test_ensemble_members_must_match(tmp_path):

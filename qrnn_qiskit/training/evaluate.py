@@ -174,10 +174,12 @@ def evaluate_ensemble(
     """An ensemble's figures: the members' output distributions averaged per step.
 
     At every scored step each member gives its distribution over outcomes with the earlier steps
-    postselected on their targets; the ensemble's distribution is their mean. ``accuracy`` counts
-    sequences whose most probable outcome is the target at every scored step (how an ensemble
-    decides); ``expected_accuracy`` is the probability that sampling the averaged distribution at
-    each scored step gets every word right; ``word_accuracy`` counts scored words decided right.
+    postselected (unscored steps on their targets, scored ones on the ensemble's decisions); the
+    ensemble's distribution is their mean and it decides the step's most probable outcome.
+    ``accuracy`` counts sequences decided right at every scored step; ``word_accuracy`` counts
+    scored words decided right (a later word never sees an earlier word's target);
+    ``expected_accuracy`` is the probability that sampling the averaged distribution at each scored
+    step gets every word right.
     The paper does not say how its ensembles were combined: this is one faithful reading.
 
     Raises:
@@ -196,15 +198,23 @@ def evaluate_ensemble(
     scored = dataset.scored()
     engines = [(make_engine(config, engine=engine, precision=precision), params) for config, params in members]
     right = expected = words_right = 0.0
+    steps = np.flatnonzero(scored)
     for start in range(0, inputs.shape[0], chunk):
         x, y = inputs[start : start + chunk], targets[start : start + chunk]
-        mean = sum(engine.simulate(params, x, y).probabilities for engine, params in engines) / len(engines)
-        probs = mean[:, scored]  # (b, scored steps, outcomes)
-        want = y[:, scored]
-        hit = probs.argmax(axis=2) == want
+        # Scored steps are decided in order, each with the earlier ones postselected on the ensemble's
+        # decisions (not on the targets, which would tell a later word what an earlier one was).
+        forced = y.copy()
+        decided = np.empty((x.shape[0], steps.size), np.int64)
+        for j, t in enumerate(steps):
+            mean = sum(engine.simulate(params, x, forced).probabilities for engine, params in engines) / len(engines)
+            if j == 0:  # every step postselected on its target: the chance of getting every word right
+                want_p = np.take_along_axis(mean[:, steps], y[:, steps][..., None], axis=2)[..., 0]
+                expected += float(np.prod(want_p, axis=1).sum())
+            decided[:, j] = mean[:, t].argmax(axis=1)
+            forced[:, t] = decided[:, j]
+        hit = decided == y[:, steps]
         right += float(hit.all(axis=1).sum())
         words_right += float(hit.sum())
-        expected += float(np.prod(np.take_along_axis(probs, want[..., None], axis=2)[..., 0], axis=1).sum())
     total = inputs.shape[0]
     return {
         "dataset": dataset.name,
