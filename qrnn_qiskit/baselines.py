@@ -111,7 +111,7 @@ class ClassicalEngine:
         with torch.no_grad():
             torch.nn.utils.vector_to_parameters(torch.from_numpy(np.array(params, dtype=np.float64)), self._params)
 
-    def _distribution(self, params, inputs, grad: bool):
+    def _logits(self, params, inputs, grad: bool):
         torch = self._torch
         self._load(params)
         for p in self._params:
@@ -119,7 +119,10 @@ class ClassicalEngine:
             p.grad = None
         x = torch.nn.functional.one_hot(torch.from_numpy(inputs), self.config.num_outcomes).to(torch.float64)
         hidden, _ = self._rnn(x)
-        return torch.softmax(self._out(hidden), dim=-1)
+        return self._out(hidden)
+
+    def _distribution(self, params, inputs, grad: bool):
+        return self._torch.softmax(self._logits(params, inputs, grad), dim=-1)
 
     def simulate(self, parameters, inputs, targets=None, *, sample=None, seed=None):
         """Per-step distributions and outcomes: the target where given and not sampled, else a draw
@@ -140,22 +143,31 @@ class ClassicalEngine:
         taken = np.take_along_axis(probs, outcomes[..., None], axis=2)[..., 0]
         return SequenceResult(probs, outcomes, taken, np.ones((batch, steps)))
 
-    def loss(self, parameters, inputs, targets, scored) -> float:
-        return self.loss_and_gradient(parameters, inputs, targets, scored, gradient=False)[0]
+    def loss(self, parameters, inputs, targets, scored, loss: str = "reference") -> float:
+        return self.loss_and_gradient(parameters, inputs, targets, scored, gradient=False, loss=loss)[0]
 
-    def loss_and_gradient(self, parameters, inputs, targets, scored, gradient: bool = True):
-        """The reference loss on the network's distributions and its gradient (torch autograd)."""
+    def loss_and_gradient(self, parameters, inputs, targets, scored, gradient: bool = True, loss: str = "reference"):
+        """The loss on the network's distributions and its gradient (torch autograd): ``reference``
+        (the QRNN's, on the probabilities as logits) or ``cross-entropy`` (``-log p[target]``, on
+        the network's logits)."""
         from .engine import SequenceResult, reference_loss_offset
         from .engine.exact import ExactEngine, validate_batch
 
+        if loss not in ("reference", "cross-entropy"):
+            raise ValueError(f"loss must be 'reference' or 'cross-entropy', got {loss!r}.")
         torch = self._torch
         parameters, inputs, targets = validate_batch(self.config, parameters, inputs, targets)
         scored = ExactEngine._scored(scored, inputs.shape[1])
-        probs = self._distribution(parameters, inputs, grad=gradient)
-        sel = probs[:, torch.from_numpy(scored)]
-        tgt = torch.from_numpy(targets[:, scored])
-        terms = torch.logsumexp(sel, dim=-1) - torch.gather(sel, -1, tgt[..., None])[..., 0]
-        loss = terms.mean() - reference_loss_offset(self.config.input_width)
+        logits = self._logits(parameters, inputs, grad=gradient)
+        probs = torch.softmax(logits, dim=-1)
+        tgt = torch.from_numpy(targets[:, scored])[..., None]
+        if loss == "cross-entropy":
+            log_p = torch.log_softmax(logits[:, torch.from_numpy(scored)], dim=-1)
+            loss = -torch.gather(log_p, -1, tgt)[..., 0].mean()
+        else:
+            sel = probs[:, torch.from_numpy(scored)]
+            terms = torch.logsumexp(sel, dim=-1) - torch.gather(sel, -1, tgt)[..., 0]
+            loss = terms.mean() - reference_loss_offset(self.config.input_width)
         grad = None
         if gradient:
             loss.backward()

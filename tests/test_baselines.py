@@ -167,3 +167,47 @@ def test_score_all_steps_puts_every_step_in_the_loss_as_the_papers_dna_baselines
     assert runs[True]["best_validation_loss"] == pytest.approx(everything, rel=1e-12)
     assert abs(everything - last) > 1e-3  # the two masks give different numbers on this model
     assert TrainSettings.from_dict(load_checkpoint(tmp_path / "True" / "final.npz").meta["settings"]).score_all_steps
+
+
+def test_cross_entropy_on_the_logits_is_minus_log_p_with_its_gradient(tmp_path):
+    """``loss="cross-entropy"``: -log p[target] over the scored steps, by hand from the network's
+    distributions; its gradient against central differences; training records it as the validation
+    loss; the QRNN refuses it."""
+    from qrnn_qiskit.training.evaluate import evaluate_exact
+
+    config = ClassicalConfig("lstm", 5, 2)
+    engine = ClassicalEngine(config)
+    rng = np.random.default_rng(4)
+    params = config.initial_parameters(seed=rng)
+    inputs, targets = rng.integers(0, 4, (3, 6)), rng.integers(0, 4, (3, 6))
+    scored = np.array([False, True, False, True, True, False])
+    probs = engine.simulate(params, inputs, targets).probabilities
+    by_hand = -np.log(np.take_along_axis(probs[:, scored], targets[:, scored][..., None], axis=2)).mean()
+    loss, grad, _ = engine.loss_and_gradient(params, inputs, targets, scored, loss="cross-entropy")
+    assert loss == pytest.approx(by_hand, rel=1e-13)
+    assert abs(loss - engine.loss(params, inputs, targets, scored)) > 0.1  # not the reference loss
+    h = 1e-6
+    for i in rng.choice(config.num_parameters, 6, replace=False):
+        step = np.zeros_like(params)
+        step[i] = h
+        fd = (engine.loss(params + step, inputs, targets, scored, loss="cross-entropy")
+              - engine.loss(params - step, inputs, targets, scored, loss="cross-entropy")) / (2 * h)
+        assert grad[i] == pytest.approx(fd, abs=1e-8)
+
+    settings = dict(dataset="dna", sentence_length=6, model="lstm", hidden=5, batch_size=8, learning_rate=0.05,
+                    steps=3, validate_every=3, validation_size=0, seed=2, loss="cross-entropy")
+    summary = train(TrainSettings(**settings), tmp_path / "ce", callbacks=[])
+    final = load_checkpoint(tmp_path / "ce" / "final.npz")
+    from qrnn_qiskit.training.datasets import get_dataset
+
+    dna = get_dataset("dna", sentence_length=6)
+    x, y = dna.split("validate").engine_arrays()
+    p = ClassicalEngine(final.config).simulate(final.parameters, x, y).probabilities[:, dna.scored()]
+    want = -np.log(np.take_along_axis(p, y[:, dna.scored()][..., None], axis=2)).mean()
+    assert summary["best_validation_loss"] == pytest.approx(want, rel=1e-12)
+    assert evaluate_exact(final.config, final.parameters, dna, split="validate",
+                          loss="cross-entropy")["loss"] == pytest.approx(want, rel=1e-12)
+    with pytest.raises(ValueError, match="loss 'cross-entropy' trains the classical baselines"):
+        TrainSettings(dataset="dna", loss="cross-entropy").validate()
+    with pytest.raises(ValueError, match="Unknown loss 'mse'"):
+        TrainSettings(dataset="dna", model="lstm", loss="mse").validate()

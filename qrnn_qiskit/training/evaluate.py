@@ -31,6 +31,7 @@ def evaluate_exact(
     neuron_mode: str = "postselect",
     unscored: str = "postselect",
     trajectories: int = 1,
+    loss: str = "reference",
 ) -> dict:
     """Loss and accuracy of a model on a whole split (or on ``batch``).
 
@@ -40,7 +41,8 @@ def evaluate_exact(
     ``expected_accuracy`` is the exact probability of that event, averaged over sequences.
     ``character_error_rate`` is the fraction of scored words sampled wrong (``word_accuracy`` is one
     minus it: the paper's all-digit figures are per label word); ``loss`` the reference
-    loss under teacher forcing; ``min_postselection_probability`` the smallest probability of a
+    loss under teacher forcing (with ``loss="cross-entropy"``, ``-log p[target]`` averaged over the
+    scored steps: a classical baseline's training loss); ``min_postselection_probability`` the smallest probability of a
     teacher-forced target. ``engine`` and ``precision`` choose the exact engine's path;
     ``neuron_mode`` (``postselect`` or ``amplify:L``) what the neurons compute.
 
@@ -54,6 +56,8 @@ def evaluate_exact(
     don't-care steps under ``postselect``), averaged over sequences.
     """
     _check_options(config, dataset, unscored, trajectories)
+    if loss not in ("reference", "cross-entropy"):
+        raise ValueError(f"loss must be 'reference' or 'cross-entropy', got {loss!r}.")
     engine = make_engine(config, engine=engine, precision=precision, neuron_mode=neuron_mode)
     rng = np.random.default_rng(seed)
     data = batch if batch is not None else dataset.split(split)
@@ -67,7 +71,12 @@ def evaluate_exact(
         x, y = inputs[start : start + chunk], targets[start : start + chunk]
         n = x.shape[0]
         forced = engine.simulate(parameters, x, y)
-        sums["loss"] += _reference_loss(forced.probabilities, y, scored, config.input_width)[0] * n
+        if loss == "cross-entropy":  # -log p[target] averaged over the scored steps
+            p_target = np.take_along_axis(forced.probabilities[:, scored], y[:, scored][..., None], axis=2)[..., 0]
+            with np.errstate(divide="ignore"):
+                sums["loss"] += float(-np.log(p_target).mean()) * n
+        else:
+            sums["loss"] += _reference_loss(forced.probabilities, y, scored, config.input_width)[0] * n
         min_post = min(min_post, forced.min_postselection_probability)
         if unscored == "postselect":
             _postselected_figures(engine, parameters, dataset, x, y, forced, rng, sums, log_acceptance)

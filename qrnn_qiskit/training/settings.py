@@ -22,6 +22,10 @@ GRADIENTS = ("param-shift", "spsa")
 DEVICES = ("CPU", "GPU")
 
 
+#: the training losses: the reference's (every model), or the cross-entropy of a classical network's logits
+LOSSES = ("reference", "cross-entropy")
+
+
 def parse_lr_schedule(text: str | None) -> list[list] | None:
     """``"390:0.002,1000:0.001"`` -> ``[[390, 0.002], [1000, 0.001]]`` (``None`` stays ``None``).
 
@@ -80,6 +84,9 @@ class TrainSettings:
         None, "validate on a fixed set of N validation sequences (0: the whole split) instead of a fresh "
         "random batch each time (the reference's way)", type=int,
     )
+    loss: str = _option("reference", "training and validation loss: reference (the paper's: cross-entropy of the outcome "
+                        "probabilities used as logits, minus its offset) or cross-entropy (-log p[target], the usual loss "
+                        "of a classical network's logits; lstm/rnn only)", choices=LOSSES)
     # The paper's classical DNA baselines were trained with a loss on every step (digest section 4.2),
     # the QRNN on the last step only; this puts a model of either kind on the baselines' footing.
     score_all_steps: bool = _option(False, "put every step's prediction in the loss and the validation figures, not just "
@@ -122,6 +129,11 @@ class TrainSettings:
                                      or self.precision != "float64"):
             raise ValueError(f"model {self.model!r} trains in one process in float64 on the CPU (torch); "
                              "drop backend, workers, engine gpu and precision.")
+        if self.loss not in LOSSES:
+            raise ValueError(f"Unknown loss {self.loss!r}; expected one of {', '.join(LOSSES)}.")
+        if self.loss != "reference" and self.model == "qrnn":
+            raise ValueError(f"loss {self.loss!r} trains the classical baselines (model lstm or rnn); the QRNN's engine "
+                             "computes the reference loss.")
         for name in ("steps", "validate_every", "batch_size", "shots", "workers", "hidden"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

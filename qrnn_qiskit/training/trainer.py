@@ -139,9 +139,10 @@ class _Objective:
     """
 
     def __init__(self, config: QRNNConfig, scored: np.ndarray, gradient=None, engine: str = "cpu",
-                 precision: str = "float64", neuron_mode: str = "postselect") -> None:
+                 precision: str = "float64", neuron_mode: str = "postselect", loss: str = "reference") -> None:
         self.engine = make_engine(config, engine=engine, precision=precision, neuron_mode=neuron_mode)
         self.scored, self.gradient = scored, gradient
+        self.loss_kind = {} if loss == "reference" else {"loss": loss}  # another loss: classical models only
         self.inputs = self.targets = None
         self.min_postselection: float | None = None
 
@@ -154,7 +155,8 @@ class _Objective:
             loss, grad = self.gradient(values, self.inputs, self.targets, self.scored)
             minimum = 1.0
         else:
-            loss, grad, result = self.engine.loss_and_gradient(values, self.inputs, self.targets, self.scored)
+            loss, grad, result = self.engine.loss_and_gradient(values, self.inputs, self.targets, self.scored,
+                                                               **self.loss_kind)
             minimum = result.min_postselection_probability
         if self.min_postselection is None:
             self.min_postselection = minimum
@@ -177,7 +179,8 @@ def _validate(state: TrainState, fixed: SequenceBatch | None, min_train: float) 
     batch = fixed if fixed is not None else state.dataset.batch(state.settings.batch_size, state.validation_rng, "validate")
     settings = state.settings
     validation = evaluate_exact(state.config, state.parameters, state.dataset, batch=batch, seed=state.validation_rng,
-                                engine=settings.engine, precision=settings.precision, neuron_mode=settings.neuron_mode)
+                                engine=settings.engine, precision=settings.precision, neuron_mode=settings.neuron_mode,
+                                loss=settings.loss)
     record = {
         "step": state.step,
         "loss": state.last_loss,
@@ -203,7 +206,7 @@ def fit(state: TrainState, callbacks: Sequence[Callback] = (), *, objective=None
     settings = state.settings
     if objective is None:
         objective = _Objective(state.config, state.dataset.scored(), engine=settings.engine, precision=settings.precision,
-                               neuron_mode=settings.neuron_mode)
+                               neuron_mode=settings.neuron_mode, loss=settings.loss)
     fixed = fixed_validation_set(state.dataset, settings)
     state.started, state.stopped = time.perf_counter(), "steps"
     for callback in callbacks:
@@ -408,7 +411,8 @@ def _objective(state: TrainState):
                                      engine=settings.engine, precision=settings.precision,
                                      neuron_mode=settings.neuron_mode)
     return _Objective(state.config, scored, _aer_gradient(state) if settings.backend == "aer" else None,
-                      engine=settings.engine, precision=settings.precision, neuron_mode=settings.neuron_mode)
+                      engine=settings.engine, precision=settings.precision, neuron_mode=settings.neuron_mode,
+                      loss=settings.loss)
 
 
 def _aer_gradient(state: TrainState):
