@@ -33,7 +33,6 @@ PAPER = {  # median steps to 1e-3 in the paper (digest section 4), by length
     "lstm": {5: 41, 10: 193, 20: 361, 50: 500, 100: 881, 200: 1187, 500: 1543, 1000: 952},
     "rnn": {5: 47, 10: 350},
 }
-ALL_STEPS = " (loss on all steps)"
 MODELS = {
     "qrnn": dict(model="qrnn", workspace=5, stages=1, order=2, degree=3, learning_rate=0.01),
     "lstm": dict(model="lstm", hidden=10, learning_rate=0.1),
@@ -108,9 +107,9 @@ def _collect(args) -> None:
 
 def _label(name: str, plan: dict) -> str:
     """A model's series name: the model, and how its loss differs from the reference's last step."""
-    if plan.get("loss", "reference") != "reference":
-        name += f" ({plan['loss']})"
-    return name + ALL_STEPS if plan.get("score_all_steps") else name
+    notes = ([plan["loss"]] if plan.get("loss", "reference") != "reference" else []) + (
+        ["loss on all steps"] if plan.get("score_all_steps") else [])
+    return f"{name} ({', '.join(notes)})" if notes else name
 
 
 def _parameters(settings: TrainSettings) -> int:
@@ -125,7 +124,7 @@ def _plot(path: Path, results: dict, lengths: list[int], caps: int | list[int]) 
         import matplotlib.pyplot as plt
     except ImportError:
         return
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(9, 4.5))
     for name, colour in (("qrnn", "C0"), ("lstm", "C1"), ("rnn", "C2")):
         labels = sorted({label for label, _ in results if label.split(" ")[0] == name})
         for label, style in zip(labels, ("o-", "s-.", "^:", "v-")):
@@ -143,7 +142,7 @@ def _plot(path: Path, results: dict, lengths: list[int], caps: int | list[int]) 
     ax.set_yscale("log")
     ax.set_xlabel("sequence length L")
     ax.set_ylabel("steps to validation loss 1e-3 (median; dots: seeds)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
