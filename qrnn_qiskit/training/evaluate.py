@@ -71,12 +71,7 @@ def evaluate_exact(
         x, y = inputs[start : start + chunk], targets[start : start + chunk]
         n = x.shape[0]
         forced = engine.simulate(parameters, x, y)
-        if loss == "cross-entropy":  # -log p[target] averaged over the scored steps
-            p_target = np.take_along_axis(forced.probabilities[:, scored], y[:, scored][..., None], axis=2)[..., 0]
-            with np.errstate(divide="ignore"):
-                sums["loss"] += float(-np.log(p_target).mean()) * n
-        else:
-            sums["loss"] += _reference_loss(forced.probabilities, y, scored, config.input_width)[0] * n
+        sums["loss"] += _batch_loss(forced.probabilities, y, scored, loss, config.input_width) * n
         min_post = min(min_post, forced.min_postselection_probability)
         if unscored == "postselect":
             _postselected_figures(engine, parameters, dataset, x, y, forced, rng, sums, log_acceptance)
@@ -102,6 +97,16 @@ def evaluate_exact(
     if unscored == "measure":
         result["trajectories"] = int(trajectories)
     return result
+
+
+def _batch_loss(probs: np.ndarray, targets: np.ndarray, scored: np.ndarray, loss: str, input_width: int) -> float:
+    """The mean loss of teacher-forced distributions: the reference loss, or ``-log p[target]``
+    averaged over the scored steps (``loss="cross-entropy"``)."""
+    if loss == "cross-entropy":
+        p_target = np.take_along_axis(probs[:, scored], targets[:, scored][..., None], axis=2)[..., 0]
+        with np.errstate(divide="ignore"):
+            return float(-np.log(p_target).mean())
+    return _reference_loss(probs, targets, scored, input_width)[0]
 
 
 def check_unscored(unscored: str) -> None:
