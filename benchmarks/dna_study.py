@@ -25,6 +25,7 @@ import json
 import statistics
 from pathlib import Path
 
+from qrnn_qiskit.models import LOSSES
 from qrnn_qiskit.training.settings import TrainSettings
 from qrnn_qiskit.training.sweep import sweep
 
@@ -47,7 +48,7 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=1000)
     parser.add_argument("--max-concurrent", type=int, default=2)
     parser.add_argument("--models", default="qrnn,lstm,rnn")
-    parser.add_argument("--baselines-loss", default="reference", choices=("reference", "cross-entropy"),
+    parser.add_argument("--baselines-loss", default="reference", choices=LOSSES,
                         help="LSTM and RNN: the reference loss (as the QRNN) or cross-entropy of their logits")
     parser.add_argument("--baselines-score-all-steps", action="store_true",
                         help="LSTM and RNN: loss and validation loss on every step (the paper's baselines)")
@@ -76,7 +77,7 @@ def main() -> None:
                               "steps_to_1e-3": steps, "median": statistics.median(steps),
                               "reached": sum(r["steps_to_target"] is not None for r in rows),
                               "paper_median": PAPER[name].get(length), "max_steps": args.max_steps}), flush=True)
-    _plot(Path(args.out) / "dna-study.png", results, lengths, args.max_steps)
+    _plot(Path(args.out) / "dna-study.png", results, lengths, [args.max_steps])
 
 
 def _collect(args) -> None:
@@ -116,7 +117,7 @@ def _parameters(settings: TrainSettings) -> int:
     return settings.model_config(3).num_parameters
 
 
-def _plot(path: Path, results: dict, lengths: list[int], caps: int | list[int]) -> None:
+def _plot(path: Path, results: dict, lengths: list[int], caps: list[int]) -> None:
     try:
         import matplotlib
 
@@ -136,7 +137,7 @@ def _plot(path: Path, results: dict, lengths: list[int], caps: int | list[int]) 
                 ax.scatter([n] * len(results[(label, n)]), results[(label, n)], color=colour, alpha=0.3, s=12)
         paper = sorted(PAPER[name].items())
         ax.plot([n for n, _ in paper], [s for _, s in paper], "x--", color=colour, alpha=0.6, label=f"{name} (paper)")
-    for cap in caps if isinstance(caps, list) else [caps]:  # the step caps (a run never reaching 1e-3)
+    for cap in caps:  # the step caps (a run never reaching 1e-3)
         ax.axhline(cap, color="grey", lw=0.8, ls=":")
     ax.set_xscale("log")
     ax.set_yscale("log")

@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 from qrnn_qiskit.training import evaluate_exact, get_dataset, load_checkpoint
-from qrnn_qiskit.training.evaluate import evaluate_ensemble
+from qrnn_qiskit.training.evaluate import evaluate_decided, evaluate_ensemble
 from qrnn_qiskit.training.plot import read_metrics
 from qrnn_qiskit.training.sweep import sweep
 from qrnn_qiskit.training.trainer import TrainSettings, train
@@ -124,24 +124,23 @@ def _options(args) -> dict:
     return options
 
 
-def _member(folder: Path, dataset) -> dict:
-    """One run folder's best checkpoint on the full test split."""
+def _member(folder: Path, dataset) -> tuple[dict, object]:
+    """One run folder's best checkpoint on the full test split (its figures, and the checkpoint)."""
     path = folder / "best.npz"
     if not path.is_file():
         raise SystemExit(f"{folder} has no best.npz: pass finished run folders of `qrnn train` (or a sweep's trials).")
     best = load_checkpoint(path)
     test = evaluate_exact(best.config, best.parameters, dataset, split="test", seed=0)
+    decided = evaluate_decided([(best.config, best.parameters)], dataset, split="test")  # as an ensemble decides
     settings = json.loads((folder / "config.json").read_text())["settings"]
     records = read_metrics(folder)
-    # the member decided by its most probable outcome per step, as the ensemble decides: the mean of
-    # a model's distributions with themselves is its own, so a pair of it gives exactly that figure
-    decided = evaluate_ensemble([(best.config, best.parameters)] * 2, dataset, split="test")
-    return {"run": str(folder), "seed": settings["seed"], "best_step": best.meta.get("step"),
-            "steps": records[-1]["step"], "seconds": records[-1]["seconds"],
-            "best_validation_loss": min(r["validation_loss"] for r in records), "test_accuracy": test["accuracy"],
-            "test_expected_accuracy": test["expected_accuracy"], "test_word_accuracy": test["word_accuracy"],
-            "test_decided_accuracy": decided["accuracy"], "test_decided_word_accuracy": decided["word_accuracy"],
-            "test_loss": test["loss"], "test_sequences": test["sequences"]}
+    figures = {"run": str(folder), "seed": settings["seed"], "best_step": best.meta.get("step"),
+               "steps": records[-1]["step"], "seconds": records[-1]["seconds"],
+               "best_validation_loss": min(r["validation_loss"] for r in records), "test_accuracy": test["accuracy"],
+               "test_expected_accuracy": test["expected_accuracy"], "test_word_accuracy": test["word_accuracy"],
+               "test_decided_accuracy": decided["accuracy"], "test_decided_word_accuracy": decided["word_accuracy"],
+               "test_loss": test["loss"], "test_sequences": test["sequences"]}
+    return figures, best
 
 
 def _spread(values: list[float]) -> dict:
@@ -152,14 +151,13 @@ def _spread(values: list[float]) -> dict:
 def evaluate_members(task: str, folders: list[Path], options: dict) -> dict:
     """Each member's test figures, their mean and spread over seeds, and the ensemble's."""
     dataset = get_dataset(options["dataset"], sentence_length=options.get("sentence_length"), data_dir=options.get("data_dir"))
-    members = [_member(Path(f), dataset) for f in folders]
-    result = {"task": task, "dataset": dataset.name, "split": "test", "members": members}
+    members, checkpoints = zip(*(_member(Path(f), dataset) for f in folders))
+    result = {"task": task, "dataset": dataset.name, "split": "test", "members": list(members)}
     for key in ("test_accuracy", "test_expected_accuracy", "test_word_accuracy", "test_decided_accuracy",
                 "test_decided_word_accuracy"):
         result[key] = _spread([m[key] for m in members])
     if len(members) > 1:
-        loaded = [load_checkpoint(Path(m["run"]) / "best.npz") for m in members]
-        result["ensemble"] = evaluate_ensemble([(c.config, c.parameters) for c in loaded], dataset, split="test")
+        result["ensemble"] = evaluate_ensemble([(c.config, c.parameters) for c in checkpoints], dataset, split="test")
     return result
 
 

@@ -23,9 +23,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ClassicalConfig", "ClassicalEngine", "KINDS"]
+__all__ = ["ClassicalConfig", "ClassicalEngine", "KINDS", "LOSSES", "check_loss"]
 
 KINDS = ("lstm", "rnn")
+#: the training losses: the reference's (every model), or the cross-entropy of a classical network's logits
+LOSSES = ("reference", "cross-entropy")
+
+
+def check_loss(loss: str) -> None:
+    """Raises ValueError unless ``loss`` is one of :data:`LOSSES`."""
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(repr(k) for k in LOSSES)}, got {loss!r}.")
 
 
 @dataclass(frozen=True)
@@ -153,8 +161,7 @@ class ClassicalEngine:
         from .engine import SequenceResult, reference_loss_offset
         from .engine.exact import ExactEngine, validate_batch
 
-        if loss not in ("reference", "cross-entropy"):
-            raise ValueError(f"loss must be 'reference' or 'cross-entropy', got {loss!r}.")
+        check_loss(loss)
         torch = self._torch
         parameters, inputs, targets = validate_batch(self.config, parameters, inputs, targets)
         scored = ExactEngine._scored(scored, inputs.shape[1])

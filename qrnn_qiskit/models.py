@@ -7,10 +7,10 @@ engine's meaning, so training, checkpoints and evaluation do not ask which one t
 
 from __future__ import annotations
 
-from .baselines import KINDS, ClassicalConfig
+from .baselines import KINDS, LOSSES, ClassicalConfig
 from .config import QRNNConfig
 
-__all__ = ["MODELS", "config_from_dict", "make_engine", "is_qrnn"]
+__all__ = ["MODELS", "LOSSES", "config_from_dict", "make_engine", "is_qrnn"]
 
 MODELS = ("qrnn", *KINDS)
 

@@ -211,3 +211,7 @@ def test_cross_entropy_on_the_logits_is_minus_log_p_with_its_gradient(tmp_path):
         TrainSettings(dataset="dna", loss="cross-entropy").validate()
     with pytest.raises(ValueError, match="Unknown loss 'mse'"):
         TrainSettings(dataset="dna", model="lstm", loss="mse").validate()
+    with pytest.raises(ValueError, match="loss must be one of 'reference', 'cross-entropy', got 'mse'"):
+        engine.loss_and_gradient(params, inputs, targets, scored, loss="mse")
+    with pytest.raises(ValueError, match="loss must be one of 'reference', 'cross-entropy', got 'mse'"):
+        evaluate_exact(final.config, final.parameters, dna, split="validate", loss="mse")

@@ -143,6 +143,25 @@ def test_an_ensembles_later_word_never_sees_an_earlier_words_target(tmp_path):
     assert result["accuracy"] == 0.0
 
 
+def test_one_model_decided_step_by_step_by_hand(tmp_path):
+    """evaluate_decided of one model: its first word decided on the targets, its second after that
+    decision, as an ensemble decides; no model is refused."""
+    from qrnn_qiskit.training.evaluate import evaluate_decided
+
+    ck = load_checkpoint(_member(tmp_path, "m.npz", 3))
+    dataset = get_dataset("simple-bits", sentence_length=3)
+    inputs, targets = dataset.split("test").engine_arrays()
+    engine = ExactEngine(ck.config)
+    forced = targets.copy()
+    forced[:, 0] = engine.simulate(ck.parameters, inputs, targets).probabilities[:, 0].argmax(axis=1)
+    decided = np.stack([forced[:, 0], engine.simulate(ck.parameters, inputs, forced).probabilities[:, 1].argmax(axis=1)], 1)
+    result = evaluate_decided([(ck.config, ck.parameters)], dataset)
+    assert result["word_accuracy"] == (decided == targets).mean()
+    assert result["accuracy"] == (decided == targets).all(axis=1).mean()
+    with pytest.raises(ValueError, match="evaluate_decided needs at least one model, got none"):
+        evaluate_decided([], dataset)
+
+
 def test_ensemble_members_must_match(tmp_path):
     first = _member(tmp_path, "a.npz", 1)
     with pytest.raises(ValueError, match=r"must share the dataset: .*a.npz was trained on simple-bits, .*b.npz on dna"):

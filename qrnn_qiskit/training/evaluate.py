@@ -7,11 +7,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..config import QRNNConfig
+from ..baselines import check_loss
 from ..models import make_engine
 from ..engine.exact import _reference_loss
 from .datasets import Dataset, SequenceBatch
 
-__all__ = ["UNSCORED", "check_unscored", "evaluate_exact", "evaluate_ensemble", "postselected_log_acceptance"]
+__all__ = ["UNSCORED", "check_unscored", "evaluate_decided", "evaluate_exact", "evaluate_ensemble",
+           "postselected_log_acceptance"]
 
 
 UNSCORED = ("postselect", "measure")
@@ -56,8 +58,7 @@ def evaluate_exact(
     don't-care steps under ``postselect``), averaged over sequences.
     """
     _check_options(config, dataset, unscored, trajectories)
-    if loss not in ("reference", "cross-entropy"):
-        raise ValueError(f"loss must be 'reference' or 'cross-entropy', got {loss!r}.")
+    check_loss(loss)
     engine = make_engine(config, engine=engine, precision=precision, neuron_mode=neuron_mode)
     rng = np.random.default_rng(seed)
     data = batch if batch is not None else dataset.split(split)
@@ -185,15 +186,9 @@ def evaluate_ensemble(
     engine: str = "cpu",
     precision: str = "float64",
 ) -> dict:
-    """An ensemble's figures: the members' output distributions averaged per step.
+    """An ensemble's figures: the members' output distributions averaged per step, decided as
+    :func:`evaluate_decided` says.
 
-    At every scored step each member gives its distribution over outcomes with the earlier steps
-    postselected (unscored steps on their targets, scored ones on the ensemble's decisions); the
-    ensemble's distribution is their mean and it decides the step's most probable outcome.
-    ``accuracy`` counts sequences decided right at every scored step; ``word_accuracy`` counts
-    scored words decided right (a later word never sees an earlier word's target);
-    ``expected_accuracy`` is the probability that sampling the averaged distribution at each scored
-    step gets every word right.
     The paper does not say how its ensembles were combined: this is one faithful reading.
 
     Raises:
@@ -201,6 +196,37 @@ def evaluate_ensemble(
     """
     if len(members) < 2:
         raise ValueError(f"An ensemble needs at least two members, got {len(members)}.")
+    return {**evaluate_decided(members, dataset, split=split, batch=batch, chunk=chunk, engine=engine,
+                               precision=precision),
+            "members": len(members),
+            "combination": "mean of the members' distributions per scored step; decided by the most probable outcome"}
+
+
+def evaluate_decided(
+    members: Sequence[tuple[QRNNConfig, np.ndarray]],
+    dataset: Dataset,
+    *,
+    split: str = "test",
+    batch: SequenceBatch | None = None,
+    chunk: int = 4096,
+    engine: str = "cpu",
+    precision: str = "float64",
+) -> dict:
+    """One model's (or the mean of several models') figures when each scored step is decided by
+    its most probable outcome instead of sampled.
+
+    At every scored step each model gives its distribution over outcomes with the earlier steps
+    postselected (unscored steps on their targets, scored ones on the decisions); their mean
+    decides the step. ``accuracy`` counts sequences decided right at every scored step;
+    ``word_accuracy`` counts scored words decided right (a later word never sees an earlier word's
+    target); ``expected_accuracy`` is the probability that sampling the mean distribution at each
+    scored step gets every word right.
+
+    Raises:
+        ValueError: for no model, or models whose token width is not the dataset's.
+    """
+    if not members:
+        raise ValueError("evaluate_decided needs at least one model, got none.")
     for k, (config, _) in enumerate(members):
         if config.input_width != dataset.input_width:
             raise ValueError(
@@ -209,14 +235,13 @@ def evaluate_ensemble(
             )
     data = batch if batch is not None else dataset.split(split)
     inputs, targets = data.engine_arrays()
-    scored = dataset.scored()
+    steps = np.flatnonzero(dataset.scored())
     engines = [(make_engine(config, engine=engine, precision=precision), params) for config, params in members]
     right = expected = words_right = 0.0
-    steps = np.flatnonzero(scored)
     for start in range(0, inputs.shape[0], chunk):
         x, y = inputs[start : start + chunk], targets[start : start + chunk]
-        # Scored steps are decided in order, each with the earlier ones postselected on the ensemble's
-        # decisions (not on the targets, which would tell a later word what an earlier one was).
+        # Scored steps are decided in order, each with the earlier ones postselected on the decisions
+        # (not on the targets, which would tell a later word what an earlier one was).
         forced = y.copy()
         decided = np.empty((x.shape[0], steps.size), np.int64)
         for j, t in enumerate(steps):
@@ -234,9 +259,7 @@ def evaluate_ensemble(
         "dataset": dataset.name,
         "split": split if batch is None else "batch",
         "sequences": int(total),
-        "members": len(members),
         "accuracy": right / total,
         "expected_accuracy": expected / total,
-        "word_accuracy": words_right / (total * int(scored.sum())),
-        "combination": "mean of the members' distributions per scored step; decided by the most probable outcome",
+        "word_accuracy": words_right / (total * steps.size),
     }

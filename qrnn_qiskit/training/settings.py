@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from ..config import QRNNConfig
 from ..engine.exact import ENGINES, PRECISIONS
-from ..models import MODELS
+from ..models import LOSSES, MODELS
 from .optim import OPTIMIZERS
 
 __all__ = ["TrainSettings", "parse_lr_schedule", "BACKENDS", "GRADIENTS", "DEVICES"]
@@ -20,10 +20,6 @@ __all__ = ["TrainSettings", "parse_lr_schedule", "BACKENDS", "GRADIENTS", "DEVIC
 BACKENDS = ("exact", "aer")
 GRADIENTS = ("param-shift", "spsa")
 DEVICES = ("CPU", "GPU")
-
-
-#: the training losses: the reference's (every model), or the cross-entropy of a classical network's logits
-LOSSES = ("reference", "cross-entropy")
 
 
 def parse_lr_schedule(text: str | None) -> list[list] | None:
