@@ -6,8 +6,9 @@ that prefix; test prefixes never seen in training count as wrong. On the coarse 
 encodings (t-SNE, UMAP: a few bits per coordinate) many images share their input words, so this
 bounds what the QRNN (or any classifier of these inputs) can reach, per label word and per image.
 ``word_accuracy`` / ``accuracy`` are the table learned on the training split; ``bound_*`` the
-table learned on the test split itself, which no classifier of these inputs can beat there.
-Prints one JSON line per dataset.
+table learned on the test split itself, which no classifier of these inputs can beat there;
+``word_accuracy_by_label`` is the first per class of the test split (to set beside
+``reproduce.py``'s ``test_decided_by_label``). Prints one JSON line per dataset.
 
 Usage: python benchmarks/lookup_ceiling.py [DATASET ...] [--data-dir DIR]
        (default: mnist-tsne-d2-r5 mnist-umap-d3-r5)
@@ -45,10 +46,13 @@ def ceiling(dataset, train: str = "train", test: str = "test") -> dict:
     xt, yt = dataset.split(test).engine_arrays()
     steps = np.flatnonzero(dataset.scored())
     learned, oracle = _hits(x, y, xt, yt, steps), _hits(xt, yt, xt, yt, steps)
+    labels = dataset.split(test).labels
+    by_label = {str(int(k)): float(learned[labels == k].mean()) for k in np.unique(labels)}
     return {"benchmark": "lookup_ceiling", "dataset": dataset.name, "train": train, "test": test,
             "test_sequences": int(xt.shape[0]), "scored_steps": int(steps.size),
             "word_accuracy": float(learned.mean()), "accuracy": float(learned.all(axis=1).mean()),
-            "bound_word_accuracy": float(oracle.mean()), "bound_accuracy": float(oracle.all(axis=1).mean())}
+            "bound_word_accuracy": float(oracle.mean()), "bound_accuracy": float(oracle.all(axis=1).mean()),
+            "word_accuracy_by_label": by_label}
 
 
 def main() -> None:
