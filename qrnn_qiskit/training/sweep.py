@@ -333,8 +333,15 @@ def _plot(root: Path, grid: dict, rows: list[dict], metrics: list[str]) -> str |
             ax.plot(xs, means, marker="o", label=", ".join(f"{k}={v}" for k, v in zip(others, label)) or "all")
             ax.fill_between(xs, [min(v) if v else math.nan for v in values],
                             [max(v) if v else math.nan for v in values], alpha=0.2)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+        # log axes only where every x (and some y) is positive: a swept 0 (weight decay) or a sweep
+        # in which no trial reached the target loss cannot be log-scaled
+        if all(row[x_key] > 0 for row in rows):
+            ax.set_xscale("log")
+        reached = [row[metric] for row in rows if row[metric] is not None and row[metric] > 0]
+        if reached:
+            ax.set_yscale("log")
+        elif metric == "steps_to_target":
+            ax.text(0.5, 0.5, "no trial reached the target loss", ha="center", va="center", transform=ax.transAxes)
         ax.set_xlabel(x_key.replace("_", " "))
         ax.set_ylabel("steps to the target loss" if metric == "steps_to_target" else "best validation loss")
         ax.set_title("mean over seeds; band: min to max", fontsize=9)
