@@ -335,9 +335,9 @@ def _plot(root: Path, grid: dict, rows: list[dict], metrics: list[str]) -> str |
                             [max(v) if v else math.nan for v in values], alpha=0.2)
         # log axes only where every x (and some y) is positive: a swept 0 (weight decay) or a sweep
         # in which no trial reached the target loss cannot be log-scaled
-        if all(row[x_key] > 0 for row in rows):
-            ax.set_xscale("log")
         reached = [row[metric] for row in rows if row[metric] is not None and row[metric] > 0]
+        if reached and all(row[x_key] > 0 for row in rows):
+            ax.set_xscale("log")
         if reached:
             ax.set_yscale("log")
         elif metric == "steps_to_target":

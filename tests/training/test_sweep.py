@@ -142,7 +142,8 @@ def test_the_plot_survives_a_target_no_trial_reaches_and_a_swept_zero(tmp_path):
     # a sweep in which no trial reaches the target loss once crashed on its log-scaled plot after
     # every trial had trained (the DNA study's RNN at L = 1000); a swept 0 cannot be log-scaled either
     pytest.importorskip("matplotlib")
-    result = sweep(TrainSettings(**{**BASE, "steps": 5}), tmp_path, grid=["weight-decay=0,0.1"], target_loss=1e-12)
-    assert [row["steps_to_target"] for row in result["trials"]] == [None, None]
-    assert result["plot"] is not None and (tmp_path / "sweep.png").stat().st_size > 1000
-    assert json.loads((tmp_path / "sweep.json").read_text())["trials"][0]["steps_to_target"] is None
+    for name, grid in (("unreached", "learning-rate=0.01,0.1"), ("zero", "weight-decay=0,0.1")):
+        result = sweep(TrainSettings(**{**BASE, "steps": 5}), tmp_path / name, grid=[grid], target_loss=1e-12)
+        assert [row["steps_to_target"] for row in result["trials"]] == [None, None]
+        assert result["plot"] is not None and (tmp_path / name / "sweep.png").stat().st_size > 1000
+        assert json.loads((tmp_path / name / "sweep.json").read_text())["trials"][0]["steps_to_target"] is None
