@@ -43,11 +43,11 @@ def ceiling(dataset, train: str = "train", test: str = "test") -> dict:
     """The lookup table learned on ``train`` scored on ``test`` (a classifier one can build), and
     the one learned on ``test`` itself (no classifier of these inputs can beat it on ``test``)."""
     x, y = dataset.split(train).engine_arrays()
-    xt, yt = dataset.split(test).engine_arrays()
+    tested = dataset.split(test)
+    xt, yt = tested.engine_arrays()
     steps = np.flatnonzero(dataset.scored())
     learned, oracle = _hits(x, y, xt, yt, steps), _hits(xt, yt, xt, yt, steps)
-    labels = dataset.split(test).labels
-    by_label = {str(int(k)): float(learned[labels == k].mean()) for k in np.unique(labels)}
+    by_label = {str(int(k)): float(learned[tested.labels == k].mean()) for k in np.unique(tested.labels)}
     return {"benchmark": "lookup_ceiling", "dataset": dataset.name, "train": train, "test": test,
             "test_sequences": int(xt.shape[0]), "scored_steps": int(steps.size),
             "word_accuracy": float(learned.mean()), "accuracy": float(learned.all(axis=1).mean()),
