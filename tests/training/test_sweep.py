@@ -96,13 +96,15 @@ def test_an_interrupted_sweep_continues_only_its_unfinished_trials(tmp_path):
     the third from its final.npz onto the uninterrupted trajectory."""
     out = tmp_path / "sw"
     args = [sys.executable, "-m", "qrnn_qiskit.cli", "sweep", "--dataset", "simple-seq", "-W", "3", "-S", "1", "-k", "1",
-            "-d", "2", "--sentence-length", "8", "--batch-size", "2", "--learning-rate", "0.05", "--steps", "800",
+            "-d", "2", "--sentence-length", "8", "--batch-size", "2", "--learning-rate", "0.05", "--steps", "3000",
             "--validate-every", "10", "--grid", "optimizer=adam,rmsprop", "--seeds", "1-2", "--out", str(out)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # the signal goes as soon as the third trial has logged its first validation: 3000 steps take
+    # seconds, so it cannot finish first (800 steps and a fixed 1 s wait once raced on a fast CI)
+    metrics = out / "optimizer-rmsprop_seed-1" / "metrics.jsonl"
     deadline = time.time() + 300
-    while time.time() < deadline and not (out / "optimizer-rmsprop_seed-1" / "metrics.jsonl").is_file():
-        time.sleep(0.2)
-    time.sleep(1.0)
+    while time.time() < deadline and not (metrics.is_file() and metrics.read_text().strip()):
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=120)
     finished = sorted(p.parent.name for p in out.glob("*/summary.json"))
@@ -115,7 +117,7 @@ def test_an_interrupted_sweep_continues_only_its_unfinished_trials(tmp_path):
     assert {name: os.stat(out / name / "summary.json").st_mtime_ns for name in finished} == stamps
     assert len(list(out.glob("*/summary.json"))) == 4
     straight = TrainSettings(dataset="simple-seq", workspace=3, stages=1, order=1, degree=2, sentence_length=8,
-                             batch_size=2, learning_rate=0.05, steps=800, validate_every=10, optimizer="rmsprop", seed=1)
+                             batch_size=2, learning_rate=0.05, steps=3000, validate_every=10, optimizer="rmsprop", seed=1)
     train(straight, tmp_path / "straight", callbacks=[])
     np.testing.assert_allclose(load_checkpoint(interrupted / "final.npz").parameters,
                                load_checkpoint(tmp_path / "straight" / "final.npz").parameters, rtol=0, atol=1e-12)
