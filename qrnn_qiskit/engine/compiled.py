@@ -10,6 +10,8 @@ so later processes only load it.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from ..exceptions import QRNNError
@@ -17,10 +19,27 @@ from ..exceptions import QRNNError
 __all__ = ["CompiledPath", "PRECISIONS"]
 
 PRECISIONS = {"float64": np.float64, "float32": np.float32}
-#: one sequence's saved states above which the reverse pass recomputes each step from its start.
-#: Recomputing is cheaper than streaming states that do not fit in the cache: for the MNIST
-#: model (9.7 MB a sequence) keeping them all took 0.50 s a gradient against 0.33 s recomputing.
-KEEP_ALL_MIB = 0.5
+
+
+@contextlib.contextmanager
+def _vectorised():
+    """Compile (on a first call) with LLVM's SLP vectoriser on, which numba leaves off by default.
+
+    numba reads the switch each time it optimises a function, so it is set around each call into
+    the kernels and restored afterwards; the kernels' pair updates, written out for four sequences
+    side by side, become single vector instructions only with it. Calls that find the kernels
+    compiled (or cached on disk) are unaffected by the switch. It is process-wide while set: a
+    function that another thread compiles at that moment is vectorised too, which changes no
+    result (the vectoriser does not reorder floating-point arithmetic).
+    """
+    from numba.core import config
+
+    before = config.SLP_VECTORIZE
+    config.SLP_VECTORIZE = 1
+    try:
+        yield
+    finally:
+        config.SLP_VECTORIZE = before
 
 
 def _kernels():
@@ -89,6 +108,21 @@ class CompiledPath:
         shape = (cfg.num_neurons, 1 << cfg.workspace, cfg.num_outcomes)
         return [c, s, c.reshape(shape).transpose(0, 2, 1), s.reshape(shape).transpose(0, 2, 1)]
 
+    def _block_tables(self, params: np.ndarray, derivatives: bool):
+        """The tables of :meth:`_tables` as the CPU kernels read them: each workspace neuron's
+        cosines and sines as ``(2**W, 2, 2**I)``, so that the io patterns of one workspace pattern
+        (one per sequence of a block) lie together."""
+        tables = self._tables(params, derivatives)
+        tabs, dtabs = tables if derivatives else (tables, None)
+
+        def by_pattern(c, s):
+            return np.ascontiguousarray(np.stack([c, s], axis=2).transpose(0, 3, 2, 1))
+
+        tabs = (tabs[0], tabs[1], by_pattern(tabs[2], tabs[3]), tabs[4], tabs[5])
+        if not derivatives:
+            return tabs
+        return tabs, (dtabs[0], dtabs[1], by_pattern(dtabs[2], dtabs[3]))
+
     @property
     def _ops(self):
         return self.kinds, self.lanes, self.indices, self.out_neurons, self.out_lanes
@@ -125,7 +159,7 @@ class CompiledPath:
         """Probabilities, outcomes, taken probabilities and acceptance, all in io order."""
         cfg = self.engine.config
         batch, steps = io_inputs.shape
-        tabs = self._tables(params, derivatives=False)
+        tabs = self._block_tables(params, derivatives=False)
         probs = np.zeros((batch, steps, cfg.num_outcomes))
         outcomes = np.zeros((batch, steps), np.int64)
         taken = np.zeros((batch, steps))
@@ -133,12 +167,13 @@ class CompiledPath:
         status = np.zeros(batch, np.int64)
         status_step = np.zeros(batch, np.int64)
         targets = io_targets if io_targets is not None else np.zeros_like(io_inputs)
-        _kernels().forward(
-            np.ascontiguousarray(io_inputs), np.ascontiguousarray(targets),
-            np.ascontiguousarray(draw), np.ascontiguousarray(uniforms), self._ops, tabs,
-            cfg.input_width, cfg.workspace,
-            probs, outcomes, taken, acceptance, status, status_step,
-        )  # fmt: skip
+        with _vectorised():
+            _kernels().forward(
+                np.ascontiguousarray(io_inputs), np.ascontiguousarray(targets),
+                np.ascontiguousarray(draw), np.ascontiguousarray(uniforms), self._ops, tabs,
+                cfg.input_width, cfg.workspace,
+                probs, outcomes, taken, acceptance, status, status_step,
+            )  # fmt: skip
         self._raise(status, status_step, outcomes)
         return probs, outcomes, taken, acceptance
 
@@ -146,36 +181,33 @@ class CompiledPath:
         """Per-sequence loss sums and gradient rows (see ``_kernels.loss_and_gradient``)."""
         cfg = self.engine.config
         batch, steps = io_inputs.shape
-        tabs, dtabs = self._tables(params, derivatives=True)
+        tabs, dtabs = self._block_tables(params, derivatives=True)
         probs = np.zeros((batch, steps, cfg.num_outcomes))
         acceptance = np.zeros((batch, steps))
         loss_rows = np.zeros(batch)
         grad_rows = np.zeros((batch, cfg.num_parameters))
         status = np.zeros(batch, np.int64)
         status_step = np.zeros(batch, np.int64)
-        _kernels().loss_and_gradient(
-            np.ascontiguousarray(io_inputs), np.ascontiguousarray(io_targets),
-            np.ascontiguousarray(scored), self._ops, tabs, dtabs, self._layout,
-            cfg.input_width, cfg.workspace, self._keep_all(steps), self._chunks(batch),
-            probs, acceptance, loss_rows, grad_rows, status, status_step,
-        )  # fmt: skip
+        with _vectorised():
+            _kernels().loss_and_gradient(
+                np.ascontiguousarray(io_inputs), np.ascontiguousarray(io_targets),
+                np.ascontiguousarray(scored), self._ops, tabs, dtabs, self._layout,
+                cfg.input_width, cfg.workspace, self._chunks(batch),
+                probs, acceptance, loss_rows, grad_rows, status, status_step,
+            )  # fmt: skip
         self._raise(status, status_step, io_targets)
         return loss_rows, grad_rows, probs, acceptance
 
-    def _keep_all(self, steps: int) -> bool:
-        """Keep every intermediate state when one sequence's fit in ``KEEP_ALL_MIB`` (no
-        recomputation in the reverse pass), else only step starts."""
-        cfg = self.engine.config
-        per_step = len(self.kinds) * (1 << cfg.workspace) + (len(self.out_neurons) + 1) * (1 << self.engine.num_lanes)
-        return steps * per_step * np.dtype(self.dtype).itemsize <= KEEP_ALL_MIB * 2**20
-
     @staticmethod
     def _chunks(batch: int) -> int:
+        """One run of blocks of four sequences per thread."""
         import numba
 
-        return max(1, min(batch, numba.get_num_threads()))
+        blocks = -(-batch // _kernels().LANES)
+        return max(1, min(blocks, numba.get_num_threads()))
 
     @staticmethod
     def sum_rows(rows: np.ndarray) -> np.ndarray:
         """Rows added in order, so that a batch split into shards sums to the same bits."""
-        return _kernels().sum_rows(np.ascontiguousarray(rows, dtype=np.float64))
+        with _vectorised():
+            return _kernels().sum_rows(np.ascontiguousarray(rows, dtype=np.float64))

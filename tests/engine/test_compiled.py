@@ -148,15 +148,17 @@ def test_rows_need_a_compiled_path():
         ExactEngine(cfg, engine="numpy").loss_and_gradient_rows(params, inputs, targets, scored)
 
 
-def test_recomputing_steps_gives_the_bits_of_keeping_them(monkeypatch):
-    """Long sequences recompute each step in the reverse pass instead of keeping its states."""
-    from qrnn_qiskit.engine import compiled
-
-    cfg, params, inputs, targets, scored, _ = _case(6)
-    kept = ExactEngine(cfg).loss_and_gradient(params, inputs, targets, scored)
-    monkeypatch.setattr(compiled, "KEEP_ALL_MIB", 0)
+def test_a_sequence_gets_the_same_bits_in_every_lane_and_block():
+    """The kernels run blocks of four sequences side by side (the last block padded); a sequence's
+    loss and gradient row must not depend on its neighbours, its lane or the padding."""
+    cfg, params, _, _, scored, rng = _case(6)
+    inputs = rng.integers(0, cfg.num_outcomes, (7, 6))
+    targets = rng.integers(0, cfg.num_outcomes, (7, 6))
     engine = ExactEngine(cfg)
-    assert not engine._compiled._keep_all(inputs.shape[1])
-    recomputed = engine.loss_and_gradient(params, inputs, targets, scored)
-    assert kept[0] == recomputed[0]
-    np.testing.assert_array_equal(kept[1], recomputed[1])
+    losses, rows = engine.loss_and_gradient_rows(params, inputs, targets, scored)[:2]
+    assert np.abs(rows).max() > 1e-3
+    for b in range(7):
+        for start in (b, max(0, b - 3), max(0, b - 1)):  # alone, and in lanes 3 and 1 of a block
+            part = engine.loss_and_gradient_rows(params, inputs[start:b + 1], targets[start:b + 1], scored)
+            assert part[0][b - start] == losses[b]
+            np.testing.assert_array_equal(part[1][b - start], rows[b])
