@@ -76,83 +76,96 @@ def _by_lane(tab, x, which, i0, i1, i2, i3):
     return tab[x, which, i0], tab[x, which, i1], tab[x, which, i2], tab[x, which, i3]
 
 
-# In the pair kernels every lane's loads come before its stores, written out lane by lane: the
-# two rows of a pair could alias as far as LLVM knows, and a loop over lanes would not vectorise.
+# The pair kernels read ``src`` and write ``dst``, which may be the same array (in place) or the
+# next slot of a step's kept states, so that keeping them costs no copy. Every lane's loads come
+# before its stores, written out lane by lane: the rows could alias as far as LLVM knows, and a
+# loop over the lanes would not vectorise.
 @njit(cache=True)
-def _rotate_uniform(psi, bit, c, s):
+def _rotate_uniform(src, dst, bit, c, s):
     """``(a, b) <- (c a - s b, s a + c b)`` on every pair of qubit ``bit`` (one angle for all lanes)."""
-    for k in range(uint64(psi.shape[0] // 2)):
+    for k in range(uint64(src.shape[0] // 2)):
         x0 = _pair(k, bit)
         x1 = x0 | bit
-        a0, a1, a2, a3 = _row(psi, x0)
-        b0, b1, b2, b3 = _row(psi, x1)
-        _set_row(psi, x0, c * a0 - s * b0, c * a1 - s * b1, c * a2 - s * b2, c * a3 - s * b3)
-        _set_row(psi, x1, s * a0 + c * b0, s * a1 + c * b1, s * a2 + c * b2, s * a3 + c * b3)
+        a0, a1, a2, a3 = _row(src, x0)
+        b0, b1, b2, b3 = _row(src, x1)
+        _set_row(dst, x0, c * a0 - s * b0, c * a1 - s * b1, c * a2 - s * b2, c * a3 - s * b3)
+        _set_row(dst, x1, s * a0 + c * b0, s * a1 + c * b1, s * a2 + c * b2, s * a3 + c * b3)
 
 
 @njit(cache=True)
-def _rotate_shared(psi, bit, c, s):
+def _rotate_shared(src, dst, bit, c, s):
     """The same with a cosine and sine per pair (read at its first index), shared by the lanes."""
-    for k in range(uint64(psi.shape[0] // 2)):
+    for k in range(uint64(src.shape[0] // 2)):
         x0 = _pair(k, bit)
         x1 = x0 | bit
         cc, ss = c[x0], s[x0]
-        a0, a1, a2, a3 = _row(psi, x0)
-        b0, b1, b2, b3 = _row(psi, x1)
-        _set_row(psi, x0, cc * a0 - ss * b0, cc * a1 - ss * b1, cc * a2 - ss * b2, cc * a3 - ss * b3)
-        _set_row(psi, x1, ss * a0 + cc * b0, ss * a1 + cc * b1, ss * a2 + cc * b2, ss * a3 + cc * b3)
+        a0, a1, a2, a3 = _row(src, x0)
+        b0, b1, b2, b3 = _row(src, x1)
+        _set_row(dst, x0, cc * a0 - ss * b0, cc * a1 - ss * b1, cc * a2 - ss * b2, cc * a3 - ss * b3)
+        _set_row(dst, x1, ss * a0 + cc * b0, ss * a1 + cc * b1, ss * a2 + cc * b2, ss * a3 + cc * b3)
 
 
 @njit(cache=True)
-def _rotate_lanes(psi, bit, tab, io):
+def _rotate_lanes(src, dst, bit, tab, io):
     """The same with each lane's own cosine and sine: ``tab[x, 0 / 1, io[lane]]``."""
     i0, i1, i2, i3 = uint64(io[0]), uint64(io[1]), uint64(io[2]), uint64(io[3])
-    for k in range(uint64(psi.shape[0] // 2)):
+    for k in range(uint64(src.shape[0] // 2)):
         x0 = _pair(k, bit)
         x1 = x0 | bit
         c0, c1, c2, c3 = _by_lane(tab, x0, 0, i0, i1, i2, i3)
         s0, s1, s2, s3 = _by_lane(tab, x0, 1, i0, i1, i2, i3)
-        a0, a1, a2, a3 = _row(psi, x0)
-        b0, b1, b2, b3 = _row(psi, x1)
-        _set_row(psi, x0, c0 * a0 - s0 * b0, c1 * a1 - s1 * b1, c2 * a2 - s2 * b2, c3 * a3 - s3 * b3)
-        _set_row(psi, x1, s0 * a0 + c0 * b0, s1 * a1 + c1 * b1, s2 * a2 + c2 * b2, s3 * a3 + c3 * b3)
+        a0, a1, a2, a3 = _row(src, x0)
+        b0, b1, b2, b3 = _row(src, x1)
+        _set_row(dst, x0, c0 * a0 - s0 * b0, c1 * a1 - s1 * b1, c2 * a2 - s2 * b2, c3 * a3 - s3 * b3)
+        _set_row(dst, x1, s0 * a0 + c0 * b0, s1 * a1 + c1 * b1, s2 * a2 + c2 * b2, s3 * a3 + c3 * b3)
 
 
 # numba's array-to-array assignment (``a[i] = b``) guards against overlap with a temporary copy,
 # an allocation per call that cost more than the rotations themselves (measured: a step that keeps
-# its intermediate states took 141 us a block against 29 us without); these loops copy in place.
+# its intermediate states took 141 us a block against 29 us without); this loop copies in place.
 @njit(cache=True)
 def _copy(dst, src):
-    """``dst[:] = src`` for two equally shaped 2-D arrays."""
-    for i in range(src.shape[0]):
-        for j in range(src.shape[1]):
-            dst[i, j] = src[i, j]
+    """``dst[:] = src`` for two equally shaped C-contiguous 2-D arrays."""
+    to = dst.reshape(-1)
+    frm = src.reshape(-1)
+    for i in range(uint64(frm.shape[0])):
+        to[i] = frm[i]
 
 
 @njit(cache=True)
 def _step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved, save):
-    """One cell step of a block: ``full`` <- the unnormalised states after every neuron (psi is
-    changed). ``io[lane]`` is each sequence's io pattern at this step."""
+    """One cell step of a block: ``full`` <- the unnormalised states after every neuron.
+    ``io[lane]`` is each sequence's io pattern at this step.
+
+    Without ``save`` the step starts from ``psi`` and changes it in place. With ``save`` it starts
+    from ``ws_saved[0]`` and keeps the state before each input or work op ``i`` in
+    ``ws_saved[i]`` and before each output op ``j`` in ``full_saved[j]`` (``psi`` ends as the
+    state after the work stages).
+    """
     kinds, lanes, indices, out_neurons, out_lanes = ops
     ctab, stab, wtab, ucos, usin = tabs
-    for op in range(kinds.shape[0]):
-        if save:
-            _copy(ws_saved[op], psi)
+    n_ops, n_out = kinds.shape[0], out_neurons.shape[0]
+    if save and n_ops == 0:
+        _copy(psi, ws_saved[0])
+    for op in range(n_ops):
+        src = ws_saved[op] if save else psi
+        dst = ws_saved[op + 1] if save and op + 1 < n_ops else psi
         k = indices[op]
         bit = uint64(1) << uint64(lanes[op])
         if kinds[op] == 0:
-            _rotate_uniform(psi, bit, ucos[k], usin[k])
+            _rotate_uniform(src, dst, bit, ucos[k], usin[k])
         else:
-            _rotate_lanes(psi, bit, wtab[k], io)
-    full[:] = 0.0
+            _rotate_lanes(src, dst, bit, wtab[k], io)
+    first = full_saved[0] if save and n_out > 0 else full
+    first[:] = 0.0
     for w in range(psi.shape[0]):
         for lane in range(LANES):
-            full[w << num_in, lane] = psi[w, lane]
-    for op in range(out_neurons.shape[0]):
-        if save:
-            _copy(full_saved[op], full)
+            first[w << num_in, lane] = psi[w, lane]
+    for op in range(n_out):
+        src = full_saved[op] if save else full
+        dst = full_saved[op + 1] if save and op + 1 < n_out else full
         k = out_neurons[op]
-        _rotate_shared(full, uint64(1) << uint64(out_lanes[op]), ctab[k], stab[k])
+        _rotate_shared(src, dst, uint64(1) << uint64(out_lanes[op]), ctab[k], stab[k])
 
 
 @njit(cache=True)
@@ -470,7 +483,7 @@ def _block_gradient(b0, bufs, io_inputs, io_targets, scored, ops, tabs, dtabs, l
     loss[:] = 0.0
     for t in range(steps - 1, -1, -1):
         _block_io(io_inputs, b0, batch, t, alive, io)
-        _copy(psi, starts[t])  # recompute the step from its start, keeping its intermediate states
+        _copy(ws_saved[0], starts[t])  # recompute the step from its start, keeping its states
         _step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved, True)
         _block_weights(full, q, z, num_in)
         g_full[:] = 0.0
@@ -519,8 +532,8 @@ def loss_and_gradient(io_inputs, io_targets, scored, ops, tabs, dtabs, layout, n
             np.empty((n_ws, LANES), dtype), np.empty((n_full, LANES), dtype),
             np.empty((num_outcomes, LANES), dtype), np.empty(LANES, dtype),
             np.zeros(LANES, np.int64), np.zeros(LANES, np.bool_),
-            np.empty((steps, n_ws, LANES), dtype), np.empty((ops[0].shape[0], n_ws, LANES), dtype),
-            np.empty((ops[3].shape[0], n_full, LANES), dtype),
+            np.empty((steps, n_ws, LANES), dtype), np.empty((max(ops[0].shape[0], 1), n_ws, LANES), dtype),
+            np.empty((max(ops[3].shape[0], 1), n_full, LANES), dtype),
             np.empty((n_neurons, n_full, LANES), np.float64),
             np.empty((n_neurons, num_outcomes, n_ws, LANES), np.float64),
             np.empty((n_unitary, LANES), np.float64),
