@@ -4,9 +4,8 @@
 kernels of :mod:`qrnn_qiskit.engine._kernels` (blocks of four sequences side by side, threaded
 over the blocks) and hands back what the numpy path returns. The first call in a fresh environment
 compiles the kernels (about 45 s on two cores, reported by ``benchmarks/engine.py`` as
-``compile_s``); the machine code
-is cached on disk beside the module, or under ``NUMBA_CACHE_DIR`` where the package is read-only,
-so later processes only load it.
+``compile_s``); the machine code is cached on disk beside the module, or under ``NUMBA_CACHE_DIR``
+where the package is read-only, so later processes only load it.
 """
 
 from __future__ import annotations
