@@ -162,3 +162,22 @@ def test_a_sequence_gets_the_same_bits_in_every_lane_and_block():
             part = engine.loss_and_gradient_rows(params, inputs[start:b + 1], targets[start:b + 1], scored)
             assert part[0][b - start] == losses[b]
             np.testing.assert_array_equal(part[1][b - start], rows[b])
+
+
+def test_the_vectoriser_switch_is_set_only_around_kernel_calls():
+    """The kernels compile with LLVM's SLP vectoriser, which numba leaves off; the switch is
+    process-wide, so it must be back to its value after each call, also after an error."""
+    from numba.core import config
+
+    from qrnn_qiskit.engine.compiled import _vectorised
+
+    before = config.SLP_VECTORIZE
+    with _vectorised():
+        assert config.SLP_VECTORIZE == 1
+    assert config.SLP_VECTORIZE == before
+    with pytest.raises(RuntimeError), _vectorised():
+        raise RuntimeError("a kernel failed")
+    assert config.SLP_VECTORIZE == before
+    cfg, params, inputs, targets, scored, _ = _case(1)
+    ExactEngine(cfg).loss_and_gradient(params, inputs, targets, scored)
+    assert config.SLP_VECTORIZE == before
