@@ -170,8 +170,8 @@ def _step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved, save):
 
 @njit(cache=True)
 def _block_weights(full, q, z, num_in):
-    """Per lane: ``q[y, lane] = sum_w full[w, y, lane]**2`` and ``z[lane]`` their sum, added in the
-    order of :func:`outcome_weights` (the CUDA kernels' reduction)."""
+    """Per lane: ``q[y, lane] = sum_w full[w, y, lane]**2`` and ``z[lane]`` their sum (in double),
+    added in the order of :func:`outcome_weights` (the CUDA kernels' reduction)."""
     outcomes = q.shape[0]
     q[:] = 0.0
     for x in range(full.shape[0]):
@@ -308,7 +308,7 @@ def forward(io_inputs, io_targets, draw, uniforms, ops, tabs, num_in, num_ws,
         psi = np.empty((1 << num_ws, LANES), dtype)
         full = np.empty((1 << (num_ws + num_in), LANES), dtype)
         q = np.empty((num_outcomes, LANES), dtype)
-        z = np.empty(LANES, dtype)
+        z = np.empty(LANES, np.float64)
         io = np.zeros(LANES, np.int64)
         alive = np.zeros(LANES, np.bool_)
         _start_block(psi, b0, batch, alive)
@@ -530,7 +530,7 @@ def loss_and_gradient(io_inputs, io_targets, scored, ops, tabs, dtabs, layout, n
     for c in prange(chunks):
         bufs = (
             np.empty((n_ws, LANES), dtype), np.empty((n_full, LANES), dtype),
-            np.empty((num_outcomes, LANES), dtype), np.empty(LANES, dtype),
+            np.empty((num_outcomes, LANES), dtype), np.empty(LANES, np.float64),
             np.zeros(LANES, np.int64), np.zeros(LANES, np.bool_),
             np.empty((steps, n_ws, LANES), dtype), np.empty((max(ops[0].shape[0], 1), n_ws, LANES), dtype),
             np.empty((max(ops[3].shape[0], 1), n_full, LANES), dtype),
