@@ -71,6 +71,16 @@ def _set_row(a, x, v0, v1, v2, v3):
 
 
 @njit(cache=True, inline="always")
+def _turn(src, dst, x0, x1, c0, c1, c2, c3, s0, s1, s2, s3):
+    """``(a, b) <- (c a - s b, s a + c b)`` on the pair of rows ``x0``, ``x1``, a cosine and sine
+    per lane; all loads come before the stores (``src`` may be ``dst``)."""
+    a0, a1, a2, a3 = _row(src, x0)
+    b0, b1, b2, b3 = _row(src, x1)
+    _set_row(dst, x0, c0 * a0 - s0 * b0, c1 * a1 - s1 * b1, c2 * a2 - s2 * b2, c3 * a3 - s3 * b3)
+    _set_row(dst, x1, s0 * a0 + c0 * b0, s1 * a1 + c1 * b1, s2 * a2 + c2 * b2, s3 * a3 + c3 * b3)
+
+
+@njit(cache=True, inline="always")
 def _by_lane(tab, x, which, i0, i1, i2, i3):
     """Each lane's entry ``tab[x, which, io[lane]]`` of an io-pattern table."""
     return tab[x, which, i0], tab[x, which, i1], tab[x, which, i2], tab[x, which, i3]
@@ -78,18 +88,14 @@ def _by_lane(tab, x, which, i0, i1, i2, i3):
 
 # The pair kernels read ``src`` and write ``dst``, which may be the same array (in place) or the
 # next slot of a step's kept states, so that keeping them costs no copy. Every lane's loads come
-# before its stores, written out lane by lane: the rows could alias as far as LLVM knows, and a
-# loop over the lanes would not vectorise.
+# before its stores, written out lane by lane (``_turn``): the rows could alias as far as LLVM
+# knows, and a loop over the lanes would not vectorise.
 @njit(cache=True)
 def _rotate_uniform(src, dst, bit, c, s):
     """``(a, b) <- (c a - s b, s a + c b)`` on every pair of qubit ``bit`` (one angle for all lanes)."""
     for k in range(uint64(src.shape[0] // 2)):
         x0 = _pair(k, bit)
-        x1 = x0 | bit
-        a0, a1, a2, a3 = _row(src, x0)
-        b0, b1, b2, b3 = _row(src, x1)
-        _set_row(dst, x0, c * a0 - s * b0, c * a1 - s * b1, c * a2 - s * b2, c * a3 - s * b3)
-        _set_row(dst, x1, s * a0 + c * b0, s * a1 + c * b1, s * a2 + c * b2, s * a3 + c * b3)
+        _turn(src, dst, x0, x0 | bit, c, c, c, c, s, s, s, s)
 
 
 @njit(cache=True)
@@ -97,12 +103,8 @@ def _rotate_shared(src, dst, bit, c, s):
     """The same with a cosine and sine per pair (read at its first index), shared by the lanes."""
     for k in range(uint64(src.shape[0] // 2)):
         x0 = _pair(k, bit)
-        x1 = x0 | bit
         cc, ss = c[x0], s[x0]
-        a0, a1, a2, a3 = _row(src, x0)
-        b0, b1, b2, b3 = _row(src, x1)
-        _set_row(dst, x0, cc * a0 - ss * b0, cc * a1 - ss * b1, cc * a2 - ss * b2, cc * a3 - ss * b3)
-        _set_row(dst, x1, ss * a0 + cc * b0, ss * a1 + cc * b1, ss * a2 + cc * b2, ss * a3 + cc * b3)
+        _turn(src, dst, x0, x0 | bit, cc, cc, cc, cc, ss, ss, ss, ss)
 
 
 @njit(cache=True)
@@ -111,13 +113,9 @@ def _rotate_lanes(src, dst, bit, tab, io):
     i0, i1, i2, i3 = uint64(io[0]), uint64(io[1]), uint64(io[2]), uint64(io[3])
     for k in range(uint64(src.shape[0] // 2)):
         x0 = _pair(k, bit)
-        x1 = x0 | bit
         c0, c1, c2, c3 = _by_lane(tab, x0, 0, i0, i1, i2, i3)
         s0, s1, s2, s3 = _by_lane(tab, x0, 1, i0, i1, i2, i3)
-        a0, a1, a2, a3 = _row(src, x0)
-        b0, b1, b2, b3 = _row(src, x1)
-        _set_row(dst, x0, c0 * a0 - s0 * b0, c1 * a1 - s1 * b1, c2 * a2 - s2 * b2, c3 * a3 - s3 * b3)
-        _set_row(dst, x1, s0 * a0 + c0 * b0, s1 * a1 + c1 * b1, s2 * a2 + c2 * b2, s3 * a3 + c3 * b3)
+        _turn(src, dst, x0, x0 | bit, c0, c1, c2, c3, s0, s1, s2, s3)
 
 
 # numba's array-to-array assignment (``a[i] = b``) guards against overlap with a temporary copy,
