@@ -338,7 +338,8 @@ def _gradient(io_inputs, io_targets, scored, ops, tabs, dtabs, layout, num_in, s
 
 
 class CudaPath(CompiledPath):
-    """The GPU path: the CPU path's tables and op arrays, CUDA kernels, chunks of sequences."""
+    """The GPU path: the CPU path's tables (workspace neurons in their own layout) and op arrays,
+    CUDA kernels, chunks of sequences."""
 
     def __init__(self, engine, precision: str = "float64") -> None:
         super().__init__(engine, precision)
@@ -346,6 +347,16 @@ class CudaPath(CompiledPath):
         if cfg.stages * cfg.workspace > 64:
             raise ValueError(f"engine 'gpu' supports stages * workspace <= 64, got {cfg.stages * cfg.workspace}.")
         self.threads = min(_THREADS, max(1, (1 << engine.num_lanes) // 2))
+
+    def _with_ws_layout(self, c: np.ndarray, s: np.ndarray) -> list[np.ndarray]:
+        """Full-pattern tables ``(N, 2**n)`` and their workspace layout ``(N, 2**I, 2**W)``.
+
+        A workspace neuron of a sequence whose io lanes hold ``io`` reads row ``[k, io]``, so
+        its pass over amplitude pairs reads the table contiguously.
+        """
+        cfg = self.engine.config
+        shape = (cfg.num_neurons, 1 << cfg.workspace, cfg.num_outcomes)
+        return [c, s, c.reshape(shape).transpose(0, 2, 1), s.reshape(shape).transpose(0, 2, 1)]
 
     def _device(self, arrays):
         return tuple(cuda.to_device(np.ascontiguousarray(a)) for a in arrays)

@@ -99,29 +99,13 @@ class CompiledPath:
         return tabs, tuple(np.ascontiguousarray(t, dtype=self.dtype) for t in dtabs)
 
     def _with_ws_layout(self, c: np.ndarray, s: np.ndarray) -> list[np.ndarray]:
-        """Full-pattern tables ``(N, 2**n)`` and their workspace layout ``(N, 2**I, 2**W)``.
-
-        A workspace neuron of a sequence whose io lanes hold ``io`` reads row ``[k, io]``, so
-        its pass over amplitude pairs reads the table contiguously.
-        """
+        """Full-pattern tables ``(N, 2**n)`` and the workspace neurons' layout, as the CPU kernels
+        read it: ``(N, 2**W, 2, 2**I)``, cosine and sine of every io pattern of one workspace
+        pattern side by side, so that the four sequences of a block (one io pattern each) read
+        neighbouring entries. (The GPU path lays them out its own way.)"""
         cfg = self.engine.config
-        shape = (cfg.num_neurons, 1 << cfg.workspace, cfg.num_outcomes)
-        return [c, s, c.reshape(shape).transpose(0, 2, 1), s.reshape(shape).transpose(0, 2, 1)]
-
-    def _block_tables(self, params: np.ndarray, derivatives: bool):
-        """The tables of :meth:`_tables` as the CPU kernels read them: each workspace neuron's
-        cosines and sines as ``(2**W, 2, 2**I)``, so that the io patterns of one workspace pattern
-        (one per sequence of a block) lie together."""
-        tables = self._tables(params, derivatives)
-        tabs, dtabs = tables if derivatives else (tables, None)
-
-        def by_pattern(c, s):
-            return np.ascontiguousarray(np.stack([c, s], axis=2).transpose(0, 3, 2, 1))
-
-        tabs = (tabs[0], tabs[1], by_pattern(tabs[2], tabs[3]), tabs[4], tabs[5])
-        if not derivatives:
-            return tabs
-        return tabs, (dtabs[0], dtabs[1], by_pattern(dtabs[2], dtabs[3]))
+        shape = (cfg.num_neurons, 1 << cfg.workspace, 1, cfg.num_outcomes)
+        return [c, s, np.concatenate([c.reshape(shape), s.reshape(shape)], axis=2)]
 
     @property
     def _ops(self):
@@ -159,7 +143,7 @@ class CompiledPath:
         """Probabilities, outcomes, taken probabilities and acceptance, all in io order."""
         cfg = self.engine.config
         batch, steps = io_inputs.shape
-        tabs = self._block_tables(params, derivatives=False)
+        tabs = self._tables(params, derivatives=False)
         probs = np.zeros((batch, steps, cfg.num_outcomes))
         outcomes = np.zeros((batch, steps), np.int64)
         taken = np.zeros((batch, steps))
@@ -181,7 +165,7 @@ class CompiledPath:
         """Per-sequence loss sums and gradient rows (see ``_kernels.loss_and_gradient``)."""
         cfg = self.engine.config
         batch, steps = io_inputs.shape
-        tabs, dtabs = self._block_tables(params, derivatives=True)
+        tabs, dtabs = self._tables(params, derivatives=True)
         probs = np.zeros((batch, steps, cfg.num_outcomes))
         acceptance = np.zeros((batch, steps))
         loss_rows = np.zeros(batch)
