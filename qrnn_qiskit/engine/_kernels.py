@@ -261,10 +261,11 @@ def loss_terms(p, y, gp):
 
 
 # The three reductions above are plain Python shared with the CUDA kernels (``_cuda.py`` compiles
-# the same functions for the device), so both paths reduce in the same order.
-_outcome_weights = njit(cache=True)(outcome_weights)
+# the same functions for the device), so both paths reduce in the same order; the blocks here call
+# the last two, and ``_block_weights`` adds in ``outcome_weights``' order lane by lane.
 _draw = njit(cache=True)(draw)
 _loss_terms = njit(cache=True)(loss_terms)
+
 
 @njit(cache=True)
 def _advance(psi, full, q, z, io, alive, b0, t, io_inputs, io_targets, draw, uniforms, ops, tabs, num_in,
@@ -272,7 +273,7 @@ def _advance(psi, full, q, z, io, alive, b0, t, io_inputs, io_targets, draw, uni
     """Step ``t`` of a block: every live lane's distribution, its outcome (drawn where ``draw``
     says, else its target) and its next start state; a lane whose step fails is stopped."""
     _block_io(io_inputs, b0, io_inputs.shape[0], t, alive, io)
-    nothing = np.empty((1, 1, 1), psi.dtype)  # no intermediate states kept
+    nothing = psi[np.newaxis]  # no intermediate states kept: a view standing in for the buffers
     _step(psi, full, io, ops, tabs, num_in, nothing, nothing, False)
     _block_weights(full, q, z, num_in)
     for lane in range(LANES):
