@@ -1,8 +1,8 @@
 """Two checkouts of this package side by side: the exact engine's compiled path on the mnist01 model.
 
 Each round runs every checkout once, in turn, in a fresh process (so that each imports its own
-``qrnn_qiskit`` and finds its own kernel cache); the machine's drift then falls on all of them
-alike. Prints one JSON line per checkout: medians over rounds of each process's median
+``qrnn_qiskit`` and finds its own kernel cache), every other round in reverse order; the
+machine's drift then falls on all of them alike. Use an even number of rounds. Prints one JSON line per checkout: medians over rounds of each process's median
 ``forward_s`` and ``forward_backward_s`` (the model, batch and keys of ``benchmarks/engine.py``),
 and their ratio to the first checkout.
 
@@ -61,8 +61,10 @@ def main() -> None:
             parser.error(f"{root} is not a checkout of this repository (no qrnn_qiskit/engine in it).")
         _run(root, 1, args.threads)  # compile (or load) its kernels outside the measured rounds
     results = {root: [] for root in roots}
-    for _ in range(args.rounds):
-        for root in roots:
+    for round_ in range(args.rounds):
+        # every other round in reverse order: the first process of a round runs measurably slower
+        # (seen: 1.2-1.3x on forward_s for identical code), a bias that alternation cancels
+        for root in roots if round_ % 2 == 0 else roots[::-1]:
             results[root].append(_run(root, args.repeats, args.threads))
     base = None
     for root in roots:
