@@ -3,7 +3,7 @@
 :class:`CompiledPath` turns a parameter vector into full-pattern activation tables, runs the
 kernels of :mod:`qrnn_qiskit.engine._kernels` (blocks of four sequences side by side, threaded
 over the blocks) and hands back what the numpy path returns. The first call in a fresh environment
-compiles the kernels (about 45 s on two cores, reported by ``benchmarks/engine.py`` as
+compiles the kernels (26-47 s on two cores, reported by ``benchmarks/engine.py`` as
 ``compile_s``); the machine code is cached on disk beside the module, or under ``NUMBA_CACHE_DIR``
 where the package is read-only, so later processes only load it.
 """
@@ -11,6 +11,9 @@ where the package is read-only, so later processes only load it.
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
+import time
 
 import numpy as np
 
@@ -19,6 +22,11 @@ from ..exceptions import QRNNError
 __all__ = ["CompiledPath", "PRECISIONS"]
 
 PRECISIONS = {"float64": np.float64, "float32": np.float32}
+logger = logging.getLogger("qrnn_qiskit")
+#: seconds a kernel's first call in a process may take before it is said to be compiling (loading
+#: the cached machine code takes 0.6-1.3 s; compiling it 26-47 s on two cores)
+NOTICE_AFTER_S = 3.0
+_NOTICED: list = []  # non-empty once this process has explained the compilation
 
 
 @contextlib.contextmanager
@@ -40,6 +48,38 @@ def _vectorised():
         yield
     finally:
         config.SLP_VECTORIZE = before
+
+
+@contextlib.contextmanager
+def _compile_notice(kernel):
+    """Log (``qrnn_qiskit`` logger, INFO: the command line shows it) when a kernel's first call in
+    this process takes long enough to be compiling it, and afterwards how long it took, so that a
+    first run does not sit silent for most of a minute."""
+    if getattr(kernel, "signatures", None):  # compiled or loaded earlier in this process
+        yield
+        return
+    said = []
+
+    def notice():
+        said.append(True)
+        if not _NOTICED:  # the explanation once a process; later kernels only say how long they took
+            _NOTICED.append(True)
+            logger.info("Compiling the exact engine's kernels for this machine: once per installation, about "
+                        "half a minute on two cores (up to a minute on a busy machine); later runs load them "
+                        "from numba's cache.")
+
+    start = time.perf_counter()
+    timer = threading.Timer(NOTICE_AFTER_S, notice)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+    if said:
+        stats = getattr(kernel, "stats", None)
+        verb = "Compiled" if stats is None or stats.cache_misses else "Loaded"
+        logger.info(f"{verb} the engine's kernels in {time.perf_counter() - start:.0f} s.")
 
 
 def _kernels():
@@ -151,7 +191,7 @@ class CompiledPath:
         status = np.zeros(batch, np.int64)
         status_step = np.zeros(batch, np.int64)
         targets = io_targets if io_targets is not None else np.zeros_like(io_inputs)
-        with _vectorised():
+        with _vectorised(), _compile_notice(_kernels().forward):
             _kernels().forward(
                 np.ascontiguousarray(io_inputs), np.ascontiguousarray(targets),
                 np.ascontiguousarray(draw), np.ascontiguousarray(uniforms), self._ops, tabs,
@@ -172,7 +212,7 @@ class CompiledPath:
         grad_rows = np.zeros((batch, cfg.num_parameters))
         status = np.zeros(batch, np.int64)
         status_step = np.zeros(batch, np.int64)
-        with _vectorised():
+        with _vectorised(), _compile_notice(_kernels().loss_and_gradient):
             _kernels().loss_and_gradient(
                 np.ascontiguousarray(io_inputs), np.ascontiguousarray(io_targets),
                 np.ascontiguousarray(scored), self._ops, tabs, dtabs, self._layout,

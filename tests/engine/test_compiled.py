@@ -8,6 +8,7 @@ on the number of threads or on how a batch is split, and measured closeness in f
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numba
@@ -181,3 +182,70 @@ def test_the_vectoriser_switch_is_set_only_around_kernel_calls():
     cfg, params, inputs, targets, scored, _ = _case(1)
     ExactEngine(cfg).loss_and_gradient(params, inputs, targets, scored)
     assert config.SLP_VECTORIZE == before
+
+
+class _Recorder(logging.Handler):
+    """The ``qrnn_qiskit`` logger's lines (the command line turns off propagation to the root)."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def library_log():
+    logger = logging.getLogger("qrnn_qiskit")
+    handler, level = _Recorder(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler.lines
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+class _FirstCall:
+    """A stand-in kernel on its first call in a process: no signatures yet; ``stats`` as numba's."""
+
+    signatures = []
+
+    def __init__(self, misses):
+        self.stats = type("Stats", (), {"cache_misses": misses})()
+
+
+def test_a_slow_first_kernel_call_says_it_is_compiling_and_how_long_it_took(monkeypatch, library_log):
+    import time
+
+    from qrnn_qiskit.engine import compiled
+
+    monkeypatch.setattr(compiled, "NOTICE_AFTER_S", 0.05)
+    monkeypatch.setattr(compiled, "_NOTICED", [])
+    with compiled._compile_notice(_FirstCall({"(int64,)": 1})):
+        time.sleep(0.5)
+    assert len(library_log) == 2
+    assert library_log[0].startswith("Compiling the exact engine's kernels for this machine")
+    assert library_log[1].startswith("Compiled the engine's kernels in")
+    with compiled._compile_notice(_FirstCall({})):  # slow, but numba found it in its cache
+        time.sleep(0.5)
+    assert len(library_log) == 3  # the explanation is given once a process
+    assert library_log[2].startswith("Loaded the engine's kernels in")
+
+
+def test_a_quick_or_repeated_kernel_call_says_nothing(monkeypatch, library_log):
+    import time
+
+    from qrnn_qiskit.engine import _kernels, compiled
+
+    monkeypatch.setattr(compiled, "NOTICE_AFTER_S", 0.3)
+    with compiled._compile_notice(_FirstCall({})):  # a first call that returns before the notice
+        pass
+    time.sleep(0.5)  # the cancelled notice never fires
+    cfg, params, inputs, targets, scored, _ = _case(1)
+    ExactEngine(cfg).loss_and_gradient(params, inputs, targets, scored)
+    assert _kernels.loss_and_gradient.signatures  # the real kernel, compiled or loaded by now
+    monkeypatch.setattr(compiled, "NOTICE_AFTER_S", 0.0)
+    with compiled._compile_notice(_kernels.loss_and_gradient):
+        time.sleep(0.2)
+    assert library_log == []
