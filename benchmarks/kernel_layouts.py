@@ -79,35 +79,38 @@ def _prototype():
                 k += uint64(4)
 
     @njit
-    def run(states, g, g_start, ops, packed, d, io, passes):
-        kinds, lanes, indices = ops[0], ops[1], ops[2]
-        for _ in range(passes):
-            g[:, :] = g_start
-            for op in range(kinds.shape[0] - 1, -1, -1):
-                if kinds[op] == 1:
-                    k = indices[op]
-                    bit = uint64(1) << uint64(lanes[op])
-                    for b in range(4):
-                        t = packed[k, io[b]]
-                        reverse_one(states[b], g[b], bit, t[0], t[1], t[2], t[3], d[b, k, io[b]])
+    def step(states, g, bit, k, packed, d, io):
+        for b in range(4):
+            t = packed[k, io[b]]
+            reverse_one(states[b], g[b], bit, t[0], t[1], t[2], t[3], d[b, k, io[b]])
 
-    return run
+    return _driver(step)
 
 
 def _block():
-    from numba import njit, uint64
+    from numba import njit
 
     from qrnn_qiskit.engine import _kernels
 
     @njit
-    def run(state, g, g_start, ops, wtab, dwtab, d, io, passes):
+    def step(state, g, bit, k, tables, d, io):
+        _kernels._reverse_lanes(state, g, bit, tables[0][k], tables[1][k], d[k], io)
+
+    return _driver(step)
+
+
+def _driver(step):
+    """``passes`` reverses of the step's input and work neurons, last op first, by ``step``."""
+    from numba import njit, uint64
+
+    @njit
+    def run(states, g, g_start, ops, tables, d, io, passes):
         kinds, lanes, indices = ops[0], ops[1], ops[2]
         for _ in range(passes):
             g[:, :] = g_start
             for op in range(kinds.shape[0] - 1, -1, -1):
                 if kinds[op] == 1:
-                    k = indices[op]
-                    _kernels._reverse_lanes(state, g, uint64(1) << uint64(lanes[op]), wtab[k], dwtab[k], d[k], io)
+                    step(states, g, uint64(1) << uint64(lanes[op]), indices[op], tables, d, io)
 
     return run
 
@@ -163,7 +166,7 @@ def main() -> None:
     block, proto = _block(), _prototype()
     # the same numbers: one pass of each from the same states
     g_block, d_block = g_start.T.copy(), np.zeros((n_neurons, 4, states.shape[1], 4))
-    block(states.T.copy(), g_block, g_start.T.copy(), ops, tabs[2], dtabs[2], d_block, io, 1)
+    block(states.T.copy(), g_block, g_start.T.copy(), ops, (tabs[2], dtabs[2]), d_block, io, 1)
     g_proto, d_proto = g_start.copy(), np.zeros((4, n_neurons, 4, states.shape[1] // 2))
     proto(states.copy(), g_proto, g_start, ops, packed, d_proto, io, 1)
     same = bool(np.array_equal(g_block, g_proto.T))
@@ -173,7 +176,7 @@ def main() -> None:
     if not same:
         raise SystemExit("the two layouts disagree: fix the prototype before timing it")
 
-    block_s = _median_s(block, (states.T.copy(), g_block, g_start.T.copy(), ops, tabs[2], dtabs[2], d_block, io,
+    block_s = _median_s(block, (states.T.copy(), g_block, g_start.T.copy(), ops, (tabs[2], dtabs[2]), d_block, io,
                                 args.passes), args.repeats)
     proto_s = _median_s(proto, (states.copy(), g_proto, g_start, ops, packed, d_proto, io, args.passes),
                         args.repeats)
