@@ -82,6 +82,13 @@ def _compile_notice(kernel):
         logger.info(f"{verb} the engine's kernels in {time.perf_counter() - start:.0f} s.")
 
 
+def _call(name: str, *args):
+    """Call kernel ``name`` of :mod:`._kernels` with the vectoriser on and the compile notice."""
+    kernel = getattr(_kernels(), name)
+    with _vectorised(), _compile_notice(kernel):
+        return kernel(*args)
+
+
 def _kernels():
     # Imported on first use, so that ``import qrnn_qiskit.engine`` does not load numba.
     from . import _kernels
@@ -191,13 +198,13 @@ class CompiledPath:
         status = np.zeros(batch, np.int64)
         status_step = np.zeros(batch, np.int64)
         targets = io_targets if io_targets is not None else np.zeros_like(io_inputs)
-        with _vectorised(), _compile_notice(_kernels().forward):
-            _kernels().forward(
-                np.ascontiguousarray(io_inputs), np.ascontiguousarray(targets),
-                np.ascontiguousarray(draw), np.ascontiguousarray(uniforms), self._ops, tabs,
-                cfg.input_width, cfg.workspace,
-                probs, outcomes, taken, acceptance, status, status_step,
-            )  # fmt: skip
+        _call(
+            "forward",
+            np.ascontiguousarray(io_inputs), np.ascontiguousarray(targets),
+            np.ascontiguousarray(draw), np.ascontiguousarray(uniforms), self._ops, tabs,
+            cfg.input_width, cfg.workspace,
+            probs, outcomes, taken, acceptance, status, status_step,
+        )  # fmt: skip
         self._raise(status, status_step, outcomes)
         return probs, outcomes, taken, acceptance
 
@@ -212,13 +219,13 @@ class CompiledPath:
         grad_rows = np.zeros((batch, cfg.num_parameters))
         status = np.zeros(batch, np.int64)
         status_step = np.zeros(batch, np.int64)
-        with _vectorised(), _compile_notice(_kernels().loss_and_gradient):
-            _kernels().loss_and_gradient(
-                np.ascontiguousarray(io_inputs), np.ascontiguousarray(io_targets),
-                np.ascontiguousarray(scored), self._ops, tabs, dtabs, self._layout,
-                cfg.input_width, cfg.workspace, self._chunks(batch),
-                probs, acceptance, loss_rows, grad_rows, status, status_step,
-            )  # fmt: skip
+        _call(
+            "loss_and_gradient",
+            np.ascontiguousarray(io_inputs), np.ascontiguousarray(io_targets),
+            np.ascontiguousarray(scored), self._ops, tabs, dtabs, self._layout,
+            cfg.input_width, cfg.workspace, self._chunks(batch),
+            probs, acceptance, loss_rows, grad_rows, status, status_step,
+        )  # fmt: skip
         self._raise(status, status_step, io_targets)
         return loss_rows, grad_rows, probs, acceptance
 
@@ -233,5 +240,4 @@ class CompiledPath:
     @staticmethod
     def sum_rows(rows: np.ndarray) -> np.ndarray:
         """Rows added in order, so that a batch split into shards sums to the same bits."""
-        with _vectorised():
-            return _kernels().sum_rows(np.ascontiguousarray(rows, dtype=np.float64))
+        return _call("sum_rows", np.ascontiguousarray(rows, dtype=np.float64))
