@@ -2,9 +2,10 @@
 
 Each round runs every checkout once, in turn, in a fresh process (so that each imports its own
 ``qrnn_qiskit`` and finds its own kernel cache), every other round in reverse order; the
-machine's drift then falls on all of them alike. Use an even number of rounds. Prints one JSON line per checkout: medians over rounds of each process's median
-``forward_s`` and ``forward_backward_s`` (the model, batch and keys of ``benchmarks/engine.py``),
-and their ratio to the first checkout.
+machine's drift then falls on all of them alike. Use an even number of rounds. Prints one JSON
+line per checkout: medians over rounds of each process's median ``forward_s`` and
+``forward_backward_s`` (the model, batch and keys of ``benchmarks/engine.py``), and their ratio to
+the first checkout.
 
 Usage: git worktree add /tmp/before <commit>
        python benchmarks/engine_ab.py /tmp/before . [--rounds 4] [--repeats 7] [--threads N]

@@ -116,15 +116,16 @@ def _driver(step):
 
 
 def _packed(wtab, dwtab, lanes_of):
-    """``packed[k, io, 0..3, j]``: cosine, sine and their derivatives at neuron ``k``'s ``j``-th pair."""
+    """``packed[k, io, 0..3, j]``: cosine, sine and their derivatives at neuron ``k``'s ``j``-th pair;
+    and each neuron's first rows of its pairs."""
     n_neurons, rows, _, patterns = wtab.shape
     packed = np.zeros((n_neurons, patterns, 4, rows // 2))
-    for k, lane in lanes_of.items():
-        firsts = np.array([x for x in range(rows) if not x >> lane & 1])
+    firsts = {k: np.array([x for x in range(rows) if not x >> lane & 1]) for k, lane in lanes_of.items()}
+    for k, first in firsts.items():
         for io in range(patterns):
-            packed[k, io] = [wtab[k, firsts, 0, io], wtab[k, firsts, 1, io], dwtab[k, firsts, 0, io],
-                             dwtab[k, firsts, 1, io]]
-    return packed, {k: np.array([x for x in range(rows) if not x >> lane & 1]) for k, lane in lanes_of.items()}
+            packed[k, io] = [wtab[k, first, 0, io], wtab[k, first, 1, io], dwtab[k, first, 0, io],
+                             dwtab[k, first, 1, io]]
+    return packed, firsts
 
 
 def _median_s(fn, args, repeats: int) -> float:
