@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from qrnn_qiskit.circuits import qrnn_sequence
-from qrnn_qiskit.config import QRNNConfig
+from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.runners.aer import AerRunner
 
 MODELS = {

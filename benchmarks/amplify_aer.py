@@ -23,10 +23,9 @@ import json
 import time
 
 import numpy as np
+from _shared import add_model_options, load_model_or_skip
 
 from qrnn_qiskit.training import evaluate_exact, get_dataset
-
-from _shared import add_model_options, load_model_or_skip
 
 
 def main() -> None:

@@ -22,9 +22,9 @@ import argparse
 import json
 import time
 
-from qrnn_qiskit.training import evaluate_exact, get_dataset
-
 from _shared import add_model_options, load_model_or_skip
+
+from qrnn_qiskit.training import evaluate_exact, get_dataset
 
 KEYS = ("accuracy", "expected_accuracy", "log10_expected_acceptance", "log10_acceptance_median", "loss")
 

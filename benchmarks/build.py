@@ -23,7 +23,7 @@ from qrnn_qiskit.circuits import qrnn_sequence
 from qrnn_qiskit.circuits.export import export_qasm
 from qrnn_qiskit.circuits.report import logical_report
 from qrnn_qiskit.circuits.targets import transpile_report
-from qrnn_qiskit.config import QRNNConfig
+from qrnn_qiskit.core.config import QRNNConfig
 
 MODELS = {
     "simple-seq": QRNNConfig(input_width=3, workspace=5, stages=2, order=2, degree=3),

@@ -63,7 +63,7 @@ def _peak_increase(fn) -> float:
 
 
 def _problem(batch: int, length: int):
-    from qrnn_qiskit.config import QRNNConfig
+    from qrnn_qiskit.core.config import QRNNConfig
 
     config = QRNNConfig(**MODEL)
     rng = np.random.default_rng(0)
@@ -169,7 +169,7 @@ def main() -> None:
             line["cache_load_s"] = round(warm["first_call_s"] - warm["steady_small_s"], 2)
         else:
             from qrnn_qiskit.circuits import qrnn_sequence
-            from qrnn_qiskit.config import QRNNConfig
+            from qrnn_qiskit.core.config import QRNNConfig
 
             t = time.perf_counter()
             qrnn_sequence(QRNNConfig(**MODEL), args.length - 1)

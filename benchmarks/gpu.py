@@ -26,7 +26,7 @@ import traceback
 
 import numpy as np
 
-from qrnn_qiskit.config import QRNNConfig
+from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.engine import ExactEngine
 
 MNIST = QRNNConfig(input_width=2, workspace=8, stages=2, order=2, degree=2)

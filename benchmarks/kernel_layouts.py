@@ -144,9 +144,9 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=2000)
     args = parser.parse_args()
     import numba
+    from engine import _problem
     from numba.core import config as numba_config
 
-    from engine import _problem
     from qrnn_qiskit.engine import ExactEngine
 
     numba_config.SLP_VECTORIZE = 1  # as the package's kernels are compiled (compiled._vectorised)

@@ -21,8 +21,8 @@ import json
 from collections import Counter, defaultdict
 
 import numpy as np
-
 from _shared import MNIST_DATA
+
 from qrnn_qiskit.training import get_dataset
 
 

@@ -16,11 +16,10 @@ import json
 import time
 
 import numpy as np
+from _shared import add_model_options, load_model_or_skip
 
 from qrnn_qiskit.engine import ExactEngine
 from qrnn_qiskit.training import evaluate_exact, get_dataset
-
-from _shared import add_model_options, load_model_or_skip
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qrnn_qiskit.config import QRNNConfig
+from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.training import get_dataset
 from qrnn_qiskit.training.distributed import DataParallelObjective
 from qrnn_qiskit.training.trainer import GRAD_CLIP, _Objective

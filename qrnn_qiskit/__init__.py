@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import importlib
 
-from .config import QRNNConfig
-from .exceptions import CheckpointError, DatasetError, QRNNError
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.core.errors import CheckpointError, DatasetError, QRNNError
 
 __version__ = "0.1.0"
 

@@ -71,7 +71,7 @@ class ClassicalConfig:
         return cls(kind=data["model"], hidden=int(data["hidden"]), input_width=int(data["input_width"]))
 
     def validate_parameters(self, parameters: object) -> np.ndarray:
-        from .config import check_parameters
+        from qrnn_qiskit.core.config import check_parameters
 
         return check_parameters(parameters, self.num_parameters, self)
 
@@ -83,7 +83,7 @@ class ClassicalConfig:
         return np.random.default_rng(seed).uniform(-bound, bound, self.num_parameters)
 
     def validate_tokens(self, tokens: object, name: str = "tokens") -> np.ndarray:
-        from .config import check_tokens
+        from qrnn_qiskit.core.config import check_tokens
 
         return check_tokens(tokens, self.input_width, name)
 
@@ -96,7 +96,7 @@ class ClassicalEngine:
     """
 
     def __init__(self, config: ClassicalConfig, engine: str = "cpu", precision: str = "float64") -> None:
-        from . import optionals
+        from qrnn_qiskit.core import optionals
 
         optionals.require("torch", f"--model {config.kind}")
         if engine == "gpu" or precision != "float64":
@@ -135,8 +135,8 @@ class ClassicalEngine:
     def simulate(self, parameters, inputs, targets=None, *, sample=None, seed=None):
         """Per-step distributions and outcomes: the target where given and not sampled, else a draw
         (outcomes do not feed back: the next step reads the next input token)."""
-        from .engine import SequenceResult
-        from .engine.exact import ExactEngine, draw_outcomes, validate_batch
+        from qrnn_qiskit.engine import SequenceResult
+        from qrnn_qiskit.engine.exact import ExactEngine, draw_outcomes, validate_batch
 
         parameters, inputs, targets = validate_batch(self.config, parameters, inputs, targets)
         batch, steps = inputs.shape
@@ -158,8 +158,8 @@ class ClassicalEngine:
         """The loss on the network's distributions and its gradient (torch autograd): ``reference``
         (the QRNN's, on the probabilities as logits) or ``cross-entropy`` (``-log p[target]``, on
         the network's logits)."""
-        from .engine import SequenceResult, reference_loss_offset
-        from .engine.exact import ExactEngine, validate_batch
+        from qrnn_qiskit.engine import SequenceResult, reference_loss_offset
+        from qrnn_qiskit.engine.exact import ExactEngine, validate_batch
 
         check_loss(loss)
         torch = self._torch

@@ -16,8 +16,8 @@ import click
 
 __all__ = ["main"]
 
-from .engine.exact import ENGINES, PRECISIONS
-from .training.evaluate import UNSCORED
+from qrnn_qiskit.engine.exact import ENGINES, PRECISIONS
+from qrnn_qiskit.training.evaluate import UNSCORED
 
 SPLITS = click.Choice(["train", "validate", "test"])
 LAYOUTS = click.Choice(["auto", "default", "compact"])
@@ -35,7 +35,7 @@ def _library_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from .exceptions import QRNNError
+        from qrnn_qiskit.core.errors import QRNNError
 
         try:
             return fn(*args, **kwargs)
@@ -93,7 +93,7 @@ _B = "qrnn_qiskit.compiler:build"
 
 
 def _synthesis_choice():
-    from .circuits.synthesis import STRATEGIES
+    from qrnn_qiskit.circuits.synthesis import STRATEGIES
 
     return click.Choice(STRATEGIES)
 
@@ -134,7 +134,8 @@ def _synthesis_choice():
 @_library_errors
 def build(report, as_json, draw, **options):
     """Build the QRNN as Qiskit circuits, report them (logical and per target), export OpenQASM."""
-    from .compiler import build as build_qrnn, format_report
+    from qrnn_qiskit.compiler import build as build_qrnn
+    from qrnn_qiskit.compiler import format_report
 
     result = build_qrnn(options.pop("checkpoint"), **options)
     if draw:
@@ -156,7 +157,7 @@ def datasets_command(ctx, data_dir):
     """List the datasets with their input width, sequence length and classes (or fetch their data)."""
     if ctx.invoked_subcommand is not None:
         return
-    from .training.datasets import list_datasets
+    from qrnn_qiskit.training.datasets import list_datasets
 
     click.echo(f"{'name':18s} {'input_width':>11s} {'length':>6s} {'classes':>7s} {'scored':>6s}")
     for entry in list_datasets(data_dir):
@@ -178,7 +179,7 @@ def datasets_command(ctx, data_dir):
 @_library_errors
 def fetch_command(name, dir, mirror, timeout):
     """Download and check the data files of dataset NAME (or `all`)."""
-    from .training.fetch import fetch
+    from qrnn_qiskit.training.fetch import fetch
 
     paths = fetch(name, dir, mirror=mirror, timeout=timeout)
     folder = paths[0].parent if paths else "(nothing to fetch: this dataset is generated or bundled)"
@@ -198,8 +199,8 @@ def import_reference(file, output, order):
     FILE is an .npz of its state dict (with an optional sidecar .json of settings), or one of its
     checkpoint .tar files (needs the torch extra; read with weights_only, never unpickled freely).
     """
-    from .training import load_checkpoint
-    from .training.reference_import import import_reference as import_file
+    from qrnn_qiskit.training import load_checkpoint
+    from qrnn_qiskit.training.reference_import import import_reference as import_file
 
     path = import_file(file, output, order=order)
     cfg = load_checkpoint(path).config
@@ -253,7 +254,7 @@ _E = "qrnn_qiskit.evaluation:evaluate"
 @_library_errors
 def eval_command(checkpoint, as_json, **options):
     """Evaluate a checkpoint: loss, sampled accuracy, exact expected accuracy, CER, acceptance."""
-    from .evaluation import evaluate
+    from qrnn_qiskit.evaluation import evaluate
 
     _emit(evaluate(checkpoint, **options), as_json)
 
@@ -263,7 +264,7 @@ def _settings_options(fn=None, *, exclude: tuple = ()):
     """One click option per field of :class:`TrainSettings`, with its default, help and flags."""
     if fn is None:
         return functools.partial(_settings_options, exclude=exclude)
-    from .training.settings import TrainSettings
+    from qrnn_qiskit.training.settings import TrainSettings
 
     for f in reversed(dataclasses.fields(TrainSettings)):
         meta = f.metadata
@@ -309,8 +310,8 @@ def _parsed(parse):
 @_library_errors
 def train_command(out, test, as_json, **options):
     """Train a QRNN (reference settings and loss) on the exact engine or with Aer gradients."""
-    from .training.settings import TrainSettings
-    from .training.trainer import train
+    from qrnn_qiskit.training.settings import TrainSettings
+    from qrnn_qiskit.training.trainer import train
 
     _emit(train(TrainSettings(**options, argv=sys.argv[1:]), out, test=test), as_json)
 
@@ -332,8 +333,8 @@ def train_command(out, test, as_json, **options):
 @_library_errors
 def sweep_command(out, grid, seeds, random, max_concurrent, address, target_loss, as_json, **options):
     """Train a grid of settings and seeds, one run folder per trial; rerun to continue it."""
-    from .training.settings import TrainSettings
-    from .training.sweep import format_sweep, sweep
+    from qrnn_qiskit.training.settings import TrainSettings
+    from qrnn_qiskit.training.sweep import format_sweep, sweep
 
     result = sweep(TrainSettings(**options, argv=sys.argv[1:]), out, grid=grid, seeds=seeds, random=random,
                    max_concurrent=max_concurrent, address=address, target_loss=target_loss)
@@ -363,7 +364,7 @@ def sweep_command(out, grid, seeds, random, max_concurrent, address, target_loss
 @_library_errors
 def resume_command(checkpoint, out, as_json, **options):
     """Continue a training run exactly from its checkpoint."""
-    from .training.trainer import resume
+    from qrnn_qiskit.training.trainer import resume
 
     _emit(resume(checkpoint, out, **options), as_json)
 
@@ -375,7 +376,7 @@ def resume_command(checkpoint, out, as_json, **options):
 @_library_errors
 def plot_command(run_dir, output):
     """Draw a run's loss and error-rate curves to a PNG (plot extra: matplotlib)."""
-    from .training.plot import plot_run
+    from qrnn_qiskit.training.plot import plot_run
 
     click.echo(f"wrote {plot_run(run_dir, output)}")
 

@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 from qiskit import QuantumCircuit
 
-from .circuits import qrnn_sequence
-from .circuits.export import export_qasm
-from .circuits.modes import NeuronMode
-from .circuits.report import logical_report
-from .circuits.synthesis import SYMBOLIC_STRATEGIES, choose_strategy, strategy_cnot_counts
-from .circuits.targets import transpile_report
-from .config import QRNNConfig
-from .engine import ExactEngine
+from qrnn_qiskit.circuits import qrnn_sequence
+from qrnn_qiskit.circuits.export import export_qasm
+from qrnn_qiskit.circuits.report import logical_report
+from qrnn_qiskit.circuits.synthesis import SYMBOLIC_STRATEGIES, choose_strategy, strategy_cnot_counts
+from qrnn_qiskit.circuits.targets import transpile_report
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.core.modes import NeuronMode
+from qrnn_qiskit.engine import ExactEngine
 
 __all__ = ["BuildResult", "build", "build_circuits", "format_report"]
 
@@ -73,7 +73,7 @@ def build(
             dataset of another token width, a non-positive length, unknown modes or targets).
         CheckpointError, DatasetError, CredentialError: for unreadable inputs or accounts.
     """
-    from .training import get_dataset, load_checkpoint
+    from qrnn_qiskit.training import get_dataset, load_checkpoint
 
     if (dataset is None) != (sample is None):
         raise ValueError("dataset and sample go together: give both to bind one sequence's inputs.")
@@ -82,7 +82,7 @@ def build(
     if checkpoint is not None:
         ck = load_checkpoint(checkpoint)
         config, parameters = ck.config, ck.parameters
-        from .models import is_qrnn
+        from qrnn_qiskit.models import is_qrnn
 
         if not is_qrnn(config):
             raise ValueError(f"{checkpoint} holds a classical {config.kind} baseline, which has no quantum circuit to build.")
@@ -101,7 +101,7 @@ def build(
             raise ValueError(f"sample must be in [0, {inputs.shape[0]}) for the {split} split, got {sample}.")
         bound = (inputs[sample], expected[sample], ds.scored())
     if any(isinstance(t, str) and t.startswith("ibm_") for t in targets):
-        from .runners.ibm import connect, resolve_backend
+        from qrnn_qiskit.runners.ibm import connect, resolve_backend
 
         service = connect(token, instance)[0]
         targets = tuple(resolve_backend(t, service) if isinstance(t, str) and t.startswith("ibm_") else t for t in targets)
@@ -190,7 +190,7 @@ def build_circuits(
 
 def _amplification_report(config: QRNNConfig, mode: NeuronMode) -> dict:
     """The fixed-point schedule's figures for ``amplify:L`` neurons of ``config.order``."""
-    from .engine.amplified import neuron_failure_bound
+    from qrnn_qiskit.engine.amplified import neuron_failure_bound
 
     schedule = mode.schedule
     return {

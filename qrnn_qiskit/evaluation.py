@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from .circuits.modes import NeuronMode
-from .exceptions import DatasetError
+from qrnn_qiskit.core.errors import DatasetError
+from qrnn_qiskit.core.modes import NeuronMode
 
 __all__ = ["evaluate", "checkpoint_dataset"]
 
@@ -20,7 +20,7 @@ def checkpoint_dataset(checkpoint, path, dataset: str | None = None, data_dir: s
         ValueError: when neither ``dataset`` nor the checkpoint names a dataset.
         DatasetError: when the data is missing (saying when the folder came from the checkpoint).
     """
-    from .training import get_dataset
+    from qrnn_qiskit.training import get_dataset
 
     name = dataset or checkpoint.meta.get("dataset")
     if not name:
@@ -96,7 +96,7 @@ def evaluate(
         ValueError: for unknown backends or inconsistent options. QRNNError: for unreadable
             checkpoints, datasets, records, accounts or jobs.
     """
-    from .training import load_checkpoint
+    from qrnn_qiskit.training import load_checkpoint
 
     rows = None
     if jobs is not None:  # the record's settings replace the arguments
@@ -114,7 +114,7 @@ def evaluate(
                                    neuron_mode=neuron_mode, noise=noise, device=device, engine=engine,
                                    precision=precision, unscored=unscored, trajectories=trajectories)
     else:
-        from .runners.ibm import evaluate_on_backend
+        from qrnn_qiskit.runners.ibm import evaluate_on_backend
 
         result = evaluate_on_backend(ck, ds, backend, **dict(
             split=split, limit=limit, token=token, instance=instance, yes=yes, out=out, job_ids=job_ids, rows=rows,
@@ -138,7 +138,7 @@ def _check_backend(backend: str, job_ids) -> bool:
 
 def _check_model(ck, checkpoint, backend: str) -> None:
     """Classical baselines have no circuit: only the exact backend evaluates them."""
-    from .models import is_qrnn
+    from qrnn_qiskit.models import is_qrnn
 
     if not is_qrnn(ck.config) and backend != "exact":
         raise ValueError(f"{checkpoint} holds a classical {ck.config.kind} baseline: it has no circuit to run on "
@@ -147,7 +147,7 @@ def _check_model(ck, checkpoint, backend: str) -> None:
 
 def _from_job_record(jobs, job_ids, backend: str, dataset, split, limit) -> tuple:
     """backend, job ids, rows, shots, neuron mode, dataset, split and limit from a job record."""
-    from .runners.ibm import load_job_record
+    from qrnn_qiskit.runners.ibm import load_job_record
 
     if job_ids:
         raise ValueError("Give jobs (a run folder) or job_ids, not both.")
@@ -164,13 +164,13 @@ def _evaluate_locally(ck, ds, backend: str, *, split, limit, seed, shots, neuron
                       precision, unscored, trajectories) -> dict:
     """The exact engine's figures, or Aer's sampled ones beside them."""
     if backend == "exact":
-        from .training import evaluate_exact
+        from qrnn_qiskit.training import evaluate_exact
 
         batch = ds.split(split).first(limit) if limit is not None else None
         return evaluate_exact(ck.config, ck.parameters, ds, split=split, batch=batch, seed=seed, engine=engine,
                               precision=precision, neuron_mode=str(neuron_mode), unscored=unscored,
                               trajectories=trajectories)
-    from .runners.aer import AerRunner
+    from qrnn_qiskit.runners.aer import AerRunner
 
     runner = AerRunner(device=device, noise=noise, shots=shots, seed=seed, neuron_mode=neuron_mode)
     return {"backend": "aer", "noise": noise, "device": device,
@@ -179,8 +179,8 @@ def _evaluate_locally(ck, ds, backend: str, *, split, limit, seed, shots, neuron
 
 def _evaluate_ensemble(paths, first, dataset, backend: str, *, split, limit, seed, engine, precision) -> dict:
     """The ensemble of the checkpoints at ``paths`` (``first`` already loaded), with each member's figures."""
-    from .training import evaluate_exact, load_checkpoint
-    from .training.evaluate import evaluate_ensemble
+    from qrnn_qiskit.training import evaluate_exact, load_checkpoint
+    from qrnn_qiskit.training.evaluate import evaluate_ensemble
 
     if backend != "exact":
         raise ValueError(f"An ensemble is evaluated on the exact engine, not backend {backend}.")

@@ -7,8 +7,8 @@ engine's meaning, so training, checkpoints and evaluation do not ask which one t
 
 from __future__ import annotations
 
-from .baselines import KINDS, LOSSES, ClassicalConfig
-from .config import QRNNConfig
+from qrnn_qiskit.baselines import KINDS, LOSSES, ClassicalConfig
+from qrnn_qiskit.core.config import QRNNConfig
 
 __all__ = ["MODELS", "LOSSES", "config_from_dict", "make_engine", "is_qrnn"]
 
@@ -28,12 +28,12 @@ def make_engine(config, engine: str = "cpu", precision: str = "float64", neuron_
     """The engine that computes ``config``'s distributions, loss and gradient (for a QRNN, with
     its neurons in ``neuron_mode``: ``postselect`` or ``amplify:L``)."""
     if is_qrnn(config):
-        from .engine import ExactEngine
+        from qrnn_qiskit.engine import ExactEngine
 
         return ExactEngine(config, engine=engine, precision=precision, neuron_mode=neuron_mode)
     if str(neuron_mode) != "postselect":
         raise ValueError(f"A classical {config.kind} baseline has no quantum neurons; neuron_mode {neuron_mode!r} "
                          "applies to QRNN models only.")
-    from .baselines import ClassicalEngine
+    from qrnn_qiskit.baselines import ClassicalEngine
 
     return ClassicalEngine(config, engine=engine, precision=precision)

@@ -22,7 +22,7 @@ def shared_dir() -> Path:
 @pytest.fixture
 def small_checkpoint(tmp_path) -> Path:
     """A 4-qubit simple-bits model (I=1, W=2, S=1, order 1, degree 1) with spread-out weights."""
-    from qrnn_qiskit.config import QRNNConfig
+    from qrnn_qiskit.core.config import QRNNConfig
     from qrnn_qiskit.training import Checkpoint, save_checkpoint
 
     config = QRNNConfig(input_width=1, workspace=2, stages=1, order=1, degree=1)

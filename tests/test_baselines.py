@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from qrnn_qiskit.baselines import ClassicalConfig, ClassicalEngine
 from qrnn_qiskit.cli import main
+from qrnn_qiskit.core.errors import QRNNError
 from qrnn_qiskit.engine import reference_loss_offset
-from qrnn_qiskit.exceptions import QRNNError
 from qrnn_qiskit.training import load_checkpoint
 from qrnn_qiskit.training.trainer import TrainSettings, resume, train
 
@@ -133,7 +133,7 @@ def test_what_a_baseline_cannot_do_is_refused_clearly(tmp_path):
 
 
 def test_without_torch_the_baseline_names_the_extra(monkeypatch):
-    from qrnn_qiskit import optionals
+    from qrnn_qiskit.core import optionals
 
     monkeypatch.setattr(optionals, "available", lambda module: module != "torch")
     with pytest.raises(QRNNError, match=r"--model lstm needs the optional package torch.*qrnn-qiskit\[torch\]"):

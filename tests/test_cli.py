@@ -54,7 +54,7 @@ def test_build_bad_options(tmp_path):
 def test_exports_get_ordinary_permissions(tmp_path):
     import os
 
-    from qrnn_qiskit._io import atomic_write_text
+    from qrnn_qiskit.core.io import atomic_write_text
 
     path = atomic_write_text(tmp_path / "a.txt", "x")
     umask = os.umask(0)

@@ -7,14 +7,14 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from statevector_reference import run_postselected
 
-from qrnn_qiskit.compiler import build_circuits as build
 from qrnn_qiskit.circuits import qrnn_sequence
 from qrnn_qiskit.circuits.targets import resolve_target, transpile_report
 from qrnn_qiskit.cli import main
-from qrnn_qiskit.config import QRNNConfig
+from qrnn_qiskit.compiler import build_circuits as build
+from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.training import Checkpoint, save_checkpoint
-from statevector_reference import run_postselected
 
 CFG = QRNNConfig(input_width=3, workspace=2, stages=1, order=2, degree=1)
 

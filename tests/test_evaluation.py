@@ -75,7 +75,7 @@ def test_live_submission_needs_yes_and_says_what_it_costs(small_checkpoint, monk
 
 
 def _member(tmp_path, name, seed, dataset="simple-bits", input_width=1):
-    from qrnn_qiskit.config import QRNNConfig
+    from qrnn_qiskit.core.config import QRNNConfig
     from qrnn_qiskit.training import Checkpoint, save_checkpoint
 
     config = QRNNConfig(input_width=input_width, workspace=2, stages=1, order=1, degree=1)

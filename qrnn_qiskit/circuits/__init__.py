@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .cell import input_parameters, qrnn_cell, qrnn_sequence, weight_parameters
-from .modes import NeuronMode
-from .neuron import neuron_program, quantum_neuron
+from qrnn_qiskit.circuits.cell import input_parameters, qrnn_cell, qrnn_sequence, weight_parameters
+from qrnn_qiskit.circuits.neuron import neuron_program, quantum_neuron
+from qrnn_qiskit.core.modes import NeuronMode
 
 __all__ = [
     "NeuronMode",

@@ -14,10 +14,10 @@ Classical bits: ``out[t*I + i]`` is io lane ``i`` measured at step ``t``;
 ``flag[(t*N + n)*F + m]`` is the ``m``-th ancilla measurement of neuron ``n`` (cell order) at step
 ``t``, with ``N`` neurons per step and ``F = 2**k - 1`` flags per neuron in postselect mode (a shot
 is accepted when every flag reads 0); in rus mode ``F`` and the flags that decide acceptance are
-given by :func:`qrnn_qiskit.circuits.rus.acceptance_mask`.
+given by :func:`qrnn_qiskit.core.modes.rus_acceptance_mask`.
 
 Parameters: ``weights`` (default ``ParameterVector("w", P)``) in the layout documented in
-:mod:`qrnn_qiskit.config`; ``inputs`` (default ``ParameterVector("x", T*I)``) with ``x[t*I + i]`` the
+:mod:`qrnn_qiskit.core.config`; ``inputs`` (default ``ParameterVector("x", T*I)``) with ``x[t*I + i]`` the
 bit on io lane ``i`` at step ``t`` (lane 0 is the token's most significant bit).
 """
 
@@ -40,11 +40,11 @@ from qiskit.circuit import (
 )
 from qiskit.circuit.library import RYGate, XGate
 
-from ..config import QRNNConfig
-from .neuron import _emit_neuron, _NeuronGates, neuron_program
-from .amplify import emit_amplified_neuron
-from .modes import NeuronMode
-from .rus import emit_rus_neuron
+from qrnn_qiskit.circuits.amplify import emit_amplified_neuron
+from qrnn_qiskit.circuits.neuron import _emit_neuron, _NeuronGates, neuron_program
+from qrnn_qiskit.circuits.rus import emit_rus_neuron
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.core.modes import NeuronMode
 
 __all__ = ["qrnn_cell", "qrnn_sequence", "weight_parameters", "input_parameters"]
 
@@ -103,7 +103,7 @@ def qrnn_sequence(
         inputs: ``T*I`` input bits (0/1) or parameters, step-major; a new
             ``ParameterVector("x", T*I)`` if omitted. Bits given as numbers become X gates.
         insert_barriers: put a barrier between stages (for drawings).
-        neuron_mode: a :class:`~qrnn_qiskit.circuits.modes.NeuronMode` or its spelling:
+        neuron_mode: a :class:`~qrnn_qiskit.core.modes.NeuronMode` or its spelling:
             ``"postselect"`` (each ancilla measured and reset; failing shots are discarded
             afterwards) or ``"rus:R"`` (a failed ancilla triggers the neuron's correction and a
             retry, ``R`` times; see :mod:`qrnn_qiskit.circuits.rus`) or ``"amplify:L"`` (fixed-point

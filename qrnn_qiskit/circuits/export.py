@@ -23,7 +23,7 @@ from pathlib import Path
 from qiskit import QuantumCircuit, qasm2, qasm3
 from qiskit.circuit import Parameter
 
-from .._io import atomic_write_text
+from qrnn_qiskit.core.io import atomic_write_text
 
 __all__ = ["export_qasm", "load_qasm", "SIDECAR_SUFFIX"]
 

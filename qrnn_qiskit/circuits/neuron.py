@@ -25,11 +25,11 @@ from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
 from qiskit.circuit import CircuitInstruction, Measure, ParameterExpression, ParameterVector, Reset
 from qiskit.circuit.library import CRYGate, XGate
 
-from ..config import num_neuron_weights
-from .amplify import emit_amplified_neuron
-from .modes import NeuronMode
-from .rus import emit_rus_neuron
-from .synthesis import choose_strategy, synthesize_block
+from qrnn_qiskit.circuits.amplify import emit_amplified_neuron
+from qrnn_qiskit.circuits.rus import emit_rus_neuron
+from qrnn_qiskit.circuits.synthesis import choose_strategy, synthesize_block
+from qrnn_qiskit.core.config import num_neuron_weights
+from qrnn_qiskit.core.modes import NeuronMode
 
 __all__ = ["quantum_neuron", "neuron_program", "NeuronOp"]
 
@@ -189,7 +189,7 @@ def quantum_neuron(
         bias: fixed offset added to the ancilla angle (``pi/2``: the activation's steepest point).
         weights: ``D + 1`` numbers or parameters; a new :class:`ParameterVector` if omitted.
         parameter_prefix: name of that vector.
-        neuron_mode: ``"postselect"``, ``"rus:R"`` or ``"amplify:L"`` (see :class:`~qrnn_qiskit.circuits.modes.NeuronMode`).
+        neuron_mode: ``"postselect"``, ``"rus:R"`` or ``"amplify:L"`` (see :class:`~qrnn_qiskit.core.modes.NeuronMode`).
         synthesis: block strategy, one of :data:`~qrnn_qiskit.circuits.synthesis.STRATEGIES`.
         name: circuit name.
 

@@ -1,4 +1,4 @@
-"""Repeat-until-success neurons as dynamic circuits (neuron mode ``rus[:R]``, see :class:`~qrnn_qiskit.circuits.modes.NeuronMode`).
+"""Repeat-until-success neurons as dynamic circuits (neuron mode ``rus[:R]``, see :class:`~qrnn_qiskit.core.modes.NeuronMode`).
 
 A neuron of order ``k`` is a nest of blocks: block ``r`` ends by measuring ancilla ``a_r``, and its
 static gate is ``CRY(+pi)`` (or ``CRY(-pi)`` in a daggered block) from ``L[r]`` to ``L[r+1]`` with
@@ -13,46 +13,17 @@ The retries are unrolled: after a block's measurement into bit ``c_0``, ``R`` ti
 ``if (c_{j-1} == 1) { correct; block; measure a_r -> c_j; reset }``. IBM devices run ``if_else`` but
 no nested control flow and no ``while_loop``, so blocks re-run *inside* a retry body are not
 retried themselves; their measurements must read 0. A shot is accepted when the last bit of every
-retry chain and every measurement inside a retry body read 0 (:func:`acceptance_mask`).
+retry chain and every measurement inside a retry body read 0 (:func:`qrnn_qiskit.core.modes.rus_acceptance_mask`).
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 from qiskit.circuit import CircuitInstruction, Measure, QuantumCircuit, Reset
 from qiskit.circuit.library import RYGate
 
-__all__ = ["rus_flags_per_neuron", "acceptance_mask", "emit_rus_neuron"]
-
-
-def _block_mask(level: int, retries: int, retry: bool) -> list[bool]:
-    """Which of a block's bits must read 0 for acceptance, in emission order.
-
-    ``retry`` is True for blocks of the first pass (retried) and False inside a retry body.
-    """
-    inner = _block_mask(level - 1, retries, retry) * 2 if level else []
-    if not retry:
-        return inner + [True]
-    mask = inner + [False]  # a failed first attempt is retried
-    for attempt in range(retries):
-        mask += (_block_mask(level - 1, retries, False) * 2 if level else []) + [attempt == retries - 1]
-    return mask
-
-
-def acceptance_mask(order: int, retries: int) -> np.ndarray:
-    """Boolean mask over one neuron's bits: True where the bit must read 0 for an accepted shot.
-
-    Only the last bit of each retry chain counts (an attempt that is not retried leaves the later
-    bits at 0), plus every measurement inside a retry body (those blocks are not retried).
-    """
-    return np.array(_block_mask(order - 1, retries, True), dtype=bool)
-
-
-def rus_flags_per_neuron(order: int, retries: int) -> int:
-    """Classical bits one neuron writes in ``rus:retries`` mode."""
-    return len(_block_mask(order - 1, retries, True))
+__all__ = ["emit_rus_neuron"]
 
 
 def emit_rus_neuron(circuit: QuantumCircuit, gates, order: int, retries: int, lanes, target, ancillas, flags) -> None:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .exact import ExactEngine, SequenceResult, reference_loss_offset
+from qrnn_qiskit.engine.exact import ExactEngine, SequenceResult, reference_loss_offset
 
 __all__ = ["ExactEngine", "SequenceResult", "reference_loss_offset"]

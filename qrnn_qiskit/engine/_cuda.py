@@ -19,8 +19,8 @@ import math
 import numpy as np
 from numba import cuda
 
-from . import _kernels
-from .compiled import CompiledPath
+from qrnn_qiskit.engine import _kernels
+from qrnn_qiskit.engine.compiled import CompiledPath
 
 __all__ = ["CudaPath"]
 

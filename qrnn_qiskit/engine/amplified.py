@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from ..circuits.amplify import FixedPointSchedule
+from qrnn_qiskit.core.schedule import FixedPointSchedule
 
 __all__ = ["amplified_activation", "neuron_map"]
 

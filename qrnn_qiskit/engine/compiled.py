@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from ..exceptions import QRNNError
+from qrnn_qiskit.core.errors import QRNNError
 
 __all__ = ["CompiledPath", "PRECISIONS"]
 
@@ -91,7 +91,7 @@ def _call(name: str, *args):
 
 def _kernels():
     # Imported on first use, so that ``import qrnn_qiskit.engine`` does not load numba.
-    from . import _kernels
+    from qrnn_qiskit.engine import _kernels
 
     return _kernels
 
@@ -132,7 +132,7 @@ class CompiledPath:
 
     # ------------------------------------------------------------------ tables
     def _tables(self, params: np.ndarray, derivatives: bool):
-        from .exact import activation, neuron_angles
+        from qrnn_qiskit.engine.exact import activation, neuron_angles
 
         engine = self.engine
         thetas = neuron_angles(engine, params)
@@ -165,7 +165,7 @@ class CompiledPath:
     # ------------------------------------------------------------------ errors
     def _raise(self, status: np.ndarray, status_step: np.ndarray, outcomes_io: np.ndarray) -> None:
         """Raise the numpy path's error for the earliest failing step (first sequence there)."""
-        from .exact import _bit_reverse
+        from qrnn_qiskit.engine.exact import _bit_reverse
 
         bad = np.flatnonzero(status)
         if not bad.size:

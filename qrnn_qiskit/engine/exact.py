@@ -39,8 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import QRNNConfig
-from ..exceptions import QRNNError
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.core.errors import QRNNError
 
 __all__ = ["ENGINES", "PRECISIONS", "ExactEngine", "SequenceResult", "activation", "combine_rows", "draw_outcomes",
            "neuron_angles", "reference_loss_offset"]
@@ -134,7 +134,7 @@ class _Tables:
         ]
 
     def _amplified(self, engine: ExactEngine, derivative: bool) -> None:
-        from .amplified import amplified_activation
+        from qrnn_qiskit.engine.amplified import amplified_activation
 
         angles = [engine._layout_tables(spec.target, row, row)[0] for spec, row in zip(engine.config.neurons, self.theta_full)]
         flat = np.concatenate([a.reshape(-1) for a in angles])
@@ -177,7 +177,7 @@ def draw_outcomes(p: np.ndarray, u: np.ndarray) -> np.ndarray:
 def combine_rows(loss_rows: np.ndarray, grad_rows: np.ndarray, num_scored: int, input_width: int) -> tuple[float, np.ndarray]:
     """The mean loss and gradient of per-sequence rows (:meth:`ExactEngine.loss_and_gradient_rows`),
     added strictly in row order, so rows of shards concatenated in order give the whole batch's bits."""
-    from .compiled import CompiledPath
+    from qrnn_qiskit.engine.compiled import CompiledPath
 
     count = loss_rows.shape[0] * num_scored
     loss = float(CompiledPath.sum_rows(loss_rows[:, None])[0]) / count - reference_loss_offset(input_width)
@@ -228,7 +228,7 @@ class ExactEngine:
     ) -> None:
         if not isinstance(config, QRNNConfig):
             raise TypeError(f"config must be a QRNNConfig, got {type(config).__name__}.")
-        from ..circuits.modes import NeuronMode
+        from qrnn_qiskit.core.modes import NeuronMode
 
         self.neuron_mode = NeuronMode.parse(neuron_mode)
         if self.neuron_mode.is_rus:
@@ -287,11 +287,11 @@ class ExactEngine:
         self._token_order = _bit_reverse(np.arange(config.num_outcomes), config.input_width)
         self._compiled = None
         if engine == "cpu":
-            from .compiled import CompiledPath
+            from qrnn_qiskit.engine.compiled import CompiledPath
 
             self._compiled = CompiledPath(self, precision)
         elif engine == "gpu":
-            from .gpu import GPUPath
+            from qrnn_qiskit.engine.gpu import GPUPath
 
             self._compiled = GPUPath(self, precision)
 
@@ -514,7 +514,7 @@ class ExactEngine:
         """Run ``B`` sequences of ``T`` steps.
 
         Args:
-            parameters: flat parameter vector (:mod:`qrnn_qiskit.config` layout).
+            parameters: flat parameter vector (:mod:`qrnn_qiskit.core.config` layout).
             inputs: ``(B, T)`` tokens fed at each step.
             targets: ``(B, T)`` tokens the io measurement of each step is postselected on; if
                 omitted every step's outcome is sampled.
@@ -616,7 +616,7 @@ class ExactEngine:
     @staticmethod
     def sum_rows(rows: np.ndarray) -> np.ndarray:
         """Rows of :meth:`loss_and_gradient_rows` added strictly in order."""
-        from .compiled import CompiledPath
+        from qrnn_qiskit.engine.compiled import CompiledPath
 
         return CompiledPath.sum_rows(rows)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 
-from ..exceptions import QRNNError
-from ..optionals import MissingOptionalDependency, available
+from qrnn_qiskit.core.errors import QRNNError
+from qrnn_qiskit.core.optionals import MissingOptionalDependency, available
 
 __all__ = ["GPUPath", "NoGPUError", "require_gpu"]
 
@@ -55,6 +55,6 @@ def _cuda_module_present() -> bool:
 def GPUPath(engine, precision: str = "float64"):  # noqa: N802 - a factory standing in for the class
     """The GPU path for ``engine``; raises :class:`MissingOptionalDependency` or :class:`NoGPUError`."""
     require_gpu()
-    from ._cuda import CudaPath
+    from qrnn_qiskit.engine._cuda import CudaPath
 
     return CudaPath(engine, precision)

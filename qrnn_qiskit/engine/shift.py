@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .exact import ExactEngine, SequenceResult, _reference_loss
+from qrnn_qiskit.engine.exact import ExactEngine, SequenceResult, _reference_loss
 
 __all__ = [
     "joint_probabilities",

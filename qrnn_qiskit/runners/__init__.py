@@ -3,7 +3,7 @@ Aer (:mod:`.aer`, :mod:`.aer_training`) and IBM Quantum (:mod:`.ibm`); shot hand
 
 from __future__ import annotations
 
-from .sampler import SamplerRunner
-from .shots import ShotResult, evaluate_shots
+from qrnn_qiskit.runners.sampler import SamplerRunner
+from qrnn_qiskit.runners.shots import ShotResult, evaluate_shots
 
 __all__ = ["SamplerRunner", "ShotResult", "evaluate_shots"]

@@ -5,7 +5,7 @@
 One circuit serves a whole batch: the input bits stay circuit parameters, and Aer's
 ``SamplerV2`` receives a parameter-value array with one row per sequence (and, for training,
 one row per shifted weight vector). Shots are postselected afterwards from their classical bits:
-every neuron flag that decides acceptance (:func:`qrnn_qiskit.circuits.rus.acceptance_mask` in rus
+every neuron flag that decides acceptance (:func:`qrnn_qiskit.core.modes.rus_acceptance_mask` in rus
 mode) must read 0, and evaluation also keeps only shots whose "don't care" io outcomes equal their
 targets, as the reference evaluates.
 
@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from qiskit import QuantumCircuit
 
-from ..circuits.modes import NeuronMode
-from ..exceptions import QRNNError
-from .sampler import SamplerRunner, check_shots
+from qrnn_qiskit.core.errors import QRNNError
+from qrnn_qiskit.core.modes import NeuronMode
+from qrnn_qiskit.runners.sampler import SamplerRunner, check_shots
 
 __all__ = ["AerRunner", "DEVICES"]
 
@@ -72,7 +72,7 @@ class AerRunner(SamplerRunner):
         self._noise_backend = None
         options = {"method": "statevector", "device": device, "fusion_enable": True, "fusion_threshold": 1}
         if noise is not None:
-            from ..circuits.targets import resolve_target
+            from qrnn_qiskit.circuits.targets import resolve_target
 
             if not isinstance(noise, str) or not noise.startswith("fake_"):
                 raise ValueError(f"Unknown noise model {noise!r}; expected 'fake_<name>', e.g. fake_torino.")

@@ -21,11 +21,11 @@ import time
 import numpy as np
 from qiskit.circuit import ParameterVector
 
-from ..config import QRNNConfig
-from ..engine import ExactEngine
-from ..engine.shift import loss_gradient_from_joint, parameter_shift_loss_and_gradient, shift_plan
-from .aer import AerRunner
-from .shots import ShotResult, parameter_order
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.engine import ExactEngine
+from qrnn_qiskit.engine.shift import loss_gradient_from_joint, parameter_shift_loss_and_gradient, shift_plan
+from qrnn_qiskit.runners.aer import AerRunner
+from qrnn_qiskit.runners.shots import ShotResult, parameter_order
 
 __all__ = ["AerGradient", "GRADIENTS"]
 

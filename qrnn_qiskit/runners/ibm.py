@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 from qiskit import QuantumCircuit
 
-from .._io import atomic_write_text
-from ..circuits.modes import NeuronMode
-from ..config import QRNNConfig
-from ..exceptions import QRNNError
-from .sampler import SamplerRunner, check_shots
-from .shots import ShotResult
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.core.errors import QRNNError
+from qrnn_qiskit.core.io import atomic_write_text
+from qrnn_qiskit.core.modes import NeuronMode
+from qrnn_qiskit.runners.sampler import SamplerRunner, check_shots
+from qrnn_qiskit.runners.shots import ShotResult
 
 __all__ = [
     "TOKEN_ENV",
@@ -151,7 +151,7 @@ def resolve_backend(name: str, service=None):
     Raises:
         ValueError: for names that are neither, or an ``ibm_*`` name the account cannot use.
     """
-    from ..circuits.targets import resolve_target
+    from qrnn_qiskit.circuits.targets import resolve_target
 
     if not isinstance(name, str) or not (name.startswith("fake_") or name.startswith("ibm_")):
         raise ValueError(
@@ -301,7 +301,7 @@ class IBMRunner(SamplerRunner):
         key = (config, length, parameters.tobytes())
         if key in self._prepared:
             return self._prepared[key]
-        from ..circuits.targets import transpile_report
+        from qrnn_qiskit.circuits.targets import transpile_report
 
         circuit = SamplerRunner.circuit(self, config, length, parameters)  # logical; transpiled below
         if circuit.num_qubits > self.backend.num_qubits:
@@ -457,7 +457,7 @@ def evaluate_on_backend(
         SubmissionNotConfirmed: for a live submission without ``yes`` (the message holds the cost).
         CredentialError, QRNNError, ValueError: as :func:`connect`, :class:`IBMRunner` and collecting say.
     """
-    from .shots import evaluate_shots
+    from qrnn_qiskit.runners.shots import evaluate_shots
 
     live = backend.startswith("ibm_")
     service = connect(token, instance)[0] if live else None

@@ -15,11 +15,11 @@ import numpy as np
 from qiskit import QuantumCircuit
 from qiskit.circuit import ParameterVector
 
-from ..circuits import qrnn_sequence
-from ..circuits.modes import NeuronMode
-from ..config import QRNNConfig
-from ..exceptions import QRNNError
-from .shots import ShotResult, evaluate_shots, parameter_order, shots_from_bits
+from qrnn_qiskit.circuits import qrnn_sequence
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.core.errors import QRNNError
+from qrnn_qiskit.core.modes import NeuronMode
+from qrnn_qiskit.runners.shots import ShotResult, evaluate_shots, parameter_order, shots_from_bits
 
 __all__ = ["SamplerRunner", "check_shots"]
 
@@ -38,7 +38,7 @@ class SamplerRunner:
         sampler: any Qiskit ``BaseSamplerV2`` that runs mid-circuit measurements (and ``if_else``
             for rus mode); subclasses may create theirs.
         shots: shots per sequence.
-        neuron_mode: ``postselect`` or ``rus[:R]`` (a :class:`~qrnn_qiskit.circuits.modes.NeuronMode`
+        neuron_mode: ``postselect`` or ``rus[:R]`` (a :class:`~qrnn_qiskit.core.modes.NeuronMode`
             or its spelling).
         synthesis: parameter-block strategy of the circuits (see :mod:`qrnn_qiskit.circuits.synthesis`).
 

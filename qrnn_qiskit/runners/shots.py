@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from qiskit import QuantumCircuit
 
-from ..circuits.modes import NeuronMode
-from ..config import QRNNConfig
-from ..exceptions import QRNNError
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.core.errors import QRNNError
+from qrnn_qiskit.core.modes import NeuronMode
 
 __all__ = ["ShotResult", "shots_from_bits", "parameter_order", "evaluate_shots"]
 
@@ -112,7 +112,7 @@ def evaluate_shots(
         ValueError: when ``shots`` holds another number of sequences than are evaluated.
         QRNNError: when no shot at all is accepted (with the engine's expected acceptance).
     """
-    from ..training.evaluate import check_unscored
+    from qrnn_qiskit.training.evaluate import check_unscored
 
     batch = dataset.split(split).first(limit)
     inputs, targets = batch.engine_arrays()
@@ -165,8 +165,8 @@ def _engine_figures(config, parameters, dataset, batch, mode: NeuronMode, unscor
     of ``mode``: amplified circuits are compared with the amplified meaning, ``rus`` ones with
     postselection (a lower bound of their acceptance). With measured don't-care steps both come from
     weighted trajectories (64 per sequence), the accuracy as one mean over the sequences."""
-    from ..engine import ExactEngine
-    from ..training.evaluate import evaluate_exact, postselected_log_acceptance
+    from qrnn_qiskit.engine import ExactEngine
+    from qrnn_qiskit.training.evaluate import evaluate_exact, postselected_log_acceptance
 
     meaning = mode.exact_meaning
     inputs, targets = batch.engine_arrays()

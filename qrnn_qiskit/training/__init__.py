@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from .datasets import DATASETS, Dataset, SequenceBatch, get_dataset
-from .evaluate import evaluate_exact
-from .reference_import import import_reference, import_reference_npz, import_reference_torch, read_reference
-from .settings import TrainSettings
+from qrnn_qiskit.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from qrnn_qiskit.training.datasets import DATASETS, Dataset, SequenceBatch, get_dataset
+from qrnn_qiskit.training.evaluate import evaluate_exact
+from qrnn_qiskit.training.reference_import import (
+    import_reference,
+    import_reference_npz,
+    import_reference_torch,
+    read_reference,
+)
+from qrnn_qiskit.training.settings import TrainSettings
 
 __all__ = [
     "Checkpoint",

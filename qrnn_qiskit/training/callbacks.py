@@ -19,9 +19,9 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .._io import atomic_write_text
-from ..models import make_engine
-from .checkpoint import save_checkpoint
+from qrnn_qiskit.core.io import atomic_write_text
+from qrnn_qiskit.models import make_engine
+from qrnn_qiskit.training.checkpoint import save_checkpoint
 
 __all__ = ["Callback", "CheckpointWriter", "MetricsWriter", "TensorBoardWriter", "ConsoleProgress", "ShowSamples"]
 
@@ -81,7 +81,7 @@ class TensorBoardWriter(Callback):
     """Scalars of each validation record as TensorBoard event files under ``out/tensorboard``."""
 
     def __init__(self, out: str | Path) -> None:
-        from .. import optionals
+        from qrnn_qiskit.core import optionals
 
         optionals.require("tensorboard", "tensorboard=True")
         from tensorboard.summary.writer.event_file_writer import EventFileWriter

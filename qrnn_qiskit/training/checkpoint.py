@@ -1,6 +1,6 @@
 """Checkpoints: one ``.npz`` file, read without pickle, versioned, written atomically.
 
-Layout: the array ``parameters`` (flat, :mod:`qrnn_qiskit.config` layout), optional arrays under
+Layout: the array ``parameters`` (flat, :mod:`qrnn_qiskit.core.config` layout), optional arrays under
 ``state/<name>`` (optimizer moments and the like), and ``meta``, the UTF-8 bytes of a JSON object
 with ``format`` = ``"qrnn-qiskit-checkpoint"``, ``version``, ``model`` (the configuration) and free
 fields (dataset, step, losses, training settings, random state).
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import atomic_write_bytes
-from ..config import QRNNConfig
-from ..exceptions import CheckpointError
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.core.errors import CheckpointError
+from qrnn_qiskit.core.io import atomic_write_bytes
 
 __all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "FORMAT", "VERSION"]
 
@@ -105,7 +105,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             f"{VERSION}. Upgrade qrnn-qiskit to read it."
         )
     try:
-        from ..models import config_from_dict
+        from qrnn_qiskit.models import config_from_dict
 
         config = config_from_dict(meta["model"])
         params = config.validate_parameters(arrays.pop("parameters"))

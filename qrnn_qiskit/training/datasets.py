@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..exceptions import DatasetError
+from qrnn_qiskit.core.errors import DatasetError
 
 __all__ = ["Dataset", "SequenceBatch", "every_step_scored", "get_dataset", "list_datasets", "DATASETS"]
 
@@ -397,7 +397,7 @@ class _Labelled(Dataset):
 def _require_dir(name: str, data_dir: str | os.PathLike | None, what: str) -> Path:
     """``data_dir``, or the data cache of ``qrnn datasets fetch`` when it exists."""
     if data_dir is None:
-        from .fetch import default_data_dir
+        from qrnn_qiskit.training.fetch import default_data_dir
 
         cache = default_data_dir()
         if not cache.is_dir():
@@ -611,7 +611,7 @@ class SklearnDigits(_ImageSet):
         super().__init__(name, digits, labels, len(digits), 8)
 
     def _features(self, split: str) -> list[np.ndarray]:
-        from .. import optionals
+        from qrnn_qiskit.core import optionals
 
         optionals.require("sklearn", "the digits datasets")
         from sklearn.datasets import load_digits
@@ -712,7 +712,7 @@ def get_dataset(name: str, *, sentence_length: int | None = None, data_dir: str 
         ValueError: for an unknown name.
         DatasetError: when its files are missing or malformed.
     """
-    from .userdata import is_user_dataset, load_user_dataset
+    from qrnn_qiskit.training.userdata import is_user_dataset, load_user_dataset
 
     if is_user_dataset(name):
         return load_user_dataset(name)
@@ -752,7 +752,7 @@ def list_datasets(data_dir: str | os.PathLike | None = None) -> list[dict]:
     """One entry per dataset family: ``name`` (an instance of a parametrised family), ``family``
     and its ``note``, and either its ``describe()`` figures or ``missing``: what it needs that
     is not here (``data_dir`` with its files, or an optional package)."""
-    from ..optionals import MissingOptionalDependency
+    from qrnn_qiskit.core.optionals import MissingOptionalDependency
 
     entries = []
     for family in DATASETS:

@@ -20,8 +20,8 @@ import logging
 
 import numpy as np
 
-from ..config import QRNNConfig
-from ..exceptions import QRNNError
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.core.errors import QRNNError
 
 __all__ = ["DataParallelObjective", "connect_ray", "one_kernel_thread"]
 
@@ -33,7 +33,7 @@ class _ShardWorker:
 
     def __init__(self, model: dict, scored: np.ndarray, engine: str = "cpu", precision: str = "float64",
                  neuron_mode: str = "postselect") -> None:
-        from ..engine import ExactEngine
+        from qrnn_qiskit.engine import ExactEngine
 
         one_kernel_thread(engine)
         self.engine = ExactEngine(QRNNConfig.from_dict(model), engine=engine, precision=precision,
@@ -92,7 +92,7 @@ class DataParallelObjective:
         self.min_postselection = None
 
     def __call__(self, values: np.ndarray) -> tuple[float, np.ndarray]:
-        from .optim import clip_grad_norm
+        from qrnn_qiskit.training.optim import clip_grad_norm
 
         parts = self._evaluate(values)
         total = sum(part[2] for part in parts)
@@ -100,7 +100,7 @@ class DataParallelObjective:
             self.min_postselection = min(part[3] for part in parts)
         if self.engine != "numpy":
             # every sequence's row, in batch order: the single process's sum, bit for bit
-            from ..engine.exact import combine_rows
+            from qrnn_qiskit.engine.exact import combine_rows
 
             loss, grad = combine_rows(np.concatenate([part[0] for part in parts]),
                                       np.concatenate([part[1] for part in parts]),
@@ -160,7 +160,7 @@ def connect_ray(address: str | None, num_cpus: int, feature: str) -> bool:
         MissingOptionalDependency: without the distributed extra (``feature`` says what needs it).
         QRNNError: when the cluster cannot be reached.
     """
-    from .. import optionals
+    from qrnn_qiskit.core import optionals
 
     optionals.require("ray", feature)
     import ray

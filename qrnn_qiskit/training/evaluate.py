@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..config import QRNNConfig
-from ..baselines import check_loss
-from ..models import make_engine
-from ..engine.exact import _reference_loss
-from .datasets import Dataset, SequenceBatch
+from qrnn_qiskit.baselines import check_loss
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.engine.exact import _reference_loss
+from qrnn_qiskit.models import make_engine
+from qrnn_qiskit.training.datasets import Dataset, SequenceBatch
 
 __all__ = ["UNSCORED", "check_unscored", "evaluate_decided", "evaluate_exact", "evaluate_ensemble",
            "postselected_log_acceptance"]

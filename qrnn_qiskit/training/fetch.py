@@ -22,8 +22,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..exceptions import DatasetError
-from ._checksums import IDX_MD5, REFERENCE_SHA256
+from qrnn_qiskit.core.errors import DatasetError
+from qrnn_qiskit.training._checksums import IDX_MD5, REFERENCE_SHA256
 
 __all__ = ["fetch", "default_data_dir", "files_for", "source_url", "DATA_DIR_ENV"]
 
@@ -75,7 +75,7 @@ def files_for(name: str) -> list[str]:
     Raises:
         ValueError: for an unknown dataset name.
     """
-    from .datasets import get_dataset
+    from qrnn_qiskit.training.datasets import get_dataset
 
     with tempfile.TemporaryDirectory() as folder:  # a folder to describe the files against, never read
         dataset = get_dataset(name, data_dir=folder)
@@ -128,7 +128,7 @@ def fetch(name: str, dir: str | os.PathLike | None = None, *, mirror: str | None
         ValueError: for an unknown dataset name or a non-positive timeout.
         DatasetError: for a download that fails or brings a file with the wrong checksum.
     """
-    from .datasets import FAMILY_EXAMPLES
+    from qrnn_qiskit.training.datasets import FAMILY_EXAMPLES
 
     if not timeout > 0:
         raise ValueError(f"timeout must be positive seconds, got {timeout!r}.")

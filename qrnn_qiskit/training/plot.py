@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from ..exceptions import QRNNError
+from qrnn_qiskit.core.errors import QRNNError
 
 __all__ = ["read_metrics", "plot_run"]
 
@@ -35,7 +35,7 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
 
 def plot_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
     """Draw loss, validation loss and character error rate against the step; returns the PNG path."""
-    from .. import optionals
+    from qrnn_qiskit.core import optionals
 
     optionals.require("matplotlib", "qrnn plot")
     import matplotlib

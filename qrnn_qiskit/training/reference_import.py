@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import QRNNConfig, num_neuron_weights
-from ..exceptions import CheckpointError
-from ..optionals import require
-from .checkpoint import Checkpoint, read_npz
+from qrnn_qiskit.core.config import QRNNConfig, num_neuron_weights
+from qrnn_qiskit.core.errors import CheckpointError
+from qrnn_qiskit.core.optionals import require
+from qrnn_qiskit.training.checkpoint import Checkpoint, read_npz
 
 __all__ = ["import_reference", "read_reference", "import_reference_npz", "import_reference_torch", "state_dict_to_parameters"]
 
@@ -291,7 +291,7 @@ def import_reference(file: str | os.PathLike, output: str | os.PathLike | None =
         CheckpointError: for missing, unsafe, damaged or inconsistent files.
         MissingOptionalDependency: for a ``.tar`` without the torch extra.
     """
-    from .checkpoint import save_checkpoint
+    from qrnn_qiskit.training.checkpoint import save_checkpoint
 
     checkpoint = read_reference(file, order=order)
     target = Path(output) if output is not None else Path(file).with_suffix(".qrnn.npz")

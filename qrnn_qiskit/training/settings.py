@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-from ..config import QRNNConfig
-from ..engine.exact import ENGINES, PRECISIONS
-from ..models import LOSSES, MODELS
-from .optim import OPTIMIZERS
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.engine.exact import ENGINES, PRECISIONS
+from qrnn_qiskit.models import LOSSES, MODELS
+from qrnn_qiskit.training.optim import OPTIMIZERS
 
 __all__ = ["TrainSettings", "parse_lr_schedule", "BACKENDS", "GRADIENTS", "DEVICES"]
 
@@ -152,7 +152,7 @@ class TrainSettings:
             raise ValueError(f"timeout must be positive seconds, got {self.timeout}.")
 
     def _validate_neuron_mode(self) -> None:
-        from ..circuits.modes import NeuronMode
+        from qrnn_qiskit.core.modes import NeuronMode
 
         mode = NeuronMode.parse(self.neuron_mode)  # ValueError naming the spellings
         if mode.is_rus:
@@ -177,7 +177,7 @@ class TrainSettings:
         """The model these settings train on a dataset of ``input_width``-bit tokens: a
         :class:`QRNNConfig`, or a :class:`~qrnn_qiskit.baselines.ClassicalConfig` for lstm/rnn."""
         if self.model != "qrnn":
-            from ..baselines import ClassicalConfig
+            from qrnn_qiskit.baselines import ClassicalConfig
 
             return ClassicalConfig(kind=self.model, hidden=self.hidden, input_width=input_width)
         return QRNNConfig(input_width=input_width, workspace=self.workspace, stages=self.stages, order=self.order,
@@ -185,9 +185,7 @@ class TrainSettings:
 
     def load_dataset(self):
         """The dataset these settings name (every step scored with ``score_all_steps``)."""
-        from .datasets import get_dataset
-
-        from .datasets import every_step_scored
+        from qrnn_qiskit.training.datasets import every_step_scored, get_dataset
 
         dataset = get_dataset(self.dataset, sentence_length=self.sentence_length, data_dir=self.data_dir)
         return every_step_scored(dataset) if self.score_all_steps else dataset

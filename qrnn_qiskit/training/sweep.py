@@ -31,10 +31,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .._io import atomic_write_text
-from ..exceptions import QRNNError
-from .plot import read_metrics
-from .settings import TrainSettings
+from qrnn_qiskit.core.errors import QRNNError
+from qrnn_qiskit.core.io import atomic_write_text
+from qrnn_qiskit.training.plot import read_metrics
+from qrnn_qiskit.training.settings import TrainSettings
 
 __all__ = ["sweep", "parse_grid", "parse_seeds", "trial_name", "format_sweep"]
 
@@ -156,11 +156,11 @@ def _trials(settings: TrainSettings, grid: dict, seeds: list[int], random: int |
 
 def _run_trial(settings_dict: dict, folder: str, single_thread: bool) -> dict:
     """Train (or continue) one trial into ``folder``; writes ``summary.json`` when it ends."""
-    from .trainer import resume, train
+    from qrnn_qiskit.training.trainer import resume, train
 
     settings = TrainSettings.from_dict(settings_dict)
     if single_thread:  # a Ray task holds one CPU
-        from .distributed import one_kernel_thread
+        from qrnn_qiskit.training.distributed import one_kernel_thread
 
         one_kernel_thread(settings.engine)
     path = Path(folder)
@@ -264,7 +264,7 @@ def _check_plan(root: Path, settings: TrainSettings, grid: dict, trials) -> None
 
 
 def _run_on_ray(root: Path, pending, max_concurrent: int | None, address: str | None) -> None:
-    from .distributed import connect_ray
+    from qrnn_qiskit.training.distributed import connect_ray
 
     owns = connect_ray(address, max_concurrent, "a sweep with max_concurrent > 1 or an address")
     import ray
@@ -309,7 +309,7 @@ def _plot(root: Path, grid: dict, rows: list[dict], metrics: list[str]) -> str |
     """Each of ``metrics`` (the best validation loss; steps to the target loss where one is given)
     against the first numeric swept setting, one line per combination of the others: mean over
     seeds with a min-max band."""
-    from .. import optionals
+    from qrnn_qiskit.core import optionals
 
     numeric = [k for k, v in grid.items() if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)]
     if not numeric or not optionals.available("matplotlib"):

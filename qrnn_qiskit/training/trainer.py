@@ -26,14 +26,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import QRNNConfig
-from ..models import make_engine
-from .callbacks import Callback, CheckpointWriter, ConsoleProgress, MetricsWriter, ShowSamples, TensorBoardWriter
-from .checkpoint import Checkpoint, load_checkpoint
-from .datasets import Dataset, SequenceBatch
-from .evaluate import evaluate_exact
-from .optim import Optimizer, clip_grad_norm, make_optimizer
-from .settings import TrainSettings
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.models import make_engine
+from qrnn_qiskit.training.callbacks import (
+    Callback,
+    CheckpointWriter,
+    ConsoleProgress,
+    MetricsWriter,
+    ShowSamples,
+    TensorBoardWriter,
+)
+from qrnn_qiskit.training.checkpoint import Checkpoint, load_checkpoint
+from qrnn_qiskit.training.datasets import Dataset, SequenceBatch
+from qrnn_qiskit.training.evaluate import evaluate_exact
+from qrnn_qiskit.training.optim import Optimizer, clip_grad_norm, make_optimizer
+from qrnn_qiskit.training.settings import TrainSettings
 
 __all__ = ["TrainSettings", "TrainState", "train", "resume", "fit", "fixed_validation_set"]
 
@@ -405,7 +412,7 @@ def _objective(state: TrainState):
     workers (``workers > 1``), or gradients from Aer shots (``backend="aer"``)."""
     settings, scored = state.settings, state.dataset.scored()
     if settings.workers > 1:
-        from .distributed import DataParallelObjective
+        from qrnn_qiskit.training.distributed import DataParallelObjective
 
         return DataParallelObjective(state.config, scored, settings.workers, settings.address, GRAD_CLIP,
                                      engine=settings.engine, precision=settings.precision,
@@ -418,8 +425,8 @@ def _objective(state: TrainState):
 def _aer_gradient(state: TrainState):
     """The Aer gradient estimator, with its cost per step logged before the first step."""
     settings = state.settings
-    from ..runners.aer import AerRunner
-    from ..runners.aer_training import AerGradient
+    from qrnn_qiskit.runners.aer import AerRunner
+    from qrnn_qiskit.runners.aer_training import AerGradient
 
     runner = AerRunner(shots=settings.shots, seed=settings.seed, device=settings.device)
     estimator = AerGradient(state.config, runner, settings.gradient, seed=settings.seed)

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..exceptions import DatasetError
-from .datasets import _SPLITS, Dataset, SequenceBatch, _check_batch_size, _Labelled, _split_indices
+from qrnn_qiskit.core.errors import DatasetError
+from qrnn_qiskit.training.datasets import _SPLITS, Dataset, SequenceBatch, _check_batch_size, _Labelled, _split_indices
 
 __all__ = ["load_user_dataset", "is_user_dataset"]
 
@@ -54,8 +54,8 @@ def load_user_dataset(path: str | os.PathLike) -> Dataset:
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    from ..exceptions import CheckpointError
-    from .checkpoint import read_npz
+    from qrnn_qiskit.core.errors import CheckpointError
+    from qrnn_qiskit.training.checkpoint import read_npz
 
     try:
         arrays = read_npz(path, "dataset file")  # never unpickles; refuses non-.npz files by their first bytes

@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 from qiskit.circuit import ParameterVector
+from statevector_reference import run_postselected
 
 from qrnn_qiskit.circuits import input_parameters, qrnn_cell, qrnn_sequence, weight_parameters
-from qrnn_qiskit.config import QRNNConfig
+from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.engine import ExactEngine
-from statevector_reference import run_postselected
 
 
 @pytest.mark.parametrize(
@@ -154,14 +154,14 @@ def test_ucgate_synthesis_is_the_same_circuit(order, neuron_mode):
         np.testing.assert_allclose(b.probabilities, a.probabilities, atol=1e-10)
         np.testing.assert_allclose(b.neuron_acceptance, a.neuron_acceptance, atol=1e-10)
     else:
-        from qrnn_qiskit.circuits.rus import acceptance_mask
+        from qrnn_qiskit.core.modes import rus_acceptance_mask
 
         # live branches multiply across neurons, so compare on a two-neuron, one-step cell
         small = QRNNConfig(input_width=1, workspace=1, stages=0, order=order, degree=1)
         weights = np.random.default_rng(order).normal(0, 1, small.num_parameters)
         a_circ = qrnn_sequence(small, 1, weights=weights, inputs=[1.0], neuron_mode="rus")
         b_circ = qrnn_sequence(small, 1, weights=weights, inputs=[1.0], neuron_mode="rus", synthesis="ucgate")
-        must = np.concatenate([[False], np.tile(acceptance_mask(order, 1), small.num_neurons)])
+        must = np.concatenate([[False], np.tile(rus_acceptance_mask(order, 1), small.num_neurons)])
         state = np.zeros(2**a_circ.num_qubits, dtype=complex)
         state[0] = 1
         a, b = run_branches(a_circ, state, must_be_zero=must), run_branches(b_circ, state, must_be_zero=must)
@@ -191,7 +191,7 @@ def test_cell_forwards_every_option_of_the_sequence(neuron_mode, synthesis):
 
 
 def test_stages_are_typed():
-    from qrnn_qiskit.config import Stage
+    from qrnn_qiskit.core.config import Stage
 
     assert str(Stage("work", 1)) == "work1" and Stage("work", 1).is_work and not Stage("output").is_work
     with pytest.raises(ValueError, match="A work stage needs its index"):

@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from statevector_reference import run_postselected
 
 from qrnn_qiskit.circuits import qrnn_sequence
 from qrnn_qiskit.circuits.export import export_qasm, load_qasm
-from qrnn_qiskit.config import QRNNConfig
-from statevector_reference import run_postselected
+from qrnn_qiskit.core.config import QRNNConfig
 
 
 @pytest.mark.parametrize("synthesis", ["mc", "multiplexer", "phase-polynomial"])

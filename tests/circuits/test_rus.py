@@ -6,13 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from branching_reference import run_branches
 from qiskit.quantum_info import Statevector
 
-from branching_reference import run_branches
 from qrnn_qiskit.circuits import qrnn_sequence, quantum_neuron
-from qrnn_qiskit.circuits.modes import NeuronMode
-from qrnn_qiskit.circuits.rus import acceptance_mask, rus_flags_per_neuron
-from qrnn_qiskit.config import QRNNConfig
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.core.modes import NeuronMode, rus_acceptance_mask, rus_flags_per_neuron
 
 WEIGHTS = np.array([0.4, -0.7, 0.9, -0.25])  # phi_{0}, phi_{1}, phi_{01}, theta (2 sources, degree 2)
 
@@ -46,7 +45,7 @@ def _target_state(branches, mask: np.ndarray, num_qubits: int, target: int):
 def test_accepted_target_is_the_ideal_rotation(order, retries, sources):
     circuit = quantum_neuron(2, order=order, degree=2, weights=WEIGHTS, neuron_mode=f"rus:{retries}")
     ideal = quantum_neuron(2, order=order, degree=2, weights=WEIGHTS)  # postselect mode
-    mask = acceptance_mask(order, retries)
+    mask = rus_acceptance_mask(order, retries)
     n = circuit.num_qubits
     x0, x1 = sources
     angle = math.pi / 2 + WEIGHTS[3] + WEIGHTS[0] * x0 + WEIGHTS[1] * x1 + WEIGHTS[2] * x0 * x1
@@ -110,10 +109,10 @@ def test_cell_in_rus_mode_structure():
 
 def test_mask_marks_last_attempts_and_body_measurements():
     # order 1, R=2: bits (first attempt, retry 1, retry 2): only the last decides
-    np.testing.assert_array_equal(acceptance_mask(1, 2), [False, False, True])
+    np.testing.assert_array_equal(rus_acceptance_mask(1, 2), [False, False, True])
     # order 2, R=1: inner a0 chain (2 bits) twice, outer a1 first attempt, then the retry body:
     # two inner a0 measurements (not retried, must be 0) and the outer retry
-    np.testing.assert_array_equal(acceptance_mask(2, 1), [False, True, False, True, False, True, True, True])
+    np.testing.assert_array_equal(rus_acceptance_mask(2, 1), [False, True, False, True, False, True, True, True])
 
 
 def test_reference_simulator_agrees_with_statevector():

@@ -7,6 +7,7 @@ import pytest
 from qiskit import QuantumCircuit
 from qiskit.circuit import ParameterVector
 from qiskit.quantum_info import Operator
+from statevector_reference import run_postselected
 
 from qrnn_qiskit.circuits import qrnn_sequence
 from qrnn_qiskit.circuits.neuron import _NeuronGates
@@ -17,8 +18,7 @@ from qrnn_qiskit.circuits.synthesis import (
     strategy_cnot_counts,
     walsh_coefficients,
 )
-from qrnn_qiskit.config import QRNNConfig
-from statevector_reference import run_postselected
+from qrnn_qiskit.core.config import QRNNConfig
 
 SHAPES = [(n, d) for n in range(1, 8) for d in range(1, 4) if d <= n]
 

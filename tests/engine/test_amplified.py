@@ -8,13 +8,14 @@ import math
 import numpy as np
 import pytest
 from qiskit.quantum_info import Statevector
+from statevector_reference import run_postselected
 
-from qrnn_qiskit.circuits import NeuronMode, qrnn_sequence, quantum_neuron
-from qrnn_qiskit.circuits.amplify import FixedPointSchedule, chebyshev
-from qrnn_qiskit.config import QRNNConfig
+from qrnn_qiskit.circuits import qrnn_sequence, quantum_neuron
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.core.modes import NeuronMode
+from qrnn_qiskit.core.schedule import FixedPointSchedule, chebyshev
 from qrnn_qiskit.engine import ExactEngine
 from qrnn_qiskit.engine.amplified import amplified_activation, neuron_map
-from statevector_reference import run_postselected
 
 
 class TestSchedule:

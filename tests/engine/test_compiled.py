@@ -15,9 +15,9 @@ import numba
 import numpy as np
 import pytest
 
-from qrnn_qiskit.config import QRNNConfig
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.core.errors import QRNNError
 from qrnn_qiskit.engine import ExactEngine
-from qrnn_qiskit.exceptions import QRNNError
 
 
 def _case(seed: int):

@@ -6,13 +6,13 @@ import math
 
 import numpy as np
 import pytest
+from statevector_reference import run_postselected
 
 from qrnn_qiskit.circuits import qrnn_sequence
-from qrnn_qiskit.config import QRNNConfig
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.core.errors import QRNNError
 from qrnn_qiskit.engine import ExactEngine, reference_loss_offset
 from qrnn_qiskit.engine.shift import joint_probabilities, parameter_shift_gradient, shift_rule
-from qrnn_qiskit.exceptions import QRNNError
-from statevector_reference import run_postselected
 
 
 def _random_case(seed: int):

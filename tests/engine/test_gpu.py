@@ -12,9 +12,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from qrnn_qiskit.config import QRNNConfig
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.core.errors import QRNNError
 from qrnn_qiskit.engine import ExactEngine
-from qrnn_qiskit.exceptions import QRNNError
 
 
 def _has_gpu() -> bool:
@@ -32,7 +32,7 @@ _COMPARE = textwrap.dedent(
     """
     import json, sys
     import numpy as np
-    from qrnn_qiskit.config import QRNNConfig
+    from qrnn_qiskit.core.config import QRNNConfig
     from qrnn_qiskit.engine import ExactEngine
     worst = {"loss": 0.0, "gradient": 0.0, "probabilities": 0.0, "acceptance": 0.0, "sampled": 0.0, "outcomes_equal": True}
     for seed in json.loads(sys.argv[1]):

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from qrnn_qiskit.cli import main
-from qrnn_qiskit.config import QRNNConfig
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.core.errors import QRNNError
 from qrnn_qiskit.engine import ExactEngine
 from qrnn_qiskit.engine.shift import joint_probabilities
-from qrnn_qiskit.exceptions import QRNNError
 from qrnn_qiskit.runners.aer import AerRunner
 from qrnn_qiskit.runners.aer_training import AerGradient
 from qrnn_qiskit.training import Checkpoint, get_dataset, save_checkpoint

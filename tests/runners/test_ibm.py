@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import requests
 from click.testing import CliRunner
+from fake_ibm_cloud import CRN, FakeCloud
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
-from fake_ibm_cloud import CRN, FakeCloud
 from qrnn_qiskit.cli import main
-from qrnn_qiskit.config import QRNNConfig
+from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.runners.ibm import INSTANCE_ENV, TOKEN_ENV, CredentialError, IBMRunner, connect, resolve_backend
 
 SECRET = "good-token"  # the fake cloud's valid token: it must never appear in any output
@@ -251,7 +251,7 @@ def test_backend_shot_limit(cloud):
 
 
 def test_job_record_errors(tmp_path):
-    from qrnn_qiskit.exceptions import QRNNError
+    from qrnn_qiskit.core.errors import QRNNError
     from qrnn_qiskit.runners.ibm import JobRecord, load_job_record
 
     path = IBMRunner.save_record(JobRecord("ibm_manila", ["job-1"], [3], 4, 100, "postselect", {"dataset": "dna"}), tmp_path)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from statevector_reference import run_postselected
 
 from qrnn_qiskit.circuits import qrnn_sequence
-from qrnn_qiskit.config import QRNNConfig
-from qrnn_qiskit.exceptions import QRNNError
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.core.errors import QRNNError
 from qrnn_qiskit.runners import SamplerRunner
-from statevector_reference import run_postselected
 
 CFG = QRNNConfig(input_width=2, workspace=2, stages=1, order=1, degree=2)
 PARAMS = CFG.initial_parameters(bias_spread=0.6, weights_spread=0.6, unitaries_spread=0.6, seed=8)

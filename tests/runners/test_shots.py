@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qrnn_qiskit.config import QRNNConfig
+from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.runners.shots import ShotResult, evaluate_shots, shots_from_bits
 from qrnn_qiskit.training import get_dataset
 

@@ -7,9 +7,16 @@ import json
 import numpy as np
 import pytest
 
-from qrnn_qiskit.config import QRNNConfig
-from qrnn_qiskit.exceptions import CheckpointError
-from qrnn_qiskit.training import Checkpoint, evaluate_exact, get_dataset, import_reference_npz, load_checkpoint, save_checkpoint
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.core.errors import CheckpointError
+from qrnn_qiskit.training import (
+    Checkpoint,
+    evaluate_exact,
+    get_dataset,
+    import_reference_npz,
+    load_checkpoint,
+    save_checkpoint,
+)
 from qrnn_qiskit.training.reference_import import state_dict_to_parameters
 
 

@@ -7,7 +7,7 @@ import gzip
 import numpy as np
 import pytest
 
-from qrnn_qiskit.exceptions import DatasetError
+from qrnn_qiskit.core.errors import DatasetError
 from qrnn_qiskit.training import get_dataset
 
 
@@ -228,12 +228,11 @@ def test_too_short_sequences(name, length, minimum):
 def test_eval_defaults_to_the_training_data_folder(tiny_mnist, tmp_path):
     """`qrnn eval` of an MNIST checkpoint finds the csv.gz folder it was trained from; --data-dir overrides."""
     import json
+    import shutil
 
     from click.testing import CliRunner
 
     from qrnn_qiskit.cli import main
-
-    import shutil
 
     data = tmp_path / "data"  # a folder of its own, so that it can be moved away below
     data.mkdir()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qrnn_qiskit.config import QRNNConfig
+from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.engine import ExactEngine
 from qrnn_qiskit.training import load_checkpoint
 from qrnn_qiskit.training.callbacks import Callback
@@ -99,7 +99,7 @@ def test_bad_worker_settings(tmp_path):
         TrainSettings(**SMALL, workers=2, backend="aer").validate()
     with pytest.raises(ValueError, match="address 'auto' joins a Ray cluster .* set workers > 1"):
         TrainSettings(**SMALL, address="auto").validate()
-    from qrnn_qiskit.exceptions import QRNNError
+    from qrnn_qiskit.core.errors import QRNNError
 
     with pytest.raises(QRNNError, match=r"Could not reach the Ray cluster at address '127.0.0.1:1'"):
         train(TrainSettings(**SMALL, workers=2, address="127.0.0.1:1"), tmp_path, callbacks=[])

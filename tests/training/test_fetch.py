@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from qrnn_qiskit.cli import main
-from qrnn_qiskit.exceptions import DatasetError
+from qrnn_qiskit.core.errors import DatasetError
 from qrnn_qiskit.training import get_dataset
 from qrnn_qiskit.training._checksums import IDX_MD5, REFERENCE_SHA256
 from qrnn_qiskit.training.fetch import fetch, files_for, source_url

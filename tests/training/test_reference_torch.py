@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from qrnn_qiskit import optionals
 from qrnn_qiskit.cli import main
-from qrnn_qiskit.config import QRNNConfig
-from qrnn_qiskit.exceptions import CheckpointError
-from qrnn_qiskit.optionals import MissingOptionalDependency
+from qrnn_qiskit.core import optionals
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.core.errors import CheckpointError
+from qrnn_qiskit.core.optionals import MissingOptionalDependency
 from qrnn_qiskit.training import import_reference_npz, load_checkpoint, read_reference
 
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from qrnn_qiskit.cli import main
-from qrnn_qiskit.config import QRNNConfig
+from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.engine import ExactEngine
 from qrnn_qiskit.training import load_checkpoint
 from qrnn_qiskit.training.callbacks import Callback
@@ -138,7 +138,7 @@ def test_plot_and_test_flag(tmp_path):
 
 
 def test_missing_optional_dependency_message(monkeypatch):
-    from qrnn_qiskit import optionals
+    from qrnn_qiskit.core import optionals
 
     monkeypatch.setattr(optionals, "available", lambda module: False)
     with pytest.raises(optionals.MissingOptionalDependency, match=r"pip install 'qrnn-qiskit\[digits\]'"):

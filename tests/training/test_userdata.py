@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from qrnn_qiskit.cli import main
-from qrnn_qiskit.exceptions import DatasetError
+from qrnn_qiskit.core.errors import DatasetError
 from qrnn_qiskit.training import get_dataset
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qrnn_qiskit.circuits.modes import NeuronMode
-from qrnn_qiskit.circuits.rus import rus_flags_per_neuron
+from qrnn_qiskit.core.modes import NeuronMode, rus_flags_per_neuron
 
 
 @pytest.mark.parametrize(

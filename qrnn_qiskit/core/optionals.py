@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from .exceptions import QRNNError
+from qrnn_qiskit.core.errors import QRNNError
 
 __all__ = ["MissingOptionalDependency", "require", "available"]
 

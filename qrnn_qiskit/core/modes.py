@@ -4,7 +4,7 @@
     Every ancilla is measured and reset; a shot is accepted when every flag reads 0.
 ``rus:R``
     Repeat until success, unrolled: a failed block is corrected and retried up to ``R`` times
-    (see :mod:`qrnn_qiskit.circuits.rus`). ``rus`` alone means ``rus:1``.
+    (see :mod:`qrnn_qiskit.circuits.rus`; the flags that decide acceptance are :func:`rus_acceptance_mask`). ``rus`` alone means ``rus:1``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["NeuronMode", "NEURON_MODES"]
+from qrnn_qiskit.core.schedule import FixedPointSchedule
+
+__all__ = ["NeuronMode", "NEURON_MODES", "rus_acceptance_mask", "rus_flags_per_neuron"]
 
 NEURON_MODES = ("postselect", "rus", "amplify")
 _SPELLING = re.compile(r"^(postselect|rus|amplify)(?::(-?\d+))?$")
@@ -104,11 +106,9 @@ class NeuronMode:
 
     @property
     def schedule(self):
-        """The :class:`~qrnn_qiskit.circuits.amplify.FixedPointSchedule` of an amplify mode."""
+        """The :class:`~qrnn_qiskit.core.schedule.FixedPointSchedule` of an amplify mode."""
         if not self.is_amplify:
             raise ValueError(f"neuron mode {self} has no amplification schedule.")
-        from .amplify import FixedPointSchedule
-
         return FixedPointSchedule(self.uses)
 
     def flags_per_neuron(self, order: int) -> int:
@@ -121,6 +121,32 @@ class NeuronMode:
             return np.ones(2**order - 1, dtype=bool)
         if self.kind == "amplify":
             return np.ones(order, dtype=bool)  # each ancilla once, at the neuron's end
-        from .rus import acceptance_mask
+        return rus_acceptance_mask(order, self.retries)
 
-        return acceptance_mask(order, self.retries)
+
+def _block_mask(level: int, retries: int, retry: bool) -> list[bool]:
+    """Which of a block's bits must read 0 for acceptance, in emission order.
+
+    ``retry`` is True for blocks of the first pass (retried) and False inside a retry body.
+    """
+    inner = _block_mask(level - 1, retries, retry) * 2 if level else []
+    if not retry:
+        return inner + [True]
+    mask = inner + [False]  # a failed first attempt is retried
+    for attempt in range(retries):
+        mask += (_block_mask(level - 1, retries, False) * 2 if level else []) + [attempt == retries - 1]
+    return mask
+
+
+def rus_acceptance_mask(order: int, retries: int) -> np.ndarray:
+    """Boolean mask over one neuron's bits: True where the bit must read 0 for an accepted shot.
+
+    Only the last bit of each retry chain counts (an attempt that is not retried leaves the later
+    bits at 0), plus every measurement inside a retry body (those blocks are not retried).
+    """
+    return np.array(_block_mask(order - 1, retries, True), dtype=bool)
+
+
+def rus_flags_per_neuron(order: int, retries: int) -> int:
+    """Classical bits one neuron writes in ``rus:retries`` mode."""
+    return len(_block_mask(order - 1, retries, True))

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from qrnn_qiskit.config import Stage, QRNNConfig, num_parameters
+from qrnn_qiskit.core.config import QRNNConfig, Stage, num_parameters
 
 
 class TestCounts:
