@@ -30,8 +30,8 @@ def load_model_or_skip(path: str, benchmark: str):
     """The checkpoint at ``path``; without it, one JSON line saying the benchmark is skipped and
     exit 0. A qrnn-qiskit checkpoint (its ``meta`` and ``parameters`` arrays) is loaded as such,
     anything else is read as the reference's state dict (``qrnn import-reference``'s reader)."""
-    from qrnn_qiskit.training import load_checkpoint
-    from qrnn_qiskit.training.reference_import import read_reference
+    from qrnn_qiskit.models.checkpoint import load_checkpoint
+    from qrnn_qiskit.models.reference import read_reference
 
     if not Path(path).exists():
         print(json.dumps({"benchmark": benchmark, "skipped": f"no checkpoint at {path}"}))

@@ -25,7 +25,8 @@ import time
 import numpy as np
 from _shared import add_model_options, load_model_or_skip
 
-from qrnn_qiskit.training import evaluate_exact, get_dataset
+from qrnn_qiskit.data.registry import get_dataset
+from qrnn_qiskit.evaluation.exact import evaluate_exact
 
 
 def main() -> None:

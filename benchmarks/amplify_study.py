@@ -24,7 +24,8 @@ import time
 
 from _shared import add_model_options, load_model_or_skip
 
-from qrnn_qiskit.training import evaluate_exact, get_dataset
+from qrnn_qiskit.data.registry import get_dataset
+from qrnn_qiskit.evaluation.exact import evaluate_exact
 
 KEYS = ("accuracy", "expected_accuracy", "log10_expected_acceptance", "log10_acceptance_median", "loss")
 
@@ -44,7 +45,7 @@ def _accuracy_rows(config, params, dataset, uses, args):
 
 
 def _gate_rows(config, uses, targets):
-    from qrnn_qiskit.compiler import build_circuits
+    from qrnn_qiskit.workflows.build import build_circuits
 
     for mode in ["postselect"] + [f"amplify:{u}" for u in uses]:
         start = time.perf_counter()

@@ -25,9 +25,9 @@ import json
 import statistics
 from pathlib import Path
 
-from qrnn_qiskit.models import LOSSES
+from qrnn_qiskit.models.classical import LOSSES
 from qrnn_qiskit.training.settings import TrainSettings
-from qrnn_qiskit.training.sweep import sweep
+from qrnn_qiskit.workflows.sweep import sweep
 
 PAPER = {  # median steps to 1e-3 in the paper (digest section 4), by length
     "qrnn": {5: 80, 10: 180, 20: 230, 50: 255, 100: 370, 200: 380, 500: 305, 1000: 180},

@@ -80,7 +80,7 @@ def _problem(batch: int, length: int):
 def _test_split(data_dir):
     """The mnist01 test split's engine arrays, or random tokens of its shape."""
     try:
-        from qrnn_qiskit.training.datasets import get_dataset
+        from qrnn_qiskit.data.registry import get_dataset
 
         dataset = get_dataset("mnist01", data_dir=data_dir)
         inputs, targets = dataset.split("test").engine_arrays()
@@ -133,7 +133,7 @@ def _child(path: str, args, cache_dir: str) -> dict:
 
 def _gpu_present() -> bool:
     try:
-        from qrnn_qiskit.engine.gpu import require_gpu
+        from qrnn_qiskit.engine.backends.cuda import require_gpu
 
         require_gpu()
         return True

@@ -90,11 +90,11 @@ def _prototype():
 def _block():
     from numba import njit
 
-    from qrnn_qiskit.engine import _kernels
+    from qrnn_qiskit.engine.backends import cpu_gradient as _kernels
 
     @njit
     def step(state, g, bit, k, tables, d, io):
-        _kernels._reverse_lanes(state, g, bit, tables[0][k], tables[1][k], d[k], io)
+        _kernels.reverse_lanes(state, g, bit, tables[0][k], tables[1][k], d[k], io)
 
     return _driver(step)
 
@@ -152,7 +152,7 @@ def main() -> None:
     numba_config.SLP_VECTORIZE = 1  # as the package's kernels are compiled (compiled._vectorised)
     numba.set_num_threads(1)
     config, params, *_ = _problem(4, 2)
-    path = ExactEngine(config, engine="cpu")._compiled
+    path = ExactEngine(config, engine="cpu").backend
     tabs, dtabs = path._tables(params, derivatives=True)
     ops = path._ops
     lanes_of = {int(k): int(lane) for kind, lane, k in zip(*ops[:3]) if kind == 1}

@@ -23,7 +23,7 @@ from collections import Counter, defaultdict
 import numpy as np
 from _shared import MNIST_DATA
 
-from qrnn_qiskit.training import get_dataset
+from qrnn_qiskit.data.registry import get_dataset
 
 
 def _hits(x, y, xt, yt, steps) -> np.ndarray:

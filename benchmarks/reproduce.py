@@ -30,106 +30,21 @@ from pathlib import Path
 
 import numpy as np
 
-from qrnn_qiskit.training import evaluate_exact, get_dataset, load_checkpoint
-from qrnn_qiskit.training.datasets import SequenceBatch
-from qrnn_qiskit.training.evaluate import evaluate_decided, evaluate_ensemble
+from qrnn_qiskit.data.base import SequenceBatch
+from qrnn_qiskit.data.registry import get_dataset
+from qrnn_qiskit.evaluation.decided import evaluate_decided, evaluate_ensemble
+from qrnn_qiskit.evaluation.exact import evaluate_exact
+from qrnn_qiskit.models.checkpoint import load_checkpoint
 from qrnn_qiskit.training.plot import read_metrics
-from qrnn_qiskit.training.sweep import sweep
-from qrnn_qiskit.training.trainer import TrainSettings, train
+from qrnn_qiskit.training.recipes import RECIPES
+from qrnn_qiskit.training.settings import TrainSettings
+from qrnn_qiskit.workflows.sweep import sweep
+from qrnn_qiskit.workflows.train import train
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "rvqe-mnist"
 
-# Reference settings (paper digest section 4.1 and the issue's targets).
-# mnist01's model and data for both of its recipes below. The reference ran 50 images per digit on
-# each of 2 shards and averaged their gradients: 200 images a step, which is --batch-size 100 (per
-# digit) on one process. The best checkpoint is chosen on 400 fixed validation images, not on one
-# random batch.
-_MNIST01 = dict(
-    dataset="mnist01", workspace=8, stages=2, order=2, degree=2, batch_size=100, optimizer="adam",
-    learning_rate=0.005, initial_bias_spread=0.1, initial_weights_spread=0.0, initial_unitaries_spread=0.01,
-    validation_size=400,
-)
-
-TASKS = {
-    "simple-seq": dict(
-        dataset="simple-seq", workspace=5, stages=2, order=2, degree=3, batch_size=2, optimizer="adam",
-        learning_rate=0.05, initial_bias_spread=0.5, initial_weights_spread=0.5,
-        initial_unitaries_spread=0.5, steps=500, stop_at_loss=1e-3, seed=112,
-    ),
-    "dna": dict(
-        dataset="dna", sentence_length=20, workspace=5, stages=1, order=2, degree=3, batch_size=128,
-        optimizer="adam", learning_rate=0.01, steps=5000, stop_at_loss=1e-3, seed=1,
-    ),
-    # The Quickstart's run, longer: W=7, 50 images per digit a step, Adam 0.005 falling to 0.002
-    # after step 130, the best checkpoint chosen on the whole validation split (72 images). On the
-    # compiled engine 1,700 steps take about 200 s on two cores.
-    "digits01": dict(
-        dataset="digits01", workspace=7, stages=2, order=2, degree=2, batch_size=50, optimizer="adam",
-        learning_rate=0.005, initial_bias_spread=0.1, initial_weights_spread=0.0,
-        initial_unitaries_spread=0.01, steps=1700, seed=1, lr_schedule=[[130, 0.002]], validation_size=0,
-    ),
-    # mnist01's recipe on the 8x8 digits: W=8, 100 images per digit a step, Adam 0.005 falling to
-    # 0.002 (here after step 130, read off a run that at 0.005 never settled), the best checkpoint
-    # chosen on the whole validation split (72 images). benchmarks/runs/digits01-98.
-    "digits01-w8": dict(
-        dataset="digits01", workspace=8, stages=2, order=2, degree=2, batch_size=100, optimizer="adam",
-        learning_rate=0.005, initial_bias_spread=0.1, initial_weights_spread=0.0,
-        initial_unitaries_spread=0.01, steps=1880, seed=1, lr_schedule=[[130, 0.002]], validation_size=0,
-    ),
-    # Table 1's L-BFGS row: {3,6} not deskewed, I2 W6 S2 d3 (1,292 parameters), L-BFGS 0.02 on 200
-    # images a step (100 per digit here), the reference's spreads 0.1 / 0.01 / 0.01; its runs had
-    # their best checkpoints at steps 90-170. The best is chosen on 400 fixed validation images.
-    "mnist36": dict(
-        dataset="mnist36", workspace=6, stages=2, order=2, degree=3, batch_size=100, optimizer="lbfgs",
-        learning_rate=0.02, initial_bias_spread=0.1, initial_weights_spread=0.01,
-        initial_unitaries_spread=0.01, steps=170, seed=1, validation_size=400,
-    ),
-    # Table 1's Adam row: {3,6} deskewed, mnist01's model and recipe (I2 W8 S2 d2, 1,212 parameters,
-    # Adam 0.005, 200 images a step, spreads 0.1 / 0 / 0.01); the reference's best checkpoints were
-    # at steps 840-2150; the best is chosen on 400 fixed validation images. At 0.005 throughout,
-    # seed 1 left the plateau by step 40 (validation 0.21 at step 100) and was thrown back to 0.53
-    # by step 190, as mnist01 was at 0.005; so, as for mnist01, 0.002 from step 100 on.
-    "mnist36-ds": dict(
-        dataset="mnist36-ds", workspace=8, stages=2, order=2, degree=2, batch_size=100, optimizer="adam",
-        learning_rate=0.005, initial_bias_spread=0.1, initial_weights_spread=0.0,
-        initial_unitaries_spread=0.01, steps=2000, seed=1, lr_schedule=[[100, 0.002]], validation_size=400,
-    ),
-    # Table 1's t-SNE row: all ten digits as 2-D t-SNE coordinates of 5 bits (the reference's
-    # encoding before it switched to UMAP), I2 W8 S2 d3 (3,396 parameters), Adam 0.005, 32 images
-    # per digit on each of 2 shards (64 per digit a step here), spreads 0.1 / 0 / 0.01, at most
-    # 6,500 steps. The paper's 94.6 % is per label word.
-    "tsne": dict(
-        dataset="mnist-tsne-d2-r5", workspace=8, stages=2, order=2, degree=3, batch_size=64,
-        optimizer="adam", learning_rate=0.005, initial_bias_spread=0.1, initial_weights_spread=0.0,
-        initial_unitaries_spread=0.01, steps=6500, seed=1, validation_size=1000,
-    ),
-    # Table 1's UMAP row: 3-D supervised UMAP coordinates of 5 bits, I3 W7 S2 d3 (3,134
-    # parameters), 64 images per digit on each of 2 shards (128 per digit a step), spreads 0.1 /
-    # 0.01 / 0.01. The reference swept Adam 0.1 / 0.03 / 0.01 over 1,000 steps (2-hour runs); here
-    # 0.03, which descends fastest but is thrown back by step 300, falling to 0.01 after step 200
-    # and 0.003 after step 1,500, 2,500 steps (0.01 throughout for 1,000 steps:
-    # benchmarks/runs/umap). The paper's 96.7 % is per label word.
-    "umap": dict(
-        dataset="mnist-umap-d3-r5", workspace=7, stages=2, order=2, degree=3, batch_size=128,
-        optimizer="adam", learning_rate=0.03, lr_schedule=[[200, 0.01], [1500, 0.003]],
-        initial_bias_spread=0.1, initial_weights_spread=0.01, initial_unitaries_spread=0.01, steps=2500, seed=1,
-        validation_size=1000,
-    ),
-    "mnist01": dict(
-        _MNIST01,
-        # 1,400 steps or 10 minutes of training, whichever comes first (the engine issue's budget
-        # on the shared 2-core machine, where a step takes 0.3-0.47 s as the machine is loaded);
-        # the best checkpoint so far is evaluated either way. --timeout 0 lifts the limit.
-        steps=1400, seed=1, timeout=600,
-        # Every seed leaves the 0.42 plateau by step 100-150 at 0.005, and most are thrown back by
-        # step 200 (benchmarks/runs/mnist01-seeds); 0.002 from step 120 on keeps them descending
-        # (mnist01-early-drop), and 0.001 from step 800 on settles them.
-        lr_schedule=[[120, 0.002], [800, 0.001]],
-    ),
-    # The recipe of Table 1's first mnist01 runs (benchmarks/runs/mnist01-98, mnist01-seeds): the
-    # drop to 0.002 at step 390 was read off seed 35557, the one run that reached 98 % with it.
-    "mnist01-drop390": dict(_MNIST01, steps=900, seed=35557, lr_schedule=[[390, 0.002]]),
-}
+# The recipes live in the package (qrnn_qiskit.training.recipes; `qrnn recipes` lists them).
+TASKS = {name: recipe["settings"] for name, recipe in RECIPES.items()}
 
 
 def _options(args) -> dict:

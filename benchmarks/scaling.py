@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from qrnn_qiskit.core.config import QRNNConfig
-from qrnn_qiskit.training import get_dataset
+from qrnn_qiskit.data.registry import get_dataset
 from qrnn_qiskit.training.distributed import DataParallelObjective
-from qrnn_qiskit.training.trainer import GRAD_CLIP, _Objective
+from qrnn_qiskit.training.loop import GRAD_CLIP, ExactObjective
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "rvqe-mnist"
 
@@ -53,9 +53,9 @@ def main() -> None:
 
     threads = numba.get_num_threads()
     numba.set_num_threads(1)  # like for like with one actor, which runs one kernel thread
-    local = _median_seconds(_Objective(config, dataset.scored()), batch, params, args.repeats)
+    local = _median_seconds(ExactObjective(config, dataset.scored()), batch, params, args.repeats)
     numba.set_num_threads(threads)
-    every = _median_seconds(_Objective(config, dataset.scored()), batch, params, args.repeats)
+    every = _median_seconds(ExactObjective(config, dataset.scored()), batch, params, args.repeats)
     rows = [{"workers": 0, "where": "this process, 1 kernel thread", "seconds": local},
             {"workers": 0, "where": f"this process, {threads} kernel threads", "seconds": every}]
     for workers in args.workers:

@@ -16,12 +16,13 @@ from qrnn_qiskit.core.errors import CheckpointError, DatasetError, QRNNError
 __version__ = "0.1.0"
 
 _LAZY = {
-    "build": "compiler",
-    "evaluate": "evaluation",
-    "train": "training.trainer",
-    "resume": "training.trainer",
+    "build": "workflows.build",
+    "evaluate": "workflows.evaluate",
+    "train": "workflows.train",
+    "resume": "workflows.train",
+    "sweep": "workflows.sweep",
     "TrainSettings": "training.settings",
-    "import_reference": "training.reference_import",
+    "import_reference": "models.reference",
 }
 
 __all__ = ["QRNNConfig", "QRNNError", "CheckpointError", "DatasetError", "__version__", *_LAZY]

@@ -10,14 +10,30 @@ import functools
 import inspect
 import json
 import logging
+import re
 import sys
 
 import click
+from click.core import ParameterSource
+
+from qrnn_qiskit.circuits.synthesis import STRATEGIES
+from qrnn_qiskit.core.errors import QRNNError
+from qrnn_qiskit.data.fetch import fetch
+from qrnn_qiskit.data.registry import list_datasets
+from qrnn_qiskit.engine.spec import ENGINES, PRECISIONS
+from qrnn_qiskit.evaluation.exact import UNSCORED
+from qrnn_qiskit.models.checkpoint import load_checkpoint
+from qrnn_qiskit.models.reference import import_reference as import_file
+from qrnn_qiskit.training.plot import plot_run
+from qrnn_qiskit.training.recipes import list_recipes, recipe_settings
+from qrnn_qiskit.training.settings import TrainSettings
+from qrnn_qiskit.workflows.build import build as build_qrnn
+from qrnn_qiskit.workflows.build import format_report
+from qrnn_qiskit.workflows.evaluate import evaluate
+from qrnn_qiskit.workflows.sweep import format_sweep, sweep
+from qrnn_qiskit.workflows.train import resume, train
 
 __all__ = ["main"]
-
-from qrnn_qiskit.engine.exact import ENGINES, PRECISIONS
-from qrnn_qiskit.training.evaluate import UNSCORED
 
 SPLITS = click.Choice(["train", "validate", "test"])
 LAYOUTS = click.Choice(["auto", "default", "compact"])
@@ -35,8 +51,6 @@ def _library_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from qrnn_qiskit.core.errors import QRNNError
-
         try:
             return fn(*args, **kwargs)
         except (ValueError, TypeError) as exc:  # bad arguments: a usage error (exit 2)
@@ -52,8 +66,6 @@ def _library_errors(fn):
 def _as_flags(message: str) -> str:
     """Library messages name parameters (``data_dir``); on the command line they read as flags
     (``--data-dir``). Only names with an underscore are translated: plain words stay words."""
-    import re
-
     for param in click.get_current_context().command.params:
         longs = [o for o in param.opts if o.startswith("--")]
         if param.name and "_" in param.name and longs:
@@ -61,12 +73,9 @@ def _as_flags(message: str) -> str:
     return message
 
 
-def _default(fn_path: str, name: str):
-    """The default of parameter ``name`` of the library function ``module:function``."""
-    import importlib
-
-    module, function = fn_path.split(":")
-    return inspect.signature(getattr(importlib.import_module(module), function)).parameters[name].default
+def _default(function, name: str):
+    """The default of parameter ``name`` of the library function ``function``."""
+    return inspect.signature(function).parameters[name].default
 
 
 def _emit(result: dict, as_json: bool) -> None:
@@ -89,12 +98,10 @@ def main() -> None:
 
 
 # ------------------------------------------------------------------------------------------ build
-_B = "qrnn_qiskit.compiler:build"
+_B = build_qrnn
 
 
 def _synthesis_choice():
-    from qrnn_qiskit.circuits.synthesis import STRATEGIES
-
     return click.Choice(STRATEGIES)
 
 
@@ -134,9 +141,6 @@ def _synthesis_choice():
 @_library_errors
 def build(report, as_json, draw, **options):
     """Build the QRNN as Qiskit circuits, report them (logical and per target), export OpenQASM."""
-    from qrnn_qiskit.compiler import build as build_qrnn
-    from qrnn_qiskit.compiler import format_report
-
     result = build_qrnn(options.pop("checkpoint"), **options)
     if draw:
         if result.circuit.size() > 2000:
@@ -157,8 +161,6 @@ def datasets_command(ctx, data_dir):
     """List the datasets with their input width, sequence length and classes (or fetch their data)."""
     if ctx.invoked_subcommand is not None:
         return
-    from qrnn_qiskit.training.datasets import list_datasets
-
     click.echo(f"{'name':18s} {'input_width':>11s} {'length':>6s} {'classes':>7s} {'scored':>6s}")
     for entry in list_datasets(data_dir):
         suffix = f"  [{entry['family']}: {entry['note']}]" if entry["note"] else ""
@@ -174,13 +176,11 @@ def datasets_command(ctx, data_dir):
 @click.option("--dir", "dir", type=click.Path(file_okay=False),
               help="folder to download into (default: $QRNN_DATA_DIR, else ~/.cache/qrnn-qiskit/data)")
 @click.option("--mirror", help="base URL holding every file flat (default: the reference repository and the MNIST mirror)")
-@click.option("--timeout", type=float, default=_default("qrnn_qiskit.training.fetch:fetch", "timeout"), show_default=True,
+@click.option("--timeout", type=float, default=_default(fetch, "timeout"), show_default=True,
               help="seconds to wait for a server")
 @_library_errors
 def fetch_command(name, dir, mirror, timeout):
     """Download and check the data files of dataset NAME (or `all`)."""
-    from qrnn_qiskit.training.fetch import fetch
-
     paths = fetch(name, dir, mirror=mirror, timeout=timeout)
     folder = paths[0].parent if paths else "(nothing to fetch: this dataset is generated or bundled)"
     click.echo(f"{len(paths)} file(s) checked in {folder}")
@@ -199,9 +199,6 @@ def import_reference(file, output, order):
     FILE is an .npz of its state dict (with an optional sidecar .json of settings), or one of its
     checkpoint .tar files (needs the torch extra; read with weights_only, never unpickled freely).
     """
-    from qrnn_qiskit.training import load_checkpoint
-    from qrnn_qiskit.training.reference_import import import_reference as import_file
-
     path = import_file(file, output, order=order)
     cfg = load_checkpoint(path).config
     click.echo(f"wrote {path}: I={cfg.input_width} W={cfg.workspace} S={cfg.stages} order={cfg.order} "
@@ -209,7 +206,7 @@ def import_reference(file, output, order):
 
 
 # ------------------------------------------------------------------------------------------- eval
-_E = "qrnn_qiskit.evaluation:evaluate"
+_E = evaluate
 
 
 @main.command("eval")
@@ -254,40 +251,66 @@ _E = "qrnn_qiskit.evaluation:evaluate"
 @_library_errors
 def eval_command(checkpoint, as_json, **options):
     """Evaluate a checkpoint: loss, sampled accuracy, exact expected accuracy, CER, acceptance."""
-    from qrnn_qiskit.evaluation import evaluate
-
     _emit(evaluate(checkpoint, **options), as_json)
 
 
 # ------------------------------------------------------------------------------------------ train
+_GROUP_TITLES = {"data": "Data", "model": "Model", "optimizer": "Optimiser", "run": "Run"}
+
+
+class _GroupedCommand(click.Command):
+    """A command whose --help shows the training settings in their groups (data, model,
+    optimiser, run), then its own options."""
+
+    def format_options(self, ctx, formatter) -> None:
+        sections: dict[str, list] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None:
+                sections.setdefault(getattr(param, "settings_group", None) or "", []).append(record)
+        for group, title in _GROUP_TITLES.items():
+            if sections.get(group):
+                with formatter.section(f"{title} settings"):
+                    formatter.write_dl(sections[group])
+        if sections.get(""):
+            with formatter.section("Options"):
+                formatter.write_dl(sections[""])
+
+
+def _option_kwargs(f: dataclasses.Field) -> dict:
+    """click's arguments for a settings field: default, help, and how its value is spelled."""
+    meta = f.metadata
+    kwargs = {"help": meta["help"], "show_default": f.default is not None}
+    if f.default is not dataclasses.MISSING:
+        kwargs["default"] = f.default
+    if isinstance(f.default, bool):
+        kwargs["is_flag"] = True
+    elif "choices" in meta:
+        kwargs["type"] = click.Choice(meta["choices"])
+    elif "parse" in meta:
+        kwargs["callback"] = _parsed(meta["parse"])
+        kwargs["metavar"] = meta.get("metavar")
+    elif meta.get("path"):
+        kwargs["type"] = click.Path(file_okay=False)
+    elif meta.get("file"):
+        kwargs["type"] = click.Path(dir_okay=False)
+    else:
+        kwargs["type"] = meta.get("type", type(f.default))
+    return kwargs
+
+
 def _settings_options(fn=None, *, exclude: tuple = ()):
-    """One click option per field of :class:`TrainSettings`, with its default, help and flags."""
+    """One click option per training setting (:meth:`TrainSettings.options`), with its default,
+    help and flags, tagged with its group for the grouped help."""
     if fn is None:
         return functools.partial(_settings_options, exclude=exclude)
-    from qrnn_qiskit.training.settings import TrainSettings
-
-    for f in reversed(dataclasses.fields(TrainSettings)):
+    for name, (group, f) in reversed(list(TrainSettings.options().items())):
         meta = f.metadata
-        if not meta.get("cli", True) or f.name in exclude:
+        if not meta.get("cli", True) or name in exclude:
             continue
-        names = [f"--{f.name.replace('_', '-')}", *meta.get("aliases", ()), *([meta["short"]] if "short" in meta else [])]
-        kwargs = {"help": meta["help"], "show_default": f.default is not None}
-        if f.default is not dataclasses.MISSING:
-            kwargs["default"] = f.default
-        if isinstance(f.default, bool):
-            kwargs["is_flag"] = True
-        elif "choices" in meta:
-            kwargs["type"] = click.Choice(meta["choices"])
-        elif "parse" in meta:
-            kwargs["callback"] = _parsed(meta["parse"])
-            kwargs["metavar"] = meta.get("metavar")
-        elif meta.get("path"):
-            kwargs["type"] = click.Path(file_okay=False)
-        elif meta.get("file"):
-            kwargs["type"] = click.Path(dir_okay=False)
-        else:
-            kwargs["type"] = meta.get("type", type(f.default))
-        fn = click.option(*names, f.name, **kwargs)(fn)
+        names = [f"--{name.replace('_', '-')}", *meta.get("aliases", ()), *([meta["short"]] if "short" in meta else [])]
+        fn = click.option(*names, name, **_option_kwargs(f))(fn)
+        fn.__click_params__[-1].settings_group = group
     return fn
 
 
@@ -301,22 +324,46 @@ def _parsed(parse):
     return callback
 
 
-@main.command("train")
+def _given(ctx: click.Context, options: dict) -> dict:
+    """The options typed on the command line (not left at their defaults)."""
+    return {name: value for name, value in options.items()
+            if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
+
+
+def _train_settings(ctx: click.Context, recipe: str | None, options: dict) -> TrainSettings:
+    """The options as settings; with a recipe, its settings with the options typed taking precedence."""
+    if recipe is None:
+        return TrainSettings(**options, argv=sys.argv[1:])
+    return recipe_settings(recipe, **_given(ctx, options), argv=sys.argv[1:])
+
+
+@main.command("train", cls=_GroupedCommand)
 @_settings_options
-@click.option("--out", type=click.Path(file_okay=False), default=_default("qrnn_qiskit.training.trainer:train", "out"),
+@click.option("--recipe", help="start from a named recipe (qrnn recipes lists them); options given beside it override it")
+@click.option("--out", type=click.Path(file_okay=False), default=_default(train, "out"),
               show_default=True, help="run folder (config.json, metrics.jsonl, best.npz, final.npz)")
 @click.option("--test", is_flag=True, help="evaluate the best checkpoint on the test split at the end")
 @click.option("--json", "as_json", is_flag=True, help="end with one JSON line summarising the run")
+@click.pass_context
 @_library_errors
-def train_command(out, test, as_json, **options):
+def train_command(ctx, recipe, out, test, as_json, **options):
     """Train a QRNN (reference settings and loss) on the exact engine or with Aer gradients."""
-    from qrnn_qiskit.training.settings import TrainSettings
-    from qrnn_qiskit.training.trainer import train
-
-    _emit(train(TrainSettings(**options, argv=sys.argv[1:]), out, test=test), as_json)
+    _emit(train(_train_settings(ctx, recipe, options), out, test=test), as_json)
 
 
-@main.command("sweep")
+@main.command("recipes")
+@click.option("--json", "as_json", is_flag=True, help="print them as one JSON line, settings included")
+def recipes_command(as_json):
+    """List the named training recipes (qrnn train --recipe NAME)."""
+    entries = list_recipes()
+    if as_json:
+        click.echo(json.dumps(entries))
+        return
+    for entry in entries:
+        click.echo(f"{entry['name']:16s} {entry['dataset']:18s} {entry['description']}")
+
+
+@main.command("sweep", cls=_GroupedCommand)
 @_settings_options(exclude=("workers", "address"))
 @click.option("--grid", multiple=True, metavar="NAME=V1,V2,...",
               help="a swept setting and its values (repeatable), e.g. --grid learning-rate=0.01,0.05")
@@ -327,15 +374,12 @@ def train_command(out, test, as_json, **options):
                    "or with --address the cluster's CPUs")
 @click.option("--address", help="Ray cluster to run the trials on: auto or HOST:PORT")
 @click.option("--target-loss", type=float, help="also report the first step whose validation loss fell below this")
-@click.option("--out", type=click.Path(file_okay=False), default=_default("qrnn_qiskit.training.sweep:sweep", "out"),
+@click.option("--out", type=click.Path(file_okay=False), default=_default(sweep, "out"),
               show_default=True, help="sweep folder: one run folder per trial, sweep.json, sweep.png")
 @click.option("--json", "as_json", is_flag=True, help="print the table as one JSON line")
 @_library_errors
 def sweep_command(out, grid, seeds, random, max_concurrent, address, target_loss, as_json, **options):
     """Train a grid of settings and seeds, one run folder per trial; rerun to continue it."""
-    from qrnn_qiskit.training.settings import TrainSettings
-    from qrnn_qiskit.training.sweep import format_sweep, sweep
-
     result = sweep(TrainSettings(**options, argv=sys.argv[1:]), out, grid=grid, seeds=seeds, random=random,
                    max_concurrent=max_concurrent, address=address, target_loss=target_loss)
     if as_json:
@@ -364,8 +408,6 @@ def sweep_command(out, grid, seeds, random, max_concurrent, address, target_loss
 @_library_errors
 def resume_command(checkpoint, out, as_json, **options):
     """Continue a training run exactly from its checkpoint."""
-    from qrnn_qiskit.training.trainer import resume
-
     _emit(resume(checkpoint, out, **options), as_json)
 
 
@@ -376,8 +418,6 @@ def resume_command(checkpoint, out, as_json, **options):
 @_library_errors
 def plot_command(run_dir, output):
     """Draw a run's loss and error-rate curves to a PNG (plot extra: matplotlib)."""
-    from qrnn_qiskit.training.plot import plot_run
-
     click.echo(f"wrote {plot_run(run_dir, output)}")
 
 

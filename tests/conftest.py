@@ -23,7 +23,7 @@ def shared_dir() -> Path:
 def small_checkpoint(tmp_path) -> Path:
     """A 4-qubit simple-bits model (I=1, W=2, S=1, order 1, degree 1) with spread-out weights."""
     from qrnn_qiskit.core.config import QRNNConfig
-    from qrnn_qiskit.training import Checkpoint, save_checkpoint
+    from qrnn_qiskit.models.checkpoint import Checkpoint, save_checkpoint
 
     config = QRNNConfig(input_width=1, workspace=2, stages=1, order=1, degree=1)
     params = config.initial_parameters(bias_spread=0.8, weights_spread=0.8, unitaries_spread=0.8, seed=4)

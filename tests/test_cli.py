@@ -110,16 +110,15 @@ def test_short_flags_mean_the_same_option_everywhere():
 
 
 @pytest.mark.parametrize(("command", "function"), [
-    ("build", "qrnn_qiskit.compiler:build"),
-    ("eval", "qrnn_qiskit.evaluation:evaluate"),
-    ("train", "qrnn_qiskit.training.trainer:train"),
-    ("resume", "qrnn_qiskit.training.trainer:resume"),
-    ("import-reference", "qrnn_qiskit.training.reference_import:import_reference"),
+    ("build", "qrnn_qiskit.workflows.build:build"),
+    ("eval", "qrnn_qiskit.workflows.evaluate:evaluate"),
+    ("train", "qrnn_qiskit.workflows.train:train"),
+    ("resume", "qrnn_qiskit.workflows.train:resume"),
+    ("import-reference", "qrnn_qiskit.models.reference:import_reference"),
 ])
 def test_commands_take_the_library_parameters_and_defaults(command, function):
     """Every option of a command is a parameter of its library function (or of TrainSettings),
     with the same default; printing options (--json, --report, --draw) are the command's own."""
-    import dataclasses
     import importlib
     import inspect
 
@@ -127,7 +126,7 @@ def test_commands_take_the_library_parameters_and_defaults(command, function):
 
     module, name = function.split(":")
     signature = inspect.signature(getattr(importlib.import_module(module), name)).parameters
-    settings = {f.name: f.default for f in dataclasses.fields(TrainSettings)}
+    settings = {name: f.default for name, (_, f) in TrainSettings.options().items()}
     ctx = click.Context(main.commands[command])
     for param in main.commands[command].params:
         if param.name in ("as_json", "report", "draw", "checkpoint", "file", "run_dir"):
@@ -138,13 +137,17 @@ def test_commands_take_the_library_parameters_and_defaults(command, function):
             default = signature[param.name].default
             assert default is not inspect.Parameter.empty, (command, param.name)
             assert given == default or (given in (None, ()) and default in (None, ())), (command, param.name, given, default)
+        elif param.name == "recipe":  # qrnn train --recipe NAME: recipe_settings(recipe, ...)
+            from qrnn_qiskit.training.recipes import recipe_settings
+
+            assert command == "train" and "recipe" in inspect.signature(recipe_settings).parameters and given is None
         else:
             assert command == "train" and param.name in settings, f"qrnn {command} --{param.name} is no parameter"
             assert given == settings[param.name], (param.name, given, settings[param.name])
 
 
 def test_fixed_bias_keeps_the_reference_spelling(tmp_path):
-    from qrnn_qiskit.training import load_checkpoint
+    from qrnn_qiskit.models.checkpoint import load_checkpoint
 
     args = ["train", "-W", "1", "-S", "0", "-k", "1", "-d", "1", "--sentence-length", "3", "--steps", "1"]
     for flag in ("--bias", "--initial-bias"):

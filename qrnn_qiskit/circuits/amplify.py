@@ -35,6 +35,9 @@ from __future__ import annotations
 
 import math
 
+from qiskit.circuit import CircuitInstruction, Measure, Reset
+from qiskit.circuit.library import CRYGate, MCPhaseGate, PhaseGate, XGate
+
 from qrnn_qiskit.core.schedule import FixedPointSchedule
 
 __all__ = ["amplified_program", "emit_amplified_neuron"]
@@ -81,9 +84,6 @@ def amplified_program(order: int, uses: int) -> list[tuple]:
 
 def emit_amplified_neuron(circuit, gates, order: int, uses: int, lanes, target, ancillas, flags) -> None:
     """Append one neuron in ``amplify:uses`` mode, then measure and reset each ancilla into ``flags``."""
-    from qiskit.circuit import CircuitInstruction, Measure, Reset
-    from qiskit.circuit.library import CRYGate, MCPhaseGate, PhaseGate, XGate
-
     chain = [*ancillas, target]
     a0 = ancillas[0]
     append = circuit._append

@@ -40,9 +40,7 @@ from qiskit.circuit import (
 )
 from qiskit.circuit.library import RYGate, XGate
 
-from qrnn_qiskit.circuits.amplify import emit_amplified_neuron
-from qrnn_qiskit.circuits.neuron import _emit_neuron, _NeuronGates, neuron_program
-from qrnn_qiskit.circuits.rus import emit_rus_neuron
+from qrnn_qiskit.circuits.neuron import NeuronGates, emit_neuron
 from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.core.modes import NeuronMode
 
@@ -126,12 +124,29 @@ def qrnn_sequence(
         ValueError: for a non-positive length, wrong weight or input counts, input bits that are
             not 0/1, or an unknown neuron mode or synthesis.
     """
+    length, weights, inputs = _checked_values(config, length, weights, inputs)
+    mode = NeuronMode.parse(neuron_mode)
+    num_in = config.input_width
+    io = QuantumRegister(num_in, "io")
+    ws = QuantumRegister(config.workspace, "ws")
+    anc = QuantumRegister(config.order, "anc")
+    out = ClassicalRegister(length * num_in, "out")
+    flag = ClassicalRegister(length * config.num_neurons * mode.flags_per_neuron(config.order), "flag")
+    circuit = QuantumCircuit(io, ws, anc, out, flag, name=name)
+    circuit.metadata = {"qrnn": {**config.to_dict(), "length": length, "neuron_mode": str(mode)}}
+    emitter = _CellEmitter(circuit, config, weights, inputs, mode, synthesis, insert_barriers)
+    for step in range(length):
+        emitter.step(step)
+    return circuit
+
+
+def _checked_values(config: QRNNConfig, length, weights, inputs) -> tuple[int, list | np.ndarray, list | np.ndarray]:
+    """The length, weights and input bits of :func:`qrnn_sequence`, checked (parameters where omitted)."""
     if not isinstance(config, QRNNConfig):
         raise TypeError(f"config must be a QRNNConfig, got {type(config).__name__}.")
     if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
         raise ValueError(f"length must be a positive integer number of steps, got {length!r}.")
     length = int(length)
-    mode = NeuronMode.parse(neuron_mode)
     num_in = config.input_width
     if weights is None:
         weights = weight_parameters(config)
@@ -142,18 +157,7 @@ def qrnn_sequence(
     if isinstance(inputs, np.ndarray) and not np.all((inputs == 0) | (inputs == 1)):
         bad = sorted(set(inputs[(inputs != 0) & (inputs != 1)].tolist()))[:5]
         raise ValueError(f"Input bits must be 0 or 1, got {bad}.")
-    flags_per_neuron = mode.flags_per_neuron(config.order)
-    io = QuantumRegister(num_in, "io")
-    ws = QuantumRegister(config.workspace, "ws")
-    anc = QuantumRegister(config.order, "anc")
-    out = ClassicalRegister(length * num_in, "out")
-    flag = ClassicalRegister(length * config.num_neurons * flags_per_neuron, "flag")
-    circuit = QuantumCircuit(io, ws, anc, out, flag, name=name)
-    circuit.metadata = {"qrnn": {**config.to_dict(), "length": length, "neuron_mode": str(mode)}}
-    emitter = _CellEmitter(circuit, config, weights, inputs, mode, synthesis, insert_barriers)
-    for step in range(length):
-        emitter.step(step)
-    return circuit
+    return length, weights, inputs
 
 
 class _CellEmitter:
@@ -165,9 +169,8 @@ class _CellEmitter:
         self.out, self.flag = circuit.cregs
         self.lanes = [*circuit.qregs[0], *circuit.qregs[1]]
         self.flags_per_neuron = mode.flags_per_neuron(config.order)
-        self.program = neuron_program(config.order)
         self.neurons = [
-            (spec, _NeuronGates(spec.subsets, list(weights[spec.weight_slice]), weights[spec.bias_index],
+            (spec, NeuronGates(spec.subsets, list(weights[spec.weight_slice]), weights[spec.bias_index],
                                 config.bias, synthesis=synthesis, sources=spec.sources))
             for spec in config.neurons
         ]
@@ -221,14 +224,7 @@ class _CellEmitter:
                 self._enter_stage(step, spec.stage)
             first = (step * config.num_neurons + spec.index) * per
             flags = self.flag[first : first + per]
-            if self.mode.is_rus:
-                emit_rus_neuron(self.circuit, gates, config.order, self.mode.retries, lanes, lanes[spec.target],
-                                self.anc, flags)
-            elif self.mode.is_amplify:
-                emit_amplified_neuron(self.circuit, gates, config.order, self.mode.uses, lanes, lanes[spec.target],
-                                      self.anc, flags)
-            else:
-                _emit_neuron(self.circuit, gates, self.program, lanes, lanes[spec.target], self.anc, flags)
+            emit_neuron(self.circuit, gates, self.mode, config.order, lanes, lanes[spec.target], self.anc, flags)
         self._stage_barrier()
         num_in = config.input_width
         for i in range(num_in):

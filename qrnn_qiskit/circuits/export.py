@@ -98,6 +98,9 @@ def _identifier(name: str) -> str | None:
     return plain if _IDENTIFIER.match(plain) else None
 
 
+_RESERVED = {"input", "output", "qubit", "bit", "measure", "reset", "if", "else", "ctrl", "pi", "gate"}
+
+
 def _dumps_qasm3(circuit: QuantumCircuit) -> tuple[str, dict[str, str]] | None:
     """OpenQASM 3 for circuits of the QRNN gate set, or None when something else is present."""
     names: dict[str, str] = {}
@@ -106,69 +109,81 @@ def _dumps_qasm3(circuit: QuantumCircuit) -> tuple[str, dict[str, str]] | None:
         if ident is None or ident in names:
             return None
         names[ident] = parameter.name
-    registers = {}
-    for reg in circuit.qregs:
-        for i, bit in enumerate(reg):
-            registers[bit] = f"{reg.name}[{i}]"
-    for reg in circuit.cregs:
-        for i, bit in enumerate(reg):
-            registers[bit] = f"{reg.name}[{i}]"
-    reserved = {"input", "output", "qubit", "bit", "measure", "reset", "if", "else", "ctrl", "pi", "gate"}
+    registers = {bit: f"{reg.name}[{i}]" for reg in circuit.qregs + circuit.cregs for i, bit in enumerate(reg)}
     register_names = [r.name for r in circuit.qregs + circuit.cregs]
     if len(registers) != circuit.num_qubits + circuit.num_clbits or any(
-        not _IDENTIFIER.match(n) or n in reserved or n in names for n in register_names
+        not _IDENTIFIER.match(n) or n in _RESERVED or n in names for n in register_names
     ):
         return None
-    angle_text: dict[str, str] = {}  # keyed by the expression's text: hashing expressions is slower
+    writer = _Qasm3Writer()
+    writer.lines += [f"input float[64] {ident};" for ident in names]
+    writer.lines += [f"qubit[{r.size}] {r.name};" for r in circuit.qregs]
+    writer.lines += [f"bit[{r.size}] {r.name};" for r in circuit.cregs]
+    if not writer.emit(circuit, registers, ""):
+        return None
+    return "\n".join(writer.lines) + "\n", names
 
-    def angle(value) -> str:
+
+class _Qasm3Writer:
+    """The lines of an OpenQASM 3 program for the QRNN gate set (see :func:`_dumps_qasm3`)."""
+
+    def __init__(self) -> None:
+        self.lines = ["OPENQASM 3.0;", 'include "stdgates.inc";']
+        self._angles: dict[str, str] = {}  # keyed by the expression's text: hashing expressions is slower
+
+    def angle(self, value) -> str:
         if isinstance(value, (int, float)):
             return repr(float(value))
         raw = str(value)
-        text = angle_text.get(raw)
+        text = self._angles.get(raw)
         if text is None:
-            text = angle_text[raw] = _ELEMENT.sub(r"\1_\2", raw)
+            text = self._angles[raw] = _ELEMENT.sub(r"\1_\2", raw)
         return text
 
-    lines = ["OPENQASM 3.0;", 'include "stdgates.inc";']
-    lines += [f"input float[64] {ident};" for ident in names]
-    lines += [f"qubit[{r.size}] {r.name};" for r in circuit.qregs]
-    lines += [f"bit[{r.size}] {r.name};" for r in circuit.cregs]
-
-    def emit(block: QuantumCircuit, outer: dict, indent: str) -> bool:
+    def emit(self, block: QuantumCircuit, outer: dict, indent: str) -> bool:
+        """Append ``block``'s instructions; False at the first one outside the gate set."""
         for inst in block.data:
-            name = inst.name
             q = [outer[b] for b in inst.qubits]
-            if name == "measure":
-                lines.append(f"{indent}{outer[inst.clbits[0]]} = measure {q[0]};")
-            elif name == "reset":
-                lines.append(f"{indent}reset {q[0]};")
-            elif name in ("x", "h", "s", "sdg", "cx"):
-                lines.append(f"{indent}{name} {', '.join(q)};")
-            elif name in ("ry", "rz", "cry"):
-                lines.append(f"{indent}{name}({angle(inst.params[0])}) {', '.join(q)};")
-            elif name == "barrier":
-                lines.append(f"{indent}barrier {', '.join(q)};")
-            elif getattr(op := inst.operation, "base_gate", None) is not None and op.base_gate.name == "ry" and op.ctrl_state == 2**op.num_ctrl_qubits - 1:
-                lines.append(f"{indent}ctrl({op.num_ctrl_qubits}) @ ry({angle(op.params[0])}) {', '.join(q)};")
-            elif name == "if_else" and len((op := inst.operation).blocks) == 1:
-                bit, value = op.condition
-                if not hasattr(bit, "_register") and bit not in outer:
-                    return False
-                body = op.blocks[0]
-                inner = {b: outer[o] for b, o in zip(body.qubits, inst.qubits)}
-                inner.update({b: outer[o] for b, o in zip(body.clbits, inst.clbits)})
-                lines.append(f"{indent}if ({outer[bit]} == {'true' if value else 'false'}) {{")
-                if not emit(body, inner, indent + "  "):
-                    return False
-                lines.append(f"{indent}}}")
-            else:
+            line = self._line(inst, q, outer)
+            if line is not None:
+                self.lines.append(indent + line)
+            elif inst.name != "if_else" or not self._if_else(inst, outer, indent):
                 return False
         return True
 
-    if not emit(circuit, registers, ""):
+    def _line(self, inst, q: list[str], outer: dict) -> str | None:
+        name, op = inst.name, inst.operation
+        if name == "measure":
+            return f"{outer[inst.clbits[0]]} = measure {q[0]};"
+        if name == "reset":
+            return f"reset {q[0]};"
+        if name in ("x", "h", "s", "sdg", "cx"):
+            return f"{name} {', '.join(q)};"
+        if name in ("ry", "rz", "cry"):
+            return f"{name}({self.angle(inst.params[0])}) {', '.join(q)};"
+        if name == "barrier":
+            return f"barrier {', '.join(q)};"
+        base = getattr(op, "base_gate", None)
+        if base is not None and base.name == "ry" and op.ctrl_state == 2**op.num_ctrl_qubits - 1:
+            return f"ctrl({op.num_ctrl_qubits}) @ ry({self.angle(op.params[0])}) {', '.join(q)};"
         return None
-    return "\n".join(lines) + "\n", names
+
+    def _if_else(self, inst, outer: dict, indent: str) -> bool:
+        """An ``if`` on one classical bit with no ``else`` (what rus neurons emit)."""
+        op = inst.operation
+        if len(op.blocks) != 1:
+            return False
+        bit, value = op.condition
+        if not hasattr(bit, "_register") and bit not in outer:
+            return False
+        body = op.blocks[0]
+        inner = {b: outer[o] for b, o in zip(body.qubits, inst.qubits)}
+        inner.update({b: outer[o] for b, o in zip(body.clbits, inst.clbits)})
+        self.lines.append(f"{indent}if ({outer[bit]} == {'true' if value else 'false'}) {{")
+        if not self.emit(body, inner, indent + "  "):
+            return False
+        self.lines.append(f"{indent}}}")
+        return True
 
 
 def load_qasm(path: str | os.PathLike) -> QuantumCircuit:

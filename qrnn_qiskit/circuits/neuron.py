@@ -31,7 +31,7 @@ from qrnn_qiskit.circuits.synthesis import choose_strategy, synthesize_block
 from qrnn_qiskit.core.config import num_neuron_weights
 from qrnn_qiskit.core.modes import NeuronMode
 
-__all__ = ["quantum_neuron", "neuron_program", "NeuronOp"]
+__all__ = ["NeuronGates", "NeuronOp", "emit_neuron", "neuron_program", "quantum_neuron"]
 
 ParameterLike = ParameterExpression | float
 
@@ -65,8 +65,9 @@ def neuron_program(order: int) -> tuple[NeuronOp, ...]:
     return tuple(block(order - 1, False))
 
 
-class _NeuronGates:
-    """The gate objects of one neuron, created once and shared by every step of a sequence.
+class NeuronGates:
+    """The gate objects of one neuron, created once and shared by every step of a sequence
+    (:func:`emit_neuron` appends them).
 
     ``block`` and ``inverse`` are lists of ``(gate, refs)`` where a reference is a lane or
     ``None`` for ``a0`` (see :mod:`qrnn_qiskit.circuits.synthesis`). ``inverse`` is ``None``
@@ -124,16 +125,28 @@ class _NeuronGates:
             emit(self.flip, (a0,))
 
 
-def _emit_neuron(
+def emit_neuron(circuit: QuantumCircuit, gates: NeuronGates, mode: NeuronMode, order: int, lanes: Sequence, target,
+                ancillas: Sequence, flags: Sequence) -> None:
+    """Append one neuron of ``order`` in ``mode`` to ``circuit``: its gates on ``lanes`` (the
+    parameter block's sources), ``target`` and ``ancillas``, its measurements into ``flags``."""
+    if mode.is_rus:
+        emit_rus_neuron(circuit, gates, order, mode.retries, lanes, target, ancillas, flags)
+    elif mode.is_amplify:
+        emit_amplified_neuron(circuit, gates, order, mode.uses, lanes, target, ancillas, flags)
+    else:
+        _emit_postselected(circuit, gates, neuron_program(order), lanes, target, ancillas, flags)
+
+
+def _emit_postselected(
     circuit: QuantumCircuit,
-    gates: _NeuronGates,
+    gates: NeuronGates,
     program: Sequence[NeuronOp],
     lanes: Sequence,
     target,
     ancillas: Sequence,
     flags: Sequence,
 ) -> None:
-    """Append one neuron to ``circuit`` (fast path; qubits and clbits are ``Bit`` objects)."""
+    """Append one postselect-mode neuron (fast path; qubits and clbits are ``Bit`` objects)."""
     chain = [*ancillas, target]
     a0 = ancillas[0]
     measure, reset = Measure(), Reset()
@@ -199,12 +212,26 @@ def quantum_neuron(
     Raises:
         ValueError: for non-positive sizes, ``degree > num_sources`` or a wrong weight count.
     """
+    weights = _neuron_weights(num_sources, order, degree, weights, parameter_prefix)
+    mode = NeuronMode.parse(neuron_mode)
+    src, target = QuantumRegister(num_sources, "src"), QuantumRegister(1, "target")
+    anc, flag = QuantumRegister(order, "anc"), ClassicalRegister(mode.flags_per_neuron(order), "flag")
+    circuit = QuantumCircuit(src, target, anc, flag, name=name)
+    subsets = tuple(
+        itertools.chain.from_iterable(itertools.combinations(range(num_sources), r) for r in range(1, degree + 1))
+    )
+    gates = NeuronGates(subsets, list(weights[:-1]), weights[-1], bias, synthesis=synthesis, sources=range(num_sources))
+    emit_neuron(circuit, gates, mode, order, list(src), target[0], list(anc), list(flag))
+    return circuit
+
+
+def _neuron_weights(num_sources: int, order: int, degree: int, weights, parameter_prefix: str):
+    """``weights`` checked against the neuron's shape, or a new ``ParameterVector`` of them."""
     for label, value in (("num_sources", num_sources), ("order", order), ("degree", degree)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{label} must be a positive integer, got {value!r}.")
     if degree > num_sources:
         raise ValueError(f"degree must be at most num_sources={num_sources}, got degree={degree}.")
-    mode = NeuronMode.parse(neuron_mode)
     count = num_neuron_weights(num_sources, degree) + 1
     if weights is None:
         weights = ParameterVector(parameter_prefix, count)
@@ -213,17 +240,4 @@ def quantum_neuron(
             f"Expected {count} weights ({count - 1} subset weights and the bias) for "
             f"num_sources={num_sources}, degree={degree}; got {len(weights)}."
         )
-    src, target = QuantumRegister(num_sources, "src"), QuantumRegister(1, "target")
-    anc, flag = QuantumRegister(order, "anc"), ClassicalRegister(mode.flags_per_neuron(order), "flag")
-    circuit = QuantumCircuit(src, target, anc, flag, name=name)
-    subsets = tuple(
-        itertools.chain.from_iterable(itertools.combinations(range(num_sources), r) for r in range(1, degree + 1))
-    )
-    gates = _NeuronGates(subsets, list(weights[:-1]), weights[-1], bias, synthesis=synthesis, sources=range(num_sources))
-    if mode.is_rus:
-        emit_rus_neuron(circuit, gates, order, mode.retries, list(src), target[0], list(anc), list(flag))
-    elif mode.is_amplify:
-        emit_amplified_neuron(circuit, gates, order, mode.uses, list(src), target[0], list(anc), list(flag))
-    else:
-        _emit_neuron(circuit, gates, neuron_program(order), list(src), target[0], list(anc), list(flag))
-    return circuit
+    return weights

@@ -50,8 +50,10 @@ import itertools
 from collections.abc import Sequence
 
 import numpy as np
-from qiskit.circuit import Gate, ParameterExpression
+from qiskit import QuantumCircuit, transpile
+from qiskit.circuit import Gate, Parameter, ParameterExpression
 from qiskit.circuit.library import CRYGate, CXGate, DiagonalGate, HGate, RYGate, RZGate, SdgGate, SGate, UCGate
+from qiskit.synthesis import synth_cnot_phase_aam
 
 __all__ = [
     "STRATEGIES",
@@ -173,8 +175,6 @@ def phase_polynomial_network(num_sources: int, degree: int) -> tuple[tuple, ...]
     Returns operations ``("cx", control, target)`` and ``("rz", term, qubit)`` with local qubit
     ``0`` = ``a0`` and ``j + 1`` = source ``j``; ``term`` indexes :func:`parity_terms`.
     """
-    from qiskit.synthesis import synth_cnot_phase_aam
-
     terms = parity_terms(num_sources, degree)
     cnots = [[0] * len(terms) for _ in range(num_sources + 1)]
     for j, term in enumerate(terms):
@@ -225,9 +225,6 @@ def _cx_count_mc(subsets: Sequence[Sequence[int]]) -> int:
 @functools.lru_cache(maxsize=None)
 def _mcry_cx(num_controls: int) -> int:
     """CNOTs of a ``num_controls``-controlled RY after transpiling to the generic basis."""
-    from qiskit import QuantumCircuit, transpile
-    from qiskit.circuit import Parameter
-
     circuit = QuantumCircuit(num_controls + 1)
     circuit.append(_ry_controlled(Parameter("a"), num_controls), range(num_controls + 1))
     compiled = transpile(circuit, basis_gates=["cx", "rz", "sx", "x"], optimization_level=1)

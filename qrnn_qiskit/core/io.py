@@ -1,12 +1,17 @@
-"""Small file helpers: atomic writes."""
+"""Small file helpers: atomic writes, and reading an ``.npz`` archive without pickle."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
-__all__ = ["atomic_write_text", "atomic_write_bytes"]
+import numpy as np
+
+from qrnn_qiskit.core.errors import CheckpointError
+
+__all__ = ["atomic_write_text", "atomic_write_bytes", "read_npz"]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -35,3 +40,27 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_npz(path: Path, what: str, error: type[Exception] = CheckpointError) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file, read without pickle.
+
+    Raises:
+        CheckpointError (or ``error``): if the file is missing, truncated or not an ``.npz`` archive of arrays.
+    """
+    if not path.is_file():
+        raise error(f"No {what} at {path}.")
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):  # an .npz is a zip archive (an empty one: end record only)
+        kind = "qrnn checkpoint" if what == "checkpoint" else what
+        raise error(
+            f"{path} is not a {kind}: a {what} is an .npz archive, and this file is not one (it starts with {magic!r})."
+        )
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except ValueError:  # object arrays: never loaded, and numpy's advice to allow pickles is not passed on
+        raise error(f"{path} is not a {what} of plain arrays: it holds pickled objects, which are never loaded.") from None
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise error(f"{path} is not a readable {what} (truncated or damaged .npz archive: {exc}).") from exc

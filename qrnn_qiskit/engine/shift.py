@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from qrnn_qiskit.engine.exact import ExactEngine, SequenceResult, _reference_loss
+from qrnn_qiskit.engine.facade import ExactEngine
+from qrnn_qiskit.engine.results import SequenceResult, reference_loss
 
 __all__ = [
     "joint_probabilities",
@@ -44,7 +45,7 @@ def joint_probabilities(result: SequenceResult) -> np.ndarray:
 def loss_from_joint(joint: np.ndarray, targets: np.ndarray, scored: np.ndarray, input_width: int) -> float:
     """The reference loss from joint probabilities (normalised per step)."""
     probs = joint / joint.sum(axis=2, keepdims=True)
-    return _reference_loss(probs, np.asarray(targets), np.asarray(scored), input_width)[0]
+    return reference_loss(probs, np.asarray(targets), np.asarray(scored), input_width)[0]
 
 
 def loss_gradient_from_joint(
@@ -53,7 +54,7 @@ def loss_gradient_from_joint(
     """Loss and ``dL/dQ`` for joint probabilities ``Q`` of shape ``(B, T, 2**I)``."""
     total = joint.sum(axis=2, keepdims=True)
     probs = joint / total
-    loss, grad_p = _reference_loss(probs, np.asarray(targets), np.asarray(scored), input_width)
+    loss, grad_p = reference_loss(probs, np.asarray(targets), np.asarray(scored), input_width)
     grad_q = (grad_p - np.sum(grad_p * probs, axis=2, keepdims=True)) / total
     return loss, grad_q
 

@@ -19,7 +19,12 @@ inside ``if_else`` wrongly.
 from __future__ import annotations
 
 from qiskit import QuantumCircuit
+from qiskit.transpiler import generate_preset_pass_manager
+from qiskit_aer import AerSimulator
+from qiskit_aer.noise import NoiseModel
+from qiskit_aer.primitives import SamplerV2
 
+from qrnn_qiskit.circuits.targets import resolve_target
 from qrnn_qiskit.core.errors import QRNNError
 from qrnn_qiskit.core.modes import NeuronMode
 from qrnn_qiskit.runners.sampler import SamplerRunner, check_shots
@@ -54,9 +59,6 @@ class AerRunner(SamplerRunner):
         seed: int | None = None,
         neuron_mode: str | NeuronMode = "postselect",
     ) -> None:
-        from qiskit_aer import AerSimulator
-        from qiskit_aer.primitives import SamplerV2
-
         if device not in DEVICES:
             raise ValueError(f"Unknown Aer device {device!r}; expected one of {DEVICES}.")
         check_shots(shots)
@@ -72,12 +74,8 @@ class AerRunner(SamplerRunner):
         self._noise_backend = None
         options = {"method": "statevector", "device": device, "fusion_enable": True, "fusion_threshold": 1}
         if noise is not None:
-            from qrnn_qiskit.circuits.targets import resolve_target
-
             if not isinstance(noise, str) or not noise.startswith("fake_"):
                 raise ValueError(f"Unknown noise model {noise!r}; expected 'fake_<name>', e.g. fake_torino.")
-            from qiskit_aer.noise import NoiseModel
-
             self._noise_backend = resolve_target(noise).backend
             options["noise_model"] = NoiseModel.from_backend(self._noise_backend)
         self.backend_options = options
@@ -94,14 +92,10 @@ class AerRunner(SamplerRunner):
         return "ucgate" if fast else "auto"
 
     def transpile(self, circuit: QuantumCircuit) -> QuantumCircuit:
-        from qiskit.transpiler import generate_preset_pass_manager
-        from qiskit_aer import AerSimulator
-
         if self._noise_backend is None and _runs_natively(circuit):
             # Aer executes every operation as built (multiplexer, cry, mcphase, ...); the preset
             # pass manager took 15 s per amplify:3 mnist01 step and changed nothing
             return circuit
-
         if self._noise_backend is not None:
             basis = [n for n in self._noise_backend.target.operation_names if n not in ("delay", "for_loop", "switch_case")]
             pm = generate_preset_pass_manager(optimization_level=1, basis_gates=basis, seed_transpiler=7)
@@ -113,8 +107,6 @@ class AerRunner(SamplerRunner):
 def _runs_natively(circuit: QuantumCircuit) -> bool:
     """Whether Aer's statevector simulator executes every operation of ``circuit`` as it is
     (control-flow bodies included)."""
-    from qiskit_aer import AerSimulator
-
     native = set(AerSimulator(method="statevector").target.operation_names)
 
     def ok(circ: QuantumCircuit) -> bool:

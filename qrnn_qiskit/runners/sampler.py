@@ -3,7 +3,7 @@
 A :class:`SamplerRunner` builds the QRNN circuit of a sequence length once (weights bound, input
 bits left as the parameters ``x``), hands the sampler one PUB whose parameter-value array holds one
 row per sequence, and turns the ``out`` and ``flag`` registers into a
-:class:`~qrnn_qiskit.runners.shots.ShotResult`. Aer's sampler
+:class:`~qrnn_qiskit.evaluation.shots.ShotResult`. Aer's sampler
 (:class:`~qrnn_qiskit.runners.aer.AerRunner`), the IBM runtime's
 (:class:`~qrnn_qiskit.runners.ibm.IBMRunner`) and any other (``BackendSamplerV2`` over a local
 backend, say) plug in by the sampler they hold and, where they need one, a transpile step.
@@ -19,7 +19,8 @@ from qrnn_qiskit.circuits import qrnn_sequence
 from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.core.errors import QRNNError
 from qrnn_qiskit.core.modes import NeuronMode
-from qrnn_qiskit.runners.shots import ShotResult, evaluate_shots, parameter_order, shots_from_bits
+from qrnn_qiskit.evaluation.shots import ShotResult
+from qrnn_qiskit.runners.shots import parameter_order, shots_from_bits
 
 __all__ = ["SamplerRunner", "check_shots"]
 
@@ -115,12 +116,3 @@ class SamplerRunner:
         circuit = self.circuit(config, length, params)
         result = self.run([(circuit, self.input_values(config, circuit, inputs))])
         return self.to_shots(config, result[0], length, inputs.shape[0])
-
-    def evaluate(self, config: QRNNConfig, parameters: np.ndarray, dataset, *, split: str = "test",
-                 limit: int | None = None, unscored: str = "postselect") -> dict:
-        """Sample the first ``limit`` sequences of ``split`` and score them
-        (:func:`~qrnn_qiskit.runners.shots.evaluate_shots`)."""
-        inputs, _ = dataset.split(split).first(limit).engine_arrays()
-        shots = self.sample(config, parameters, inputs)
-        return evaluate_shots(config, parameters, dataset, shots, split=split, limit=limit,
-                              neuron_mode=self.neuron_mode, unscored=unscored)

@@ -1,4 +1,4 @@
-"""Runner-neutral shot handling: classical bits to tokens and acceptance, and scoring shots.
+"""Runner-neutral shot handling: the classical bits of a QRNN circuit to tokens and acceptance.
 
 Every runner (:class:`~qrnn_qiskit.runners.sampler.SamplerRunner` over any ``BaseSamplerV2``:
 Aer, the IBM runtime, a local backend sampler) returns the ``out`` and ``flag`` registers of the
@@ -8,57 +8,14 @@ circuits of :func:`qrnn_qiskit.circuits.qrnn_sequence`; this module turns them i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from qiskit import QuantumCircuit
 
 from qrnn_qiskit.core.config import QRNNConfig
-from qrnn_qiskit.core.errors import QRNNError
 from qrnn_qiskit.core.modes import NeuronMode
+from qrnn_qiskit.evaluation.shots import ShotResult
 
-__all__ = ["ShotResult", "shots_from_bits", "parameter_order", "evaluate_shots"]
-
-
-@dataclass(frozen=True)
-class ShotResult:
-    """Shots of ``B`` sequences: io tokens per step and whether each shot's neurons all succeeded.
-
-    Attributes:
-        tokens: ``(B, shots, T)`` io outcome of every step (token order, lane 0 = MSB).
-        neurons_ok: ``(B, shots, T)``: every acceptance-deciding flag of step ``t`` read 0.
-    """
-
-    tokens: np.ndarray
-    neurons_ok: np.ndarray
-
-    @property
-    def shots(self) -> int:
-        return self.tokens.shape[1]
-
-    def accepted(self, targets: np.ndarray | None = None, postselect: np.ndarray | None = None) -> np.ndarray:
-        """``(B, shots)`` mask: all neurons succeeded at every step and, where ``postselect``
-        (``(B, T)`` or ``(T,)``) is set, the io outcome equals ``targets``."""
-        ok = self.neurons_ok.all(axis=2)
-        if postselect is not None:
-            mask = np.broadcast_to(np.asarray(postselect, bool), (self.tokens.shape[0], self.tokens.shape[2]))
-            agree = (self.tokens == np.asarray(targets)[:, None, :]) | ~mask[:, None, :]
-            ok &= agree.all(axis=2)
-        return ok
-
-    def joint_probabilities(self, targets: np.ndarray, num_outcomes: int) -> np.ndarray:
-        """Estimate of ``Q[b, t, y]``: neurons of steps ``<= t`` succeed, io outcomes of steps ``< t``
-        equal the targets, and step ``t`` reads ``y`` (see :mod:`qrnn_qiskit.engine.shift`)."""
-        batch, shots, steps = self.tokens.shape
-        agree = self.tokens == np.asarray(targets)[:, None, :]
-        prefix = np.ones((batch, shots), bool)
-        joint = np.zeros((batch, steps, num_outcomes))
-        for t in range(steps):
-            alive = prefix & self.neurons_ok[:, :, t]
-            for y in range(num_outcomes):
-                joint[:, t, y] = (alive & (self.tokens[:, :, t] == y)).sum(axis=1) / shots
-            prefix = alive & agree[:, :, t]
-        return joint
+__all__ = ["shots_from_bits", "parameter_order"]
 
 
 def shots_from_bits(
@@ -84,107 +41,3 @@ def parameter_order(circuit: QuantumCircuit, columns: dict[str, np.ndarray]) -> 
         vector = parameter.vector.name
         values[:, k] = columns[vector][:, parameter.index]
     return values
-
-
-
-def evaluate_shots(
-    config: QRNNConfig,
-    parameters: np.ndarray,
-    dataset,
-    shots: ShotResult,
-    *,
-    split: str = "test",
-    limit: int | None = None,
-    neuron_mode: str | NeuronMode = "postselect",
-    unscored: str = "postselect",
-) -> dict:
-    """Score ``shots`` of the first ``limit`` sequences of ``split`` (as a runner sampled them).
-
-    Shots are accepted when every deciding neuron flag reads 0 and, with ``unscored="postselect"``,
-    every "don't care" io outcome equals its target (as the reference evaluates; with ``measure``
-    those outcomes are read and ignored). ``accuracy`` is the fraction of accepted shots
-    whose scored outcomes all equal the targets, averaged over sequences that kept any shot;
-    ``expected_accuracy`` and ``expected_acceptance`` are the exact engine's for the same sequences
-    and the same meaning (:func:`~qrnn_qiskit.training.evaluate.evaluate_exact`; ``amplify:L``
-    circuits are compared with the amplified meaning, ``rus`` ones with postselection).
-
-    Raises:
-        ValueError: when ``shots`` holds another number of sequences than are evaluated.
-        QRNNError: when no shot at all is accepted (with the engine's expected acceptance).
-    """
-    from qrnn_qiskit.training.evaluate import check_unscored
-
-    batch = dataset.split(split).first(limit)
-    inputs, targets = batch.engine_arrays()
-    if shots.tokens.shape[0] != inputs.shape[0]:
-        raise ValueError(
-            f"The shots hold {shots.tokens.shape[0]} sequences but {inputs.shape[0]} are being evaluated: "
-            "pass the same dataset, split and limit as when they were sampled."
-        )
-    check_unscored(unscored)
-    mode = NeuronMode.parse(neuron_mode)
-    scored = dataset.scored()
-    dont_care = dataset.ignored(targets) if unscored == "postselect" else np.zeros(targets.shape, bool)
-    accepted = shots.accepted(targets, postselect=dont_care)
-    expected, expected_acceptance = _engine_figures(config, parameters, dataset, batch, mode, unscored)
-    kept = accepted.sum(axis=1)
-    if kept.sum() == 0:
-        raise QRNNError(_nothing_accepted(accepted.size, expected_acceptance, mode))
-    right = (shots.tokens[:, :, scored] == targets[:, None, scored]).all(axis=2) & accepted
-    has = kept > 0
-
-    distributions = []
-    for t in np.flatnonzero(scored):
-        counts = np.array([((shots.tokens[:, :, t] == y) & accepted).sum() for y in range(config.num_outcomes)])
-        distributions.append({"step": int(t), "distribution": (counts / max(counts.sum(), 1)).tolist()})
-    result = {
-        "dataset": dataset.name,
-        "split": split,
-        "sequences": int(inputs.shape[0]),
-        "shots": int(shots.shots),
-        "accepted_shots": int(kept.sum()),
-        "acceptance": float(kept.sum() / accepted.size),
-        "expected_acceptance": expected_acceptance,
-        "accuracy": float((right.sum(axis=1)[has] / kept[has]).mean()),
-        "expected_accuracy": float(expected.mean()),
-        "expected_accuracy_of_kept_sequences": float(expected[has].mean()),
-        "sequences_with_accepted_shots": int(has.sum()),
-        "scored_step_distributions": distributions,
-        "neuron_mode": str(mode),
-        "unscored": unscored,
-    }
-    if mode.is_rus:
-        result["expected_acceptance_note"] = (
-            "exact engine, postselect mode: a lower bound for rus, whose retries accept more shots"
-        )
-    return result
-
-
-def _engine_figures(config, parameters, dataset, batch, mode: NeuronMode, unscored: str):
-    """The exact engine's expected accuracy per sequence and mean expected acceptance for circuits
-    of ``mode``: amplified circuits are compared with the amplified meaning, ``rus`` ones with
-    postselection (a lower bound of their acceptance). With measured don't-care steps both come from
-    weighted trajectories (64 per sequence), the accuracy as one mean over the sequences."""
-    from qrnn_qiskit.engine import ExactEngine
-    from qrnn_qiskit.training.evaluate import evaluate_exact, postselected_log_acceptance
-
-    meaning = mode.exact_meaning
-    inputs, targets = batch.engine_arrays()
-    if unscored == "postselect":
-        exact = ExactEngine(config, neuron_mode=meaning).simulate(parameters, inputs, targets)
-        expected = np.prod(exact.outcome_probability[:, dataset.scored()], axis=1)
-        return expected, float(np.exp(postselected_log_acceptance(exact, dataset.ignored(targets))).mean())
-    figures = evaluate_exact(config, parameters, dataset, batch=batch, neuron_mode=meaning, unscored="measure",
-                             trajectories=64, seed=1)
-    return np.full(inputs.shape[0], figures["expected_accuracy"]), float(10.0 ** figures["log10_expected_acceptance"])
-
-
-def _nothing_accepted(total: int, expected_acceptance: float, mode: NeuronMode) -> str:
-    return (
-        f"No shot was accepted out of {total}: the exact engine expects an acceptance of "
-        f"{expected_acceptance:.3e} per shot for these sequences"
-        + (" in postselect mode (rus accepts more, but noise and the retries' extra gates cost)" if mode.is_rus else "")
-        + f", so about {1 / max(expected_acceptance, 1e-300):.3g} shots per accepted one. Use more shots, "
-        + ("more retries (neuron_mode rus:R)" if mode.is_rus else "neuron_mode rus")
-        + ", or a shorter sequence."
-    )

@@ -1,6 +1,6 @@
 """Callbacks of the training loop: everything a run does besides optimising.
 
-The loop (:func:`qrnn_qiskit.training.trainer.fit`) calls, on every callback in order,
+The loop (:func:`qrnn_qiskit.training.loop.fit`) calls, on every callback in order,
 ``on_train_start(state)``, ``on_step(state)`` after each optimiser step,
 ``on_validation(state, record, improved, batch)`` after each validation and
 ``on_train_end(state, summary)`` once, also after Ctrl-C. A run folder is written by
@@ -16,12 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-import click
 import numpy as np
 
+from qrnn_qiskit.core import optionals
 from qrnn_qiskit.core.io import atomic_write_text
-from qrnn_qiskit.models import make_engine
-from qrnn_qiskit.training.checkpoint import save_checkpoint
+from qrnn_qiskit.models.checkpoint import save_checkpoint
+from qrnn_qiskit.models.registry import make_engine
 
 __all__ = ["Callback", "CheckpointWriter", "MetricsWriter", "TensorBoardWriter", "ConsoleProgress", "ShowSamples"]
 
@@ -81,8 +81,6 @@ class TensorBoardWriter(Callback):
     """Scalars of each validation record as TensorBoard event files under ``out/tensorboard``."""
 
     def __init__(self, out: str | Path) -> None:
-        from qrnn_qiskit.core import optionals
-
         optionals.require("tensorboard", "tensorboard=True")
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
@@ -102,27 +100,50 @@ class TensorBoardWriter(Callback):
 
 
 class ConsoleProgress(Callback):
-    """A ``click.progressbar`` on standard error (drawn only on a terminal) and one line per validation."""
+    """A progress line on standard error (redrawn in place on a terminal: steps, loss, time left)
+    and one line per validation.
 
-    def __init__(self, file=None) -> None:
+    The rate and the time left are measured from the second step on: the first step of a process
+    also loads (or compiles) the engine's kernels, and an estimate that counted it would start
+    far too high."""
+
+    def __init__(self, file=None, min_interval: float = 0.2) -> None:
         self.file = file
-        self.bar = None
+        self.min_interval = min_interval
+        self.total = 0
+        self._since = None  # (step, time) the rate is measured from
+        self._drawn = 0.0
+        self._open = False
+
+    @property
+    def stream(self):
+        return self.file if self.file is not None else sys.stderr
 
     def on_train_start(self, state) -> None:
-        self.bar = click.progressbar(
-            length=state.settings.steps, file=self.file or sys.stderr, show_pos=True, show_eta=True,
-            label=f"training {state.settings.model} ({state.config.num_parameters} parameters) on {state.settings.dataset}",  # printed once where no bar can be drawn
-            item_show_func=lambda loss: None if loss is None else f"loss {loss:.4f}",
-        )
-        self.bar.__enter__()
-        self.bar.update(state.step)
+        self.total = state.settings.run.steps
+        self._since = None
+        print(f"training {state.settings.model.kind} ({state.config.num_parameters} parameters) on "
+              f"{state.settings.data.dataset}", file=self.stream, flush=True)
 
     def on_step(self, state) -> None:
-        self.bar.update(1, state.last_loss)
+        now = time.perf_counter()
+        if self._since is None:
+            self._since = (state.step, now)
+        if not getattr(self.stream, "isatty", lambda: False)() or now - self._drawn < self.min_interval:
+            return
+        self._drawn = now
+        done, start = self._since
+        rate = (state.step - done) / (now - start) if now > start and state.step > done else 0.0
+        left = f"  {(self.total - state.step) / rate:.0f} s left" if rate > 0 else ""
+        self.stream.write(f"\r  step {state.step}/{self.total}  loss {state.last_loss:.4f}{left}\x1b[K")
+        self.stream.flush()
+        self._open = True
 
     def _line(self, text: str) -> None:
-        self.bar.render_finish()  # ends the bar's line on a terminal; the next update redraws it
-        click.echo(text, file=self.file, err=self.file is None)
+        if self._open:  # end the progress line; the next step redraws it
+            self.stream.write("\r\x1b[K")
+            self._open = False
+        print(text, file=self.stream, flush=True)
 
     def on_validation(self, state, record, improved, batch) -> None:
         self._line(
@@ -133,7 +154,8 @@ class ConsoleProgress(Callback):
     def on_train_end(self, state, summary) -> None:
         if state.stopped == "interrupted":
             self._line(f"interrupted at step {state.step}; writing final.npz")
-        self.bar.__exit__(None, None, None)
+        elif self._open:
+            self._line("")
 
 
 class ShowSamples(Callback):
@@ -148,8 +170,8 @@ class ShowSamples(Callback):
         if not improved or (self.last_shown is not None and state.step - self.last_shown < self.every):
             return
         self.last_shown = state.step
-        click.echo(render_samples(state.dataset, state.config, state.parameters, batch, self.count, seed=state.step),
-                   file=self.file, err=self.file is None)
+        print(render_samples(state.dataset, state.config, state.parameters, batch, self.count, seed=state.step),
+              file=self.file if self.file is not None else sys.stderr, flush=True)
 
 
 def render_samples(dataset, config, params: np.ndarray, batch, count: int = 2, seed=None) -> str:

@@ -3,10 +3,9 @@
 Each step's batch is split in order into ``N`` shards (``numpy.array_split``: sizes may differ by
 one). Every shard goes to a Ray actor that holds an exact engine and returns the loss and gradient
 terms of its sequences with their count. On the compiled engine paths these are one row per
-sequence, which the driver adds in batch order exactly as one process does, so the result is the
-single-process one bit for bit, whatever ``N`` and however the batch is split; on the numpy path
-they are the shard's sums, added in shard order (equal to float rounding). The optimiser step (L-BFGS's several evaluations
-included) stays on the driver.
+sequence (every engine backend gives rows), which the driver adds in batch order exactly as one
+process does, so the result is the single-process one bit for bit, whatever ``N`` and however the
+batch is split. The optimiser step (L-BFGS's several evaluations included) stays on the driver.
 
 A worker that dies is replaced and its shard recomputed once; a second failure in the same
 evaluation stops the run with the last checkpoint intact. Without ``address`` a local Ray
@@ -17,11 +16,17 @@ instance with ``N`` CPUs is started and shut down at the end (Ctrl-C included); 
 from __future__ import annotations
 
 import logging
+import socket
 
+import numba
 import numpy as np
 
+from qrnn_qiskit.core import optionals
 from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.core.errors import QRNNError
+from qrnn_qiskit.engine.facade import ExactEngine
+from qrnn_qiskit.engine.results import combine_rows
+from qrnn_qiskit.training.optim import clip_grad_norm
 
 __all__ = ["DataParallelObjective", "connect_ray", "one_kernel_thread"]
 
@@ -33,26 +38,20 @@ class _ShardWorker:
 
     def __init__(self, model: dict, scored: np.ndarray, engine: str = "cpu", precision: str = "float64",
                  neuron_mode: str = "postselect") -> None:
-        from qrnn_qiskit.engine import ExactEngine
-
         one_kernel_thread(engine)
         self.engine = ExactEngine(QRNNConfig.from_dict(model), engine=engine, precision=precision,
                                   neuron_mode=neuron_mode)
         self.scored = scored
 
     def sums(self, params, inputs, targets):
-        """The shard's loss and gradient terms: per-sequence rows on a compiled engine path (so
-        the driver adds them in global sequence order), sums over the shard on the numpy path."""
-        count = inputs.shape[0]
-        if self.engine.engine != "numpy":
-            loss_rows, grad_rows, result = self.engine.loss_and_gradient_rows(params, inputs, targets, self.scored)
-            return loss_rows, grad_rows, count, result.min_postselection_probability
-        loss, grad, result = self.engine.loss_and_gradient(params, inputs, targets, self.scored)
-        return loss * count, grad * count, count, result.min_postselection_probability
+        """The shard's per-sequence loss and gradient rows (the driver adds them in global
+        sequence order), their count and the smallest teacher-forced probability."""
+        loss_rows, grad_rows, result = self.engine.loss_and_gradient_rows(params, inputs, targets, self.scored)
+        return loss_rows, grad_rows, inputs.shape[0], result.min_postselection_probability
 
 
 class DataParallelObjective:
-    """The training objective of :mod:`qrnn_qiskit.training.trainer`, evaluated on Ray actors.
+    """The training objective of :mod:`qrnn_qiskit.training.loop`, evaluated on Ray actors.
 
     Args:
         config: the model.
@@ -92,25 +91,13 @@ class DataParallelObjective:
         self.min_postselection = None
 
     def __call__(self, values: np.ndarray) -> tuple[float, np.ndarray]:
-        from qrnn_qiskit.training.optim import clip_grad_norm
-
         parts = self._evaluate(values)
-        total = sum(part[2] for part in parts)
         if self.min_postselection is None:
             self.min_postselection = min(part[3] for part in parts)
-        if self.engine != "numpy":
-            # every sequence's row, in batch order: the single process's sum, bit for bit
-            from qrnn_qiskit.engine.exact import combine_rows
-
-            loss, grad = combine_rows(np.concatenate([part[0] for part in parts]),
-                                      np.concatenate([part[1] for part in parts]),
-                                      int(np.count_nonzero(self.scored)), self.config.input_width)
-            return loss, clip_grad_norm(grad, self.clip)[0]
-        loss, grad = 0.0, np.zeros_like(values)
-        for loss_sum, grad_sum, _, _ in parts:  # a fixed order: the shards', whatever finished first
-            loss += loss_sum
-            grad += grad_sum
-        return loss / total, clip_grad_norm(grad / total, self.clip)[0]
+        # every sequence's row, in batch order: the single process's sum, bit for bit
+        loss, grad = combine_rows(np.concatenate([part[0] for part in parts]), np.concatenate([part[1] for part in parts]),
+                                  int(np.count_nonzero(self.scored)), self.config.input_width)
+        return loss, clip_grad_norm(grad, self.clip)[0]
 
     def _evaluate(self, values: np.ndarray) -> list:
         import ray
@@ -160,8 +147,6 @@ def connect_ray(address: str | None, num_cpus: int, feature: str) -> bool:
         MissingOptionalDependency: without the distributed extra (``feature`` says what needs it).
         QRNNError: when the cluster cannot be reached.
     """
-    from qrnn_qiskit.core import optionals
-
     optionals.require("ray", feature)
     import ray
 
@@ -183,8 +168,6 @@ def connect_ray(address: str | None, num_cpus: int, feature: str) -> bool:
 def one_kernel_thread(engine: str) -> None:
     """In a Ray actor or task that holds one CPU: one compiled-kernel thread, no oversubscription."""
     if engine == "cpu":
-        import numba
-
         numba.set_num_threads(1)
 
 
@@ -195,8 +178,6 @@ def _check_reachable(address: str) -> None:
         ValueError: for an address that is not ``HOST:PORT``.
         QRNNError: when nothing accepts a connection there within 5 seconds.
     """
-    import socket
-
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         raise ValueError(f"address must be 'auto' or 'HOST:PORT' of a Ray head node, got {address!r}.")

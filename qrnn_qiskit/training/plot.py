@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+from qrnn_qiskit.core import optionals
 from qrnn_qiskit.core.errors import QRNNError
 
 __all__ = ["read_metrics", "plot_run"]
@@ -35,8 +36,6 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
 
 def plot_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
     """Draw loss, validation loss and character error rate against the step; returns the PNG path."""
-    from qrnn_qiskit.core import optionals
-
     optionals.require("matplotlib", "qrnn plot")
     import matplotlib
 

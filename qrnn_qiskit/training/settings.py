@@ -1,39 +1,40 @@
-"""Every setting of a training run, with its default, its help text and its command-line flag.
+"""Every setting of a training run, in four groups, with its default, its help text and its flag.
 
-:class:`TrainSettings` is the one source of the defaults: the ``qrnn train`` options are generated
-from its fields (``metadata`` holds the help text, the short flag and, where it differs from the
-default's type, how the command line spells a value).
+* :class:`DataSettings`: what the model learns from (dataset, batches, validation set);
+* :class:`ModelSettings`: what is trained (the QRNN's sizes, or a baseline) and how it starts;
+* :class:`OptimizerSettings`: the loss, the optimiser and its learning-rate schedule;
+* :class:`RunSettings`: how long, where and on what (engine, Aer, Ray workers).
+
+:class:`TrainSettings` holds one of each. It is built from the flat names the command line uses
+(``TrainSettings(dataset="mnist01", workspace=8, learning_rate=0.005)``), stored flat in
+checkpoints and ``config.json`` (:meth:`TrainSettings.to_dict`), and read by group
+(``settings.optimizer.learning_rate``). Each group checks its own values when it is made;
+:class:`TrainSettings` checks what spans groups. The ``qrnn train`` options are generated from the
+fields (``metadata`` holds the help text, the short flag and how the command line spells a value),
+so this module is the one source of the defaults.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 
 from qrnn_qiskit.core.config import QRNNConfig
-from qrnn_qiskit.engine.exact import ENGINES, PRECISIONS
-from qrnn_qiskit.models import LOSSES, MODELS
-from qrnn_qiskit.training.optim import OPTIMIZERS
+from qrnn_qiskit.core.modes import NeuronMode
+from qrnn_qiskit.data.base import Dataset, every_step_scored
+from qrnn_qiskit.data.registry import get_dataset
+from qrnn_qiskit.engine.spec import ENGINES, PRECISIONS, EngineSpec
+from qrnn_qiskit.models.classical import LOSSES, ClassicalConfig
+from qrnn_qiskit.models.registry import MODELS
+from qrnn_qiskit.training.optim import OPTIMIZERS, PiecewiseConstant, checked_schedule, parse_lr_schedule
 
-__all__ = ["TrainSettings", "parse_lr_schedule", "BACKENDS", "GRADIENTS", "DEVICES"]
+__all__ = ["BACKENDS", "DEVICES", "GRADIENTS", "DataSettings", "ModelSettings", "OptimizerSettings", "RunSettings",
+           "TrainSettings", "parse_lr_schedule"]
 
 BACKENDS = ("exact", "aer")
 GRADIENTS = ("param-shift", "spsa")
 DEVICES = ("CPU", "GPU")
-
-
-def parse_lr_schedule(text: str | None) -> list[list] | None:
-    """``"390:0.002,1000:0.001"`` -> ``[[390, 0.002], [1000, 0.001]]`` (``None`` stays ``None``).
-
-    Raises:
-        ValueError: for anything not of the form ``STEP:LR[,STEP:LR...]``.
-    """
-    if text is None:
-        return None
-    try:
-        return [[int(step), float(lr)] for step, lr in (item.split(":") for item in text.split(","))]
-    except ValueError:
-        raise ValueError(f"expected STEP:LR[,STEP:LR...] such as 390:0.002, got {text!r}.") from None
 
 
 def _option(default, help: str, **cli):
@@ -42,21 +43,86 @@ def _option(default, help: str, **cli):
     return field(**factory, metadata={"help": help, **cli})
 
 
+def _positive_ints(group, names) -> None:
+    for name in names:
+        value = getattr(group, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+
+def _choice(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(f"Unknown {name} {value!r}; expected one of {', '.join(allowed)}.")
+
+
 @dataclass(frozen=True)
-class TrainSettings:
-    """Every setting of a training run (the reference's options, same defaults where it has them)."""
+class DataSettings:
+    """What the model learns from."""
 
     dataset: str = _option("simple-seq", "dataset name (see qrnn datasets)")
     data_dir: str | None = _option(None, "folder of the reference MNIST csv.gz files", path=True)
-    model: str = _option("qrnn", "what to train: the QRNN, or a classical baseline of --hidden units (torch extra)",
-                         choices=MODELS)
+    sentence_length: int = _option(20, "sequence length of the generated datasets")
+    batch_size: int = _option(1, "sequences per step (per class for classification sets)")
+    # None: one fresh random validation batch (batch_size per class) each time, as the reference
+    # does. N >= 1: a fixed set of N validation sequences drawn once; 0: the whole split. A fixed
+    # set makes validation losses comparable between steps, so "best" is not a lucky batch.
+    validation_size: int | None = _option(
+        None, "validate on a fixed set of N validation sequences (0: the whole split) instead of a fresh "
+        "random batch each time (the reference's way)", type=int,
+    )
+    # The paper's classical DNA baselines were trained with a loss on every step (its notebooks),
+    # the QRNN on the last step only; this puts a model of either kind on the baselines' footing.
+    score_all_steps: bool = _option(False, "put every step's prediction in the loss and the validation figures, not just "
+                                    "the dataset's scored steps (as the paper trained its DNA baselines)")
+
+    def __post_init__(self) -> None:
+        _positive_ints(self, ("sentence_length", "batch_size"))
+        size = self.validation_size
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+            raise ValueError(f"validation_size must be 0 (the whole validation split) or a positive number of sequences, "
+                             f"got {size!r}.")
+
+    def load(self) -> Dataset:
+        """The dataset these settings name (every step scored with ``score_all_steps``)."""
+        dataset = get_dataset(self.dataset, sentence_length=self.sentence_length, data_dir=self.data_dir)
+        return every_step_scored(dataset) if self.score_all_steps else dataset
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """What is trained, and where its parameters start. ``kind`` is the command line's ``--model``."""
+
+    kind: str = _option("qrnn", "what to train: the QRNN, or a classical baseline of --hidden units (torch extra)",
+                        choices=MODELS, flat="model")
     hidden: int = _option(10, "hidden units of the lstm or rnn baseline")
     workspace: int = _option(3, "workspace lanes W (the recurrent state)", short="-W")
     stages: int = _option(2, "work stages S", short="-S")
     order: int = _option(2, "neuron order k (nesting depth; k ancillas)", short="-k")
     degree: int = _option(2, "neuron degree d (largest weighted source subset)", short="-d")
-    sentence_length: int = _option(20, "sequence length of the generated datasets")
-    batch_size: int = _option(1, "sequences per step (per class for classification sets)")
+    bias: float = _option(math.pi / 2, "the fixed, untrained offset of every neuron's angle", aliases=("--initial-bias",))
+    initial_bias_spread: float = _option(0.1, "standard deviation of the initial trainable biases")
+    initial_weights_spread: float = _option(0.01, "standard deviation of the initial subset weights")
+    initial_unitaries_spread: float = _option(0.01, "standard deviation of the initial work-stage RY angles")
+    init: str | None = _option(None, "start from the parameters of this checkpoint (same model), e.g. to fine-tune a "
+                               "postselect-trained model under --neuron-mode amplify:L", file=True)
+
+    def __post_init__(self) -> None:
+        _choice("model", self.kind, MODELS)
+        _positive_ints(self, ("hidden",))
+
+    def config(self, input_width: int):
+        """The model on a dataset of ``input_width``-bit tokens: a :class:`QRNNConfig`, or a
+        :class:`~qrnn_qiskit.models.classical.ClassicalConfig` for lstm/rnn."""
+        if self.kind != "qrnn":
+            return ClassicalConfig(kind=self.kind, hidden=self.hidden, input_width=input_width)
+        return QRNNConfig(input_width=input_width, workspace=self.workspace, stages=self.stages, order=self.order,
+                          degree=self.degree, bias=self.bias)
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    """The loss and how it is minimised."""
+
     optimizer: str = _option("adam", "optimiser (as torch.optim: AdamW, SGD, RMSprop, L-BFGS)", choices=OPTIMIZERS)
     learning_rate: float = _option(0.003, "learning rate")
     # piecewise-constant learning rate: [[step, lr], ...]; the update after `step` steps and every
@@ -66,27 +132,29 @@ class TrainSettings:
         parse=parse_lr_schedule, metavar="STEP:LR,...",
     )
     weight_decay: float = _option(0.0, "decoupled weight decay (AdamW)")
-    bias: float = _option(math.pi / 2, "the fixed, untrained offset of every neuron's angle", aliases=("--initial-bias",))
-    initial_bias_spread: float = _option(0.1, "standard deviation of the initial trainable biases")
-    initial_weights_spread: float = _option(0.01, "standard deviation of the initial subset weights")
-    initial_unitaries_spread: float = _option(0.01, "standard deviation of the initial work-stage RY angles")
-    steps: int = _option(5000, "training steps in all")
-    seed: int = _option(82727, "seed of initialisation, batches and sampling")
-    validate_every: int = _option(10, "steps between validations (and best-checkpoint updates)")
-    # None: one fresh random validation batch (batch_size per class) each time, as the reference
-    # does. N >= 1: a fixed set of N validation sequences drawn once; 0: the whole split. A fixed
-    # set makes validation losses comparable between steps, so "best" is not a lucky batch.
-    validation_size: int | None = _option(
-        None, "validate on a fixed set of N validation sequences (0: the whole split) instead of a fresh "
-        "random batch each time (the reference's way)", type=int,
-    )
     loss: str = _option("reference", "training and validation loss: reference (the paper's: cross-entropy of the outcome "
                         "probabilities used as logits, minus its offset) or cross-entropy (-log p[target], the usual loss "
                         "of a classical network's logits; lstm/rnn only)", choices=LOSSES)
-    # The paper's classical DNA baselines were trained with a loss on every step (digest section 4.2),
-    # the QRNN on the last step only; this puts a model of either kind on the baselines' footing.
-    score_all_steps: bool = _option(False, "put every step's prediction in the loss and the validation figures, not just "
-                                    "the dataset's scored steps (as the paper trained its DNA baselines)")
+
+    def __post_init__(self) -> None:
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("loss", self.loss, LOSSES)
+        if self.lr_schedule is not None:
+            object.__setattr__(self, "lr_schedule", checked_schedule(self.lr_schedule))  # normalised pairs
+
+    @property
+    def schedule(self) -> PiecewiseConstant:
+        """The learning rate as a function of the number of completed steps."""
+        return PiecewiseConstant(self.learning_rate, self.lr_schedule or ())
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How long the run lasts, what it computes on, and where."""
+
+    steps: int = _option(5000, "training steps in all")
+    seed: int = _option(82727, "seed of initialisation, batches and sampling")
+    validate_every: int = _option(10, "steps between validations (and best-checkpoint updates)")
     stop_at_loss: float | None = _option(None, "stop once the validation loss falls below this", type=float)
     timeout: float | None = _option(None, "stop after this many seconds (a resumed run counts its earlier time)", type=float)
     tensorboard: bool = _option(False, "also write TensorBoard event files (tensorboard extra)")
@@ -97,8 +165,6 @@ class TrainSettings:
     neuron_mode: str = _option("postselect", "what the neurons compute: postselect (the paper's training), or "
                                "amplify[:L], fixed-point amplitude amplification with L (odd >= 3) uses per level "
                                "(complex amplitudes: numpy engine path)", metavar="MODE")
-    init: str | None = _option(None, "start from the parameters of this checkpoint (same model), e.g. to fine-tune a "
-                               "postselect-trained model under --neuron-mode amplify:L", file=True)
     gradient: str = _option("param-shift", "how the aer backend estimates gradients", choices=GRADIENTS)
     shots: int = _option(1024, "shots per circuit row (aer backend)")
     device: str = _option("CPU", "Aer device (aer backend)", choices=DEVICES)
@@ -107,118 +173,140 @@ class TrainSettings:
                                   "instance with --workers CPUs, shut down at the end)", type=str)
     argv: list = _option(list, "the command line that started the run (recorded)", cli=False)
 
-    def validate(self) -> None:
-        """Check and normalise the settings.
-
-        Raises:
-            ValueError: naming the setting, what arrived and what is expected.
-        """
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"Unknown optimizer {self.optimizer!r}; available: {', '.join(OPTIMIZERS)}.")
-        for name, allowed in (("backend", BACKENDS), ("gradient", GRADIENTS), ("device", DEVICES),
-                              ("engine", ENGINES), ("precision", PRECISIONS), ("loss", LOSSES)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"Unknown {name} {getattr(self, name)!r}; expected one of {', '.join(allowed)}.")
-        if self.model not in MODELS:
-            raise ValueError(f"Unknown model {self.model!r}; expected one of {', '.join(MODELS)}.")
-        if self.model != "qrnn" and (self.backend != "exact" or self.workers > 1 or self.engine == "gpu"
-                                     or self.precision != "float64"):
-            raise ValueError(f"model {self.model!r} trains in one process in float64 on the CPU (torch); "
-                             "drop backend, workers, engine gpu and precision.")
-        if self.loss != "reference" and self.model == "qrnn":
-            raise ValueError(f"loss {self.loss!r} trains the classical baselines (model lstm or rnn); the QRNN's engine "
-                             "computes the reference loss.")
-        for name in ("steps", "validate_every", "batch_size", "shots", "workers", "hidden"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        if self.lr_schedule is not None:
-            object.__setattr__(self, "lr_schedule", _checked_schedule(self.lr_schedule))  # normalised pairs
-        if self.validation_size is not None and (
-            isinstance(self.validation_size, bool) or not isinstance(self.validation_size, int) or self.validation_size < 0
-        ):
-            raise ValueError(
-                f"validation_size must be 0 (the whole validation split) or a positive number of sequences, "
-                f"got {self.validation_size!r}."
-            )
+    def __post_init__(self) -> None:
+        for name, allowed in (("backend", BACKENDS), ("gradient", GRADIENTS), ("device", DEVICES)):
+            _choice(name, getattr(self, name), allowed)
+        _positive_ints(self, ("steps", "validate_every", "shots", "workers"))
+        mode = NeuronMode.parse(self.neuron_mode)
+        if mode.is_rus:
+            raise ValueError(f"neuron_mode {mode} has no exact meaning to train on; train with postselect or amplify:L.")
+        spec = EngineSpec.parse(self.engine, self.precision, self.neuron_mode)  # one check of the three
+        object.__setattr__(self, "neuron_mode", str(spec.neuron_mode))
+        if self.timeout is not None and not self.timeout > 0:
+            raise ValueError(f"timeout must be positive seconds, got {self.timeout}.")
         if self.workers > 1 and self.backend != "exact":
             raise ValueError(f"workers > 1 splits the exact engine's batches; backend {self.backend!r} runs in one process.")
         if self.address is not None and self.workers == 1:
             raise ValueError(f"address {self.address!r} joins a Ray cluster for data-parallel workers; set workers > 1.")
-        if self.engine == "numpy" and self.precision != "float64":
-            raise ValueError(f"precision {self.precision!r} needs engine 'cpu' or 'gpu'; the numpy path is float64 only.")
-        self._validate_neuron_mode()
-        if self.timeout is not None and self.timeout <= 0:
-            raise ValueError(f"timeout must be positive seconds, got {self.timeout}.")
 
-    def _validate_neuron_mode(self) -> None:
-        from qrnn_qiskit.core.modes import NeuronMode
+    @property
+    def engine_spec(self) -> EngineSpec:
+        """What the exact engine computes and where."""
+        return EngineSpec.parse(self.engine, self.precision, self.neuron_mode)
 
-        mode = NeuronMode.parse(self.neuron_mode)  # ValueError naming the spellings
-        if mode.is_rus:
-            raise ValueError(f"neuron_mode {mode} has no exact meaning to train on; train with postselect or amplify:L.")
-        if str(mode) != "postselect" and (self.model != "qrnn" or self.backend != "exact"):
-            raise ValueError(f"neuron_mode {mode} trains a QRNN on the exact engine; got model {self.model!r}, "
-                             f"backend {self.backend!r}.")
-        if mode.is_amplify and (self.engine == "gpu" or self.precision != "float64"):
-            raise ValueError(f"neuron_mode {mode} runs on the numpy path in float64 (complex amplitudes); "
-                             f"got engine {self.engine!r}, precision {self.precision!r}.")
-        object.__setattr__(self, "neuron_mode", str(mode))
 
-    def learning_rate_after(self, done: int) -> float:
-        """The learning rate of the update that follows ``done`` completed steps."""
-        rate = self.learning_rate
-        for step, lr in self.lr_schedule or ():
-            if done >= step:
-                rate = lr
-        return rate
+GROUPS = {"data": DataSettings, "model": ModelSettings, "optimizer": OptimizerSettings, "run": RunSettings}
 
-    def model_config(self, input_width: int):
-        """The model these settings train on a dataset of ``input_width``-bit tokens: a
-        :class:`QRNNConfig`, or a :class:`~qrnn_qiskit.baselines.ClassicalConfig` for lstm/rnn."""
-        if self.model != "qrnn":
-            from qrnn_qiskit.baselines import ClassicalConfig
 
-            return ClassicalConfig(kind=self.model, hidden=self.hidden, input_width=input_width)
-        return QRNNConfig(input_width=input_width, workspace=self.workspace, stages=self.stages, order=self.order,
-                          degree=self.degree, bias=self.bias)
+def _flat_fields() -> dict[str, tuple[str, dataclasses.Field]]:
+    """Flat setting name -> (group, field), in group order."""
+    out = {}
+    for group, cls in GROUPS.items():
+        for f in dataclasses.fields(cls):
+            out[f.metadata.get("flat", f.name)] = (group, f)
+    return out
 
-    def load_dataset(self):
-        """The dataset these settings name (every step scored with ``score_all_steps``)."""
-        from qrnn_qiskit.training.datasets import every_step_scored, get_dataset
 
-        dataset = get_dataset(self.dataset, sentence_length=self.sentence_length, data_dir=self.data_dir)
-        return every_step_scored(dataset) if self.score_all_steps else dataset
+FLAT = _flat_fields()
+
+
+@dataclass(frozen=True, init=False)
+class TrainSettings:
+    """Every setting of a training run: one group of each kind.
+
+    Build it from flat names (``TrainSettings(dataset="digits01", workspace=7, steps=1200)``), or
+    from groups (``TrainSettings(data=DataSettings(...), model=ModelSettings(...))``); unnamed
+    settings take their defaults.
+
+    Raises:
+        ValueError: naming the setting, what arrived and what is expected (an unknown name too).
+        TypeError: for a group of the wrong type.
+    """
+
+    data: DataSettings
+    model: ModelSettings
+    optimizer: OptimizerSettings
+    run: RunSettings
+
+    def __init__(self, *, data: DataSettings | None = None, model: ModelSettings | str | None = None,
+                 optimizer: OptimizerSettings | str | None = None, run: RunSettings | None = None, **flat) -> None:
+        for name, value in (("model", model), ("optimizer", optimizer)):  # flat settings of the same name
+            if isinstance(value, str):
+                flat[name] = value
+        groups = {"data": data, "model": model if not isinstance(model, str) else None,
+                  "optimizer": optimizer if not isinstance(optimizer, str) else None, "run": run}
+        unknown = sorted(set(flat) - set(FLAT))
+        if unknown:
+            raise ValueError(f"Unknown training settings {unknown}; this qrnn-qiskit knows {sorted(FLAT)}.")
+        for group, cls in GROUPS.items():
+            given = groups[group]
+            if given is not None and not isinstance(given, cls):
+                raise TypeError(f"{group} must be a {cls.__name__}, got {type(given).__name__}.")
+            mine = {f.name: flat[name] for name, (g, f) in FLAT.items() if g == group and name in flat}
+            value = dataclasses.replace(given, **mine) if given is not None else cls(**mine)
+            object.__setattr__(self, group, value)
+        self._check_across_groups()
+
+    def _check_across_groups(self) -> None:
+        model, run, optimizer = self.model, self.run, self.optimizer
+        if model.kind != "qrnn" and (run.backend != "exact" or run.workers > 1 or run.engine == "gpu"
+                                     or run.precision != "float64"):
+            raise ValueError(f"model {model.kind!r} trains in one process in float64 on the CPU (torch); "
+                             "drop backend, workers, engine gpu and precision.")
+        if optimizer.loss != "reference" and model.kind == "qrnn":
+            raise ValueError(f"loss {optimizer.loss!r} trains the classical baselines (model lstm or rnn); the QRNN's engine "
+                             "computes the reference loss.")
+        if run.neuron_mode != "postselect" and (model.kind != "qrnn" or run.backend != "exact"):
+            raise ValueError(f"neuron_mode {run.neuron_mode} trains a QRNN on the exact engine; got model {model.kind!r}, "
+                             f"backend {run.backend!r}.")
+
+    # ------------------------------------------------------------------ flat form
+    def get(self, name: str):
+        """The setting of flat name ``name`` (``settings.get("learning_rate")``)."""
+        if name not in FLAT:
+            raise ValueError(f"Unknown training setting {name!r}; this qrnn-qiskit knows {sorted(FLAT)}.")
+        group, f = FLAT[name]
+        return getattr(getattr(self, group), f.name)
+
+    def replace(self, **flat) -> TrainSettings:
+        """A copy with the flat settings given changed (and checked)."""
+        unknown = sorted(set(flat) - set(FLAT))
+        if unknown:
+            raise ValueError(f"Unknown training settings {unknown}; this qrnn-qiskit knows {sorted(FLAT)}.")
+        return TrainSettings(**{**self.to_dict(), **flat})
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The flat form: one entry per setting, as checkpoints and ``config.json`` store it."""
+        return {name: dataclasses.asdict(getattr(self, group))[f.name] for name, (group, f) in FLAT.items()}
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainSettings:
         """Settings stored in a checkpoint or ``config.json`` (older runs' ``initial_bias`` is ``bias``).
 
         Raises:
-            ValueError: for keys that are no setting.
+            ValueError: for something that is not a mapping, or keys that are no setting.
         """
+        if not isinstance(data, dict):
+            raise ValueError(f"Training settings must be a mapping of names to values, got {type(data).__name__}.")
         data = dict(data)
         if "initial_bias" in data:
             data.setdefault("bias", data.pop("initial_bias"))
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"Unknown training settings {unknown}; this qrnn-qiskit knows {[f.name for f in fields(cls)]}.")
         return cls(**data)
 
+    @staticmethod
+    def options() -> dict[str, tuple[str, dataclasses.Field]]:
+        """Flat name -> (group, field) of every setting, in group order (the command line's options)."""
+        return dict(FLAT)
 
-def _checked_schedule(schedule) -> list[list]:
-    """``[[step, lr], ...]`` with increasing steps >= 1 and positive rates, or a ValueError."""
-    try:
-        pairs = [[int(step), float(lr)] for step, lr in schedule]
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"lr_schedule must be a list of [step, learning_rate] pairs, got {schedule!r}.") from exc
-    steps = [step for step, _ in pairs]
-    if not pairs or steps != sorted(set(steps)) or steps[0] < 1 or any(not (lr > 0 and math.isfinite(lr)) for _, lr in pairs):
-        raise ValueError(
-            f"lr_schedule needs increasing steps >= 1 and positive learning rates, got {schedule!r} "
-            "(for example [[390, 0.002], [1000, 0.001]]; on the command line 390:0.002,1000:0.001)."
-        )
-    return pairs
+    # ------------------------------------------------------------------ derived
+    def validate(self) -> TrainSettings:
+        """The settings are checked when made; kept so older code that calls it still runs."""
+        return self
+
+    def load_dataset(self) -> Dataset:
+        """The dataset these settings name."""
+        return self.data.load()
+
+    def model_config(self, input_width: int):
+        """The model these settings train on a dataset of ``input_width``-bit tokens."""
+        return self.model.config(input_width)

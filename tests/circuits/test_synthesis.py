@@ -10,7 +10,7 @@ from qiskit.quantum_info import Operator
 from statevector_reference import run_postselected
 
 from qrnn_qiskit.circuits import qrnn_sequence
-from qrnn_qiskit.circuits.neuron import _NeuronGates
+from qrnn_qiskit.circuits.neuron import NeuronGates
 from qrnn_qiskit.circuits.synthesis import (
     choose_strategy,
     parity_terms,
@@ -26,7 +26,7 @@ SHAPES = [(n, d) for n in range(1, 8) for d in range(1, 4) if d <= n]
 def block_circuit(num_sources, degree, strategy, weights, theta, *, inverse=False, bias=np.pi / 2):
     """One parameter block (or its inverse) on ``[src_0 .. src_{n-1}, a0]``."""
     subsets = parity_terms(num_sources, degree)[1:]
-    gates = _NeuronGates(subsets, list(weights), theta, bias, synthesis=strategy, sources=range(num_sources))
+    gates = NeuronGates(subsets, list(weights), theta, bias, synthesis=strategy, sources=range(num_sources))
     circuit = QuantumCircuit(num_sources + 1)
     gates.emit_block(lambda gate, qargs: circuit.append(gate, qargs), inverse, circuit.qubits[:num_sources], circuit.qubits[-1])
     return circuit

@@ -231,8 +231,8 @@ class TestUnscoredMeasure:
         assert np.all(np.abs(read - distribution) <= 5 * sigma), (read - distribution) / sigma
 
     def test_evaluate_exact_measure_and_postselect(self, tmp_path):
-        from qrnn_qiskit.training import get_dataset
-        from qrnn_qiskit.training.evaluate import evaluate_exact
+        from qrnn_qiskit.data.registry import get_dataset
+        from qrnn_qiskit.evaluation.exact import evaluate_exact
 
         dataset = get_dataset("dna", sentence_length=6)
         cfg = QRNNConfig(input_width=dataset.input_width, workspace=2, stages=1, order=1, degree=2)
@@ -250,6 +250,7 @@ class TestUnscoredMeasure:
 
 
 class TestCommands:
+    @pytest.mark.slow
     def test_qasm3_round_trip_of_an_amplified_sequence(self, tmp_path):
         from qrnn_qiskit.circuits.export import export_qasm, load_qasm
 
@@ -295,7 +296,7 @@ class TestCommands:
 
 class TestBadInput:
     def test_training_settings_refuse_what_has_no_amplified_meaning(self):
-        from qrnn_qiskit.training.trainer import TrainSettings
+        from qrnn_qiskit.training.settings import TrainSettings
 
         with pytest.raises(ValueError, match="neuron_mode rus:2 has no exact meaning to train on"):
             TrainSettings(neuron_mode="rus:2").validate()
@@ -307,11 +308,12 @@ class TestBadInput:
             TrainSettings(neuron_mode="amplify:4").validate()
         settings = TrainSettings(neuron_mode="amplify")
         settings.validate()
-        assert settings.neuron_mode == "amplify:5"  # normalised to its spelling
+        assert settings.run.neuron_mode == "amplify:5"  # normalised to its spelling
 
     def test_init_from_another_model_names_the_difference(self, tmp_path):
-        from qrnn_qiskit.training import Checkpoint, save_checkpoint
-        from qrnn_qiskit.training.trainer import TrainSettings, train
+        from qrnn_qiskit.models.checkpoint import Checkpoint, save_checkpoint
+        from qrnn_qiskit.training.settings import TrainSettings
+        from qrnn_qiskit.workflows.train import train
 
         other = QRNNConfig(input_width=3, workspace=2, stages=1, order=2, degree=2)
         path = save_checkpoint(tmp_path / "other.npz", Checkpoint(other, other.initial_parameters(seed=1), {}))
@@ -321,8 +323,8 @@ class TestBadInput:
         assert not (tmp_path / "run").exists()  # refused before a run folder is made
 
     def test_trajectories_must_be_positive(self):
-        from qrnn_qiskit.training import get_dataset
-        from qrnn_qiskit.training.evaluate import evaluate_exact
+        from qrnn_qiskit.data.registry import get_dataset
+        from qrnn_qiskit.evaluation.exact import evaluate_exact
 
         dataset = get_dataset("dna", sentence_length=6)
         cfg = QRNNConfig(input_width=3, workspace=1, stages=0, order=1, degree=1)

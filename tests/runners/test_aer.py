@@ -11,13 +11,16 @@ from click.testing import CliRunner
 from qrnn_qiskit.cli import main
 from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.core.errors import QRNNError
+from qrnn_qiskit.data.registry import get_dataset
 from qrnn_qiskit.engine import ExactEngine
 from qrnn_qiskit.engine.shift import joint_probabilities
+from qrnn_qiskit.models.checkpoint import Checkpoint, save_checkpoint
 from qrnn_qiskit.runners.aer import AerRunner
-from qrnn_qiskit.runners.aer_training import AerGradient
-from qrnn_qiskit.training import Checkpoint, get_dataset, save_checkpoint
+from qrnn_qiskit.runners.aer_gradient import AerGradient
+from qrnn_qiskit.workflows.evaluate import evaluate_sampled
 
 
+@pytest.mark.slow
 def test_rus_accepts_more_and_agrees_for_basis_inputs():
     # one step, no work stage: every neuron sees basis-state sources, where rus is exact
     cfg = QRNNConfig(input_width=1, workspace=1, stages=0, order=1, degree=1)
@@ -51,6 +54,7 @@ def _loss_noise(shots: int) -> tuple[np.ndarray, float, np.ndarray]:
     return exact, per_row, dl_dq
 
 
+@pytest.mark.slow
 def test_parameter_shift_from_shots_matches_the_exact_gradient():
     from qrnn_qiskit.engine.shift import shift_plan
 
@@ -67,6 +71,7 @@ def test_parameter_shift_from_shots_matches_the_exact_gradient():
     assert loss == pytest.approx(ExactEngine(GRAD_CFG).loss(GRAD_PARAMS, *GRAD_DATA), abs=5 * per_row)
 
 
+@pytest.mark.slow
 def test_spsa_is_unbiased_per_component():
     """E[g_i] = dL/d(theta_i) + O(c^2); one draw has variance <= sum_{j != i} g_j^2 (the other
     components' share through the random signs) + 2 per_row^2 / (2c)^2 (the shot noise of L+ and L-)."""
@@ -124,15 +129,16 @@ class TestErrors:
         with pytest.raises(QRNNError, match="device GPU needs the qiskit-aer-gpu package"):
             AerRunner(device="GPU")
 
+    @pytest.mark.slow
     def test_zero_acceptance_says_what_to_expect(self):
         cfg = QRNNConfig(input_width=3, workspace=5, stages=2, order=2, degree=1)
         params = cfg.initial_parameters(seed=1)
         runner = AerRunner(shots=8, seed=1)
         with pytest.raises(QRNNError, match=r"No shot was accepted out of 16: the exact engine expects an acceptance of .* per shot.*neuron_mode rus"):
-            runner.evaluate(cfg, params, get_dataset("simple-seq", sentence_length=6))
+            evaluate_sampled(runner, cfg, params, get_dataset("simple-seq", sentence_length=6))
         rus = AerRunner(shots=1, seed=1, neuron_mode="rus:1")
         with pytest.raises(QRNNError, match=r"in postselect mode \(rus accepts more.*more retries \(neuron_mode rus:R\)"):
-            rus.evaluate(cfg, params, get_dataset("simple-seq", sentence_length=12))
+            evaluate_sampled(rus, cfg, params, get_dataset("simple-seq", sentence_length=12))
 
 
 def test_zero_weights_keep_every_multiplexer_matrix():

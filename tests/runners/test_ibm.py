@@ -111,7 +111,8 @@ class TestNamesAndRefusals:
 
 def _tiny_checkpoint(tmp_path, steps: int = 200):
     """dna with 4 tokens (3 steps), I=3 W=1: 5 qubits; trained briefly on the exact engine."""
-    from qrnn_qiskit.training.trainer import TrainSettings, train
+    from qrnn_qiskit.training.settings import TrainSettings
+    from qrnn_qiskit.workflows.train import train
 
     settings = TrainSettings(
         dataset="dna", sentence_length=4, workspace=1, stages=0, order=1, degree=1, batch_size=16,
@@ -159,6 +160,7 @@ def test_dynamical_decoupling_reaches_the_payload(cloud):
     assert post["options"]["dynamical_decoupling"]["enable"] is True
 
 
+@pytest.mark.slow
 def test_live_end_to_end_with_cost_gate_and_job_retrieval(tmp_path, cloud):
     ckpt = _tiny_checkpoint(tmp_path)
     out = tmp_path / "ibm"
@@ -212,6 +214,7 @@ def test_live_end_to_end_with_cost_gate_and_job_retrieval(tmp_path, cloud):
     assert SECRET not in r.output
 
 
+@pytest.mark.slow
 def test_fake_backend_end_to_end_offline(tmp_path):
     ckpt = _tiny_checkpoint(tmp_path)
     r = CliRunner().invoke(main, ["eval", str(ckpt), "--dataset", "dna", "--limit", "3", "--shots", "3000",
@@ -252,9 +255,9 @@ def test_backend_shot_limit(cloud):
 
 def test_job_record_errors(tmp_path):
     from qrnn_qiskit.core.errors import QRNNError
-    from qrnn_qiskit.runners.ibm import JobRecord, load_job_record
+    from qrnn_qiskit.runners.ibm import JobRecord, load_job_record, save_job_record
 
-    path = IBMRunner.save_record(JobRecord("ibm_manila", ["job-1"], [3], 4, 100, "postselect", {"dataset": "dna"}), tmp_path)
+    path = save_job_record(JobRecord("ibm_manila", ["job-1"], [3], 4, 100, "postselect", {"dataset": "dna"}), tmp_path)
     assert load_job_record(tmp_path) == load_job_record(path)
     assert load_job_record(path).job_ids == ["job-1"]
     path.write_text("{not json")
@@ -271,6 +274,7 @@ def test_job_record_errors(tmp_path):
         load_job_record(path)
 
 
+@pytest.mark.slow
 def test_fake_backend_amplified_with_measured_dont_care_steps(tmp_path):
     # the same offline path with amplify:3 circuits; measuring the two don't-care steps keeps the
     # shots that postselecting them on their targets would drop

@@ -1,0 +1,273 @@
+"""Compiled (numba) kernels of the exact engine's reverse pass: loss and gradient rows per sequence.
+
+A block of four sequences (:mod:`qrnn_qiskit.engine.backends.cpu_kernels`) is run forward under
+teacher forcing, keeping each step's start state, and then reversed step by step: each step is
+recomputed from its start with its intermediate states kept, and every rotation is reversed in
+turn, its angle gradient added per pattern and lane. Gradients are accumulated per sequence into
+rows of ``(B, P)`` and summed afterwards in sequence order (:func:`sum_rows`), so results do not
+depend on the number of threads, and a batch split into shards whose rows are concatenated gives
+the same sum as the whole batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange, uint64
+
+from qrnn_qiskit.engine.backends.cpu_kernels import (
+    LANES,
+    advance,
+    block_io,
+    block_weights,
+    by_lane,
+    copy_into,
+    pair,
+    row,
+    set_row,
+    start_block,
+    step,
+)
+from qrnn_qiskit.engine.backends.reductions import loss_terms
+
+__all__ = ["loss_and_gradient", "sum_rows"]
+
+loss_terms_kernel = njit(cache=True)(loss_terms)
+
+
+@njit(cache=True)
+def reverse_shared(state, g, bit, c, s, dc, ds, d):
+    """Reverse :func:`rotate_shared`: ``d[pair, lane] += dL/dAngle``; ``g`` <- transpose map."""
+    for k in range(uint64(g.shape[0] // 2)):
+        x0 = pair(k, bit)
+        x1 = x0 | bit
+        cc, ss, dcc, dss = c[x0], s[x0], dc[x0], ds[x0]
+        a0, a1, a2, a3 = row(state, x0)
+        b0, b1, b2, b3 = row(state, x1)
+        g0, g1, g2, g3 = row(g, x0)
+        h0, h1, h2, h3 = row(g, x1)
+        d[x0, 0] += (g0 * a0 + h0 * b0) * dcc + (h0 * a0 - g0 * b0) * dss
+        d[x0, 1] += (g1 * a1 + h1 * b1) * dcc + (h1 * a1 - g1 * b1) * dss
+        d[x0, 2] += (g2 * a2 + h2 * b2) * dcc + (h2 * a2 - g2 * b2) * dss
+        d[x0, 3] += (g3 * a3 + h3 * b3) * dcc + (h3 * a3 - g3 * b3) * dss
+        set_row(g, x0, cc * g0 + ss * h0, cc * g1 + ss * h1, cc * g2 + ss * h2, cc * g3 + ss * h3)
+        set_row(g, x1, cc * h0 - ss * g0, cc * h1 - ss * g1, cc * h2 - ss * g2, cc * h3 - ss * g3)
+
+
+@njit(cache=True)
+def reverse_lanes(state, g, bit, tab, dtab, d, io):
+    """Reverse :func:`rotate_lanes`: ``d[io[lane], pair, lane] += dL/dAngle``; ``g`` <- transpose."""
+    i0, i1, i2, i3 = uint64(io[0]), uint64(io[1]), uint64(io[2]), uint64(io[3])
+    for k in range(uint64(g.shape[0] // 2)):
+        x0 = pair(k, bit)
+        x1 = x0 | bit
+        c0, c1, c2, c3 = by_lane(tab, x0, 0, i0, i1, i2, i3)
+        s0, s1, s2, s3 = by_lane(tab, x0, 1, i0, i1, i2, i3)
+        e0, e1, e2, e3 = by_lane(dtab, x0, 0, i0, i1, i2, i3)
+        f0, f1, f2, f3 = by_lane(dtab, x0, 1, i0, i1, i2, i3)
+        a0, a1, a2, a3 = row(state, x0)
+        b0, b1, b2, b3 = row(state, x1)
+        g0, g1, g2, g3 = row(g, x0)
+        h0, h1, h2, h3 = row(g, x1)
+        d[i0, x0, 0] += (g0 * a0 + h0 * b0) * e0 + (h0 * a0 - g0 * b0) * f0
+        d[i1, x0, 1] += (g1 * a1 + h1 * b1) * e1 + (h1 * a1 - g1 * b1) * f1
+        d[i2, x0, 2] += (g2 * a2 + h2 * b2) * e2 + (h2 * a2 - g2 * b2) * f2
+        d[i3, x0, 3] += (g3 * a3 + h3 * b3) * e3 + (h3 * a3 - g3 * b3) * f3
+        set_row(g, x0, c0 * g0 + s0 * h0, c1 * g1 + s1 * h1, c2 * g2 + s2 * h2, c3 * g3 + s3 * h3)
+        set_row(g, x1, c0 * h0 - s0 * g0, c1 * h1 - s1 * g1, c2 * h2 - s2 * g2, c3 * h3 - s3 * g3)
+
+
+@njit(cache=True)
+def reverse_uniform(state, g, bit, c, s, d):
+    """Reverse :func:`rotate_uniform`; ``d[lane] +=`` dL/d(angle) of the work-stage RY."""
+    d0 = d1 = d2 = d3 = 0.0
+    for k in range(uint64(g.shape[0] // 2)):
+        x0 = pair(k, bit)
+        x1 = x0 | bit
+        a0, a1, a2, a3 = row(state, x0)
+        b0, b1, b2, b3 = row(state, x1)
+        g0, g1, g2, g3 = row(g, x0)
+        h0, h1, h2, h3 = row(g, x1)
+        d0 += h0 * (c * a0 - s * b0) - g0 * (s * a0 + c * b0)
+        d1 += h1 * (c * a1 - s * b1) - g1 * (s * a1 + c * b1)
+        d2 += h2 * (c * a2 - s * b2) - g2 * (s * a2 + c * b2)
+        d3 += h3 * (c * a3 - s * b3) - g3 * (s * a3 + c * b3)
+        set_row(g, x0, c * g0 + s * h0, c * g1 + s * h1, c * g2 + s * h2, c * g3 + s * h3)
+        set_row(g, x1, c * h0 - s * g0, c * h1 - s * g1, c * h2 - s * g2, c * h3 - s * g3)
+    d[0] += 0.5 * d0
+    d[1] += 0.5 * d1
+    d[2] += 0.5 * d2
+    d[3] += 0.5 * d3
+
+
+@njit(cache=True)
+def backward_step(g_full, g_ws, ws_saved, full_saved, io, ops, tabs, dtabs, num_in, d_full,
+                   d_ws, d_unitary):
+    """Reverse one step's neurons: ``g_full`` (gradient at the step's end) -> ``g_ws`` (start)."""
+    kinds, lanes, indices, out_neurons, out_lanes = ops
+    ctab, stab, wtab, ucos, usin = tabs
+    dctab, dstab, dwtab = dtabs
+    for op in range(out_neurons.shape[0] - 1, -1, -1):
+        k = out_neurons[op]
+        reverse_shared(full_saved[op], g_full, uint64(1) << uint64(out_lanes[op]), ctab[k], stab[k],
+                        dctab[k], dstab[k], d_full[k])
+    for w in range(g_ws.shape[0]):
+        for lane in range(LANES):
+            g_ws[w, lane] = g_full[w << num_in, lane]
+    for op in range(kinds.shape[0] - 1, -1, -1):
+        k = indices[op]
+        bit = uint64(1) << uint64(lanes[op])
+        if kinds[op] == 0:
+            reverse_uniform(ws_saved[op], g_ws, bit, ucos[k], usin[k], d_unitary[k])
+        else:
+            reverse_lanes(ws_saved[op], g_ws, bit, wtab[k], dwtab[k], d_ws[k], io)
+
+
+@njit(cache=True)
+def block_rows(d_full, d_ws, d_unitary, num_in, layout, alive, rows, b0):
+    """Each live lane's angle gradients per pattern -> its flat parameter gradient ``rows[b0 + lane]``.
+
+    ``d_ws[k, io, w]`` (workspace neurons) is first added onto the full-pattern ``d_full[k, x]``;
+    then ``dW_S = sum over patterns x that contain S of dTheta[x]`` (a superset sum), and the bias
+    gets the sum over every pattern, which the superset sum leaves at the empty set. All four lanes
+    go through each addition together (``d_full`` is changed in place).
+    """
+    masks, mask_offsets, bias_index, unitary_index = layout
+    size = d_full.shape[1]
+    for k in range(d_full.shape[0]):
+        g = d_full[k]
+        for io in range(d_ws.shape[1]):
+            for w in range(d_ws.shape[2]):
+                for lane in range(LANES):
+                    g[(w << num_in) | io, lane] += d_ws[k, io, w, lane]
+        bit = 1
+        while bit < size:
+            for hi in range(0, size, 2 * bit):
+                for x in range(hi, hi + bit):
+                    for lane in range(LANES):
+                        g[x, lane] += g[x + bit, lane]
+            bit *= 2
+        first = bias_index[k] - (mask_offsets[k + 1] - mask_offsets[k])  # weights precede the bias
+        for lane in range(LANES):
+            if alive[lane]:
+                row = rows[b0 + lane]
+                for i in range(mask_offsets[k], mask_offsets[k + 1]):
+                    row[first + i - mask_offsets[k]] = g[masks[i], lane]
+                row[bias_index[k]] = g[0, lane]
+    for lane in range(LANES):
+        if alive[lane]:
+            for u in range(d_unitary.shape[0]):
+                rows[b0 + lane, unitary_index[u]] = d_unitary[u, lane]
+
+
+@njit(cache=True)
+def step_gradient(full, q, z, y, gp, probs_t, g_next, g_full, lane, num_in):
+    """One lane's gradient at the end of a step's neurons from the loss (``gp``) and the next step
+    (``g_next``), through ``p = q / z`` with ``q[y'] = sum_w full[w, y']**2``, and through the
+    postselected ``psi_next = full[:, y] / sqrt(q[y])``."""
+    num_outcomes = q.shape[0]
+    dot = 0.0
+    for k in range(num_outcomes):
+        dot += gp[k] * probs_t[k]
+    root = math.sqrt(q[y, lane])
+    proj = 0.0
+    for w in range(g_next.shape[0]):
+        proj += full[(w << num_in) | y, lane] / root * g_next[w, lane]
+    for x in range(full.shape[0]):
+        g_full[x, lane] = 2.0 * full[x, lane] * ((gp[x & (num_outcomes - 1)] - dot) / z[lane])
+    for w in range(g_next.shape[0]):
+        x = (w << num_in) | y
+        g_full[x, lane] += (g_next[w, lane] - full[x, lane] / root * proj) / root
+
+
+@njit(cache=True)
+def block_gradient(b0, bufs, io_inputs, io_targets, scored, ops, tabs, dtabs, layout, num_in,
+                    forced, probs, acceptance, loss_rows, grad_rows, status, status_step):
+    """Teacher-forced forward pass and reverse pass of the block starting at sequence ``b0``."""
+    (psi, full, q, z, io, alive, starts, ws_saved, full_saved, d_full, d_ws, d_unitary, g_next,
+     g_full, gp, loss) = bufs
+    batch, steps = io_inputs.shape
+    start_block(psi, b0, batch, alive)
+    for t in range(steps):  # teacher-forced forward pass, keeping each step's start
+        copy_into(starts[t], psi)
+        advance(psi, full, q, z, io, alive, b0, t, io_inputs, io_targets, forced[0], forced[1], ops, tabs,
+                 num_in, probs, forced[2], forced[3], acceptance, status, status_step)
+    d_full[:] = 0.0
+    d_ws[:] = 0.0
+    d_unitary[:] = 0.0
+    g_next[:] = 0.0
+    loss[:] = 0.0
+    for t in range(steps - 1, -1, -1):
+        block_io(io_inputs, b0, batch, t, alive, io)
+        copy_into(ws_saved[0], starts[t])  # recompute the step from its start, keeping its states
+        step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved, True)
+        block_weights(full, q, z, num_in)
+        g_full[:] = 0.0
+        for lane in range(LANES):
+            if not alive[lane]:
+                continue
+            b = b0 + lane
+            y = io_targets[b, t]
+            gp[lane] = 0.0
+            if scored[t]:
+                loss[lane] += loss_terms_kernel(probs[b, t], y, gp[lane])
+            step_gradient(full, q, z, y, gp[lane], probs[b, t], g_next, g_full, lane, num_in)
+        backward_step(g_full, g_next, ws_saved, full_saved, io, ops, tabs, dtabs, num_in, d_full,
+                       d_ws, d_unitary)
+    for lane in range(LANES):
+        if alive[lane]:
+            loss_rows[b0 + lane] = loss[lane]
+    block_rows(d_full, d_ws, d_unitary, num_in, layout, alive, grad_rows, b0)
+
+
+@njit(cache=True, parallel=True)
+def loss_and_gradient(io_inputs, io_targets, scored, ops, tabs, dtabs, layout, num_in, num_ws,
+                      chunks, probs, acceptance, loss_rows, grad_rows, status, status_step):
+    """Teacher-forced forward pass and reverse-mode gradient, a block of sequences at a time.
+
+    ``loss_rows[b]`` is the sum over scored steps of ``logsumexp(p) - p[target]`` and
+    ``grad_rows[b]`` its gradient (neither divided by the count nor offset). The blocks are cut
+    into ``chunks`` runs (one per thread), each with its own buffers; the forward pass keeps each
+    step's start state (``T * 2**W * 4`` numbers a block) and the reverse pass recomputes the step
+    from it. Each sequence's row depends on nothing but that sequence, so neither the chunks nor
+    the threads change a bit of the result.
+    """
+    batch, steps = io_inputs.shape
+    blocks = (batch + LANES - 1) // LANES
+    num_outcomes = 1 << num_in
+    n_ws = 1 << num_ws
+    n_full = 1 << (num_ws + num_in)
+    dtype = tabs[0].dtype
+    n_neurons = tabs[0].shape[0]
+    n_unitary = tabs[3].shape[0]
+    # teacher forcing: no step drawn; outcomes and their probabilities are the targets' (not kept)
+    forced = (np.zeros((batch, steps), np.bool_), np.zeros((batch, steps)), np.zeros((batch, steps), np.int64),
+              np.zeros((batch, steps)))
+    for c in prange(chunks):
+        bufs = (
+            np.empty((n_ws, LANES), dtype), np.empty((n_full, LANES), dtype),
+            np.empty((num_outcomes, LANES), dtype), np.empty(LANES, np.float64),
+            np.zeros(LANES, np.int64), np.zeros(LANES, np.bool_),
+            np.empty((steps, n_ws, LANES), dtype), np.empty((max(ops[0].shape[0], 1), n_ws, LANES), dtype),
+            np.empty((max(ops[3].shape[0], 1), n_full, LANES), dtype),
+            np.empty((n_neurons, n_full, LANES), np.float64),
+            np.empty((n_neurons, num_outcomes, n_ws, LANES), np.float64),
+            np.empty((n_unitary, LANES), np.float64),
+            np.empty((n_ws, LANES), dtype), np.empty((n_full, LANES), dtype),
+            np.empty((LANES, num_outcomes), np.float64), np.empty(LANES, np.float64),
+        )  # fmt: skip
+        for block in range(c * blocks // chunks, (c + 1) * blocks // chunks):
+            block_gradient(block * LANES, bufs, io_inputs, io_targets, scored, ops, tabs, dtabs,
+                            layout, num_in, forced, probs, acceptance, loss_rows, grad_rows, status,
+                            status_step)
+
+
+@njit(cache=True)
+def sum_rows(rows):
+    """``rows.sum(axis=0)`` added strictly in row order (independent of threads and shards)."""
+    total = np.zeros(rows.shape[1], np.float64)
+    for b in range(rows.shape[0]):
+        for i in range(rows.shape[1]):
+            total[i] += rows[b, i]
+    return total

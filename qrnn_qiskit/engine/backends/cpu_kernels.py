@@ -1,0 +1,263 @@
+"""Compiled (numba) kernels of the exact engine's forward pass: blocks of four sequences side by side.
+
+These compute what the numpy backend (:mod:`qrnn_qiskit.engine.backends.numpy`) computes. A
+thread takes a block of ``LANES`` (4) consecutive sequences and keeps their states interleaved,
+``psi[w, lane]``, so that every amplitude-pair update of a neuron is one 4-wide vector operation
+whichever qubit it acts on: one AVX2 register of float64. The states stay small enough for the
+cache (``2**W x 4`` amplitudes, 8 KiB for the MNIST models). A work-stage rotation has one angle
+for all four sequences; an input or work neuron reads each sequence's angle from the row of its io
+pattern (``tab[w, 0/1, io]``: the cosines and sines of all io patterns of one workspace pattern
+share a cache line); an output neuron acts on full patterns, whose table is the same for every
+sequence. A pair loop within one state would vectorise only for qubits whose pairs lie at least
+four amplitudes apart; with the sequences side by side every pair update is a vector operation.
+The kernels are compiled with LLVM's SLP vectoriser switched on (numba leaves it off by default;
+:mod:`qrnn_qiskit.engine.backends.cpu` does that around each call). Each sequence's arithmetic is
+the same as one sequence alone, in the same order, so the results do not depend on which block
+or lane a sequence lands in, nor on the number of threads. The reverse pass is in
+:mod:`qrnn_qiskit.engine.backends.cpu_gradient`; why these choices, and what they cost, is in
+``docs/decisions.md``.
+
+Why numba and not a C extension: it installs as a wheel on every platform the package supports,
+needs no compiler on the user's machine, caches its machine code on disk (``cache=True``), and
+keeps the kernels readable Python beside the numpy path they are tested against.
+
+Conventions are those of the numpy backend: the full pattern index is ``ws << I | io`` with lane
+``q`` at bit ``q``; io values are bit-reversed tokens (io lane 0 = the token's most significant
+bit). Op arrays describe one step's input and work stages: ``kind`` 0 = a work-stage RY on
+workspace lane ``lane`` with angle number ``index``, 1 = a neuron ``index`` on workspace lane
+``lane``; output neurons come as (neuron, io lane).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange, uint64
+
+from qrnn_qiskit.engine.backends.reductions import NEURONS_VANISH, OUTCOME_IMPOSSIBLE, TINY, draw
+
+__all__ = ["LANES", "forward"]
+
+#: sequences per block; the pair kernels below are written out for exactly four lanes
+LANES = 4
+# draws as the numpy backend does (the CUDA kernels compile the same function)
+draw_outcome = njit(cache=True)(draw)
+
+
+# Pair loops index with unsigned integers: numba's signed indexing adds a negative-index check per
+# access that keeps LLVM from optimising the loop (measured 2-6 ns per pair against about 1).
+@njit(cache=True)
+def pair(k, bit):
+    """The ``k``-th index whose lane bit ``bit`` is 0 (a zero bit inserted into ``k``)."""
+    low = bit - uint64(1)
+    return ((k & ~low) << uint64(1)) | (k & low)
+
+
+@njit(cache=True, inline="always")
+def row(a, x):
+    """The four lanes of row ``x``."""
+    return a[x, 0], a[x, 1], a[x, 2], a[x, 3]
+
+
+@njit(cache=True, inline="always")
+def set_row(a, x, v0, v1, v2, v3):
+    """Store the four lanes of row ``x``."""
+    a[x, 0], a[x, 1], a[x, 2], a[x, 3] = v0, v1, v2, v3
+
+
+@njit(cache=True, inline="always")
+def turn(src, dst, x0, x1, c0, c1, c2, c3, s0, s1, s2, s3):
+    """``(a, b) <- (c a - s b, s a + c b)`` on the pair of rows ``x0``, ``x1``, a cosine and sine
+    per lane; all loads come before the stores (``src`` may be ``dst``)."""
+    a0, a1, a2, a3 = row(src, x0)
+    b0, b1, b2, b3 = row(src, x1)
+    set_row(dst, x0, c0 * a0 - s0 * b0, c1 * a1 - s1 * b1, c2 * a2 - s2 * b2, c3 * a3 - s3 * b3)
+    set_row(dst, x1, s0 * a0 + c0 * b0, s1 * a1 + c1 * b1, s2 * a2 + c2 * b2, s3 * a3 + c3 * b3)
+
+
+@njit(cache=True, inline="always")
+def by_lane(tab, x, which, i0, i1, i2, i3):
+    """Each lane's entry ``tab[x, which, io[lane]]`` of an io-pattern table."""
+    return tab[x, which, i0], tab[x, which, i1], tab[x, which, i2], tab[x, which, i3]
+
+
+# The pair kernels read ``src`` and write ``dst``, which may be the same array (in place) or the
+# next slot of a step's kept states, so that keeping them costs no copy. Every lane's loads come
+# before its stores, written out lane by lane (``turn``): the rows could alias as far as LLVM
+# knows, and a loop over the lanes would not vectorise.
+@njit(cache=True)
+def rotate_uniform(src, dst, bit, c, s):
+    """``(a, b) <- (c a - s b, s a + c b)`` on every pair of qubit ``bit`` (one angle for all lanes)."""
+    for k in range(uint64(src.shape[0] // 2)):
+        x0 = pair(k, bit)
+        turn(src, dst, x0, x0 | bit, c, c, c, c, s, s, s, s)
+
+
+@njit(cache=True)
+def rotate_shared(src, dst, bit, c, s):
+    """The same with a cosine and sine per pair (read at its first index), shared by the lanes."""
+    for k in range(uint64(src.shape[0] // 2)):
+        x0 = pair(k, bit)
+        cc, ss = c[x0], s[x0]
+        turn(src, dst, x0, x0 | bit, cc, cc, cc, cc, ss, ss, ss, ss)
+
+
+@njit(cache=True)
+def rotate_lanes(src, dst, bit, tab, io):
+    """The same with each lane's own cosine and sine: ``tab[x, 0 / 1, io[lane]]``."""
+    i0, i1, i2, i3 = uint64(io[0]), uint64(io[1]), uint64(io[2]), uint64(io[3])
+    for k in range(uint64(src.shape[0] // 2)):
+        x0 = pair(k, bit)
+        c0, c1, c2, c3 = by_lane(tab, x0, 0, i0, i1, i2, i3)
+        s0, s1, s2, s3 = by_lane(tab, x0, 1, i0, i1, i2, i3)
+        turn(src, dst, x0, x0 | bit, c0, c1, c2, c3, s0, s1, s2, s3)
+
+
+# numba's array-to-array assignment (``a[i] = b``) guards against overlap with a temporary copy,
+# an allocation per call that cost more than the rotations themselves (measured: a step that keeps
+# its intermediate states took 141 us a block against 29 us without); this loop copies in place.
+@njit(cache=True)
+def copy_into(dst, src):
+    """``dst[:] = src`` for two equally shaped C-contiguous 2-D arrays."""
+    to = dst.reshape(-1)
+    frm = src.reshape(-1)
+    for i in range(uint64(frm.shape[0])):
+        to[i] = frm[i]
+
+
+@njit(cache=True)
+def step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved, save):
+    """One cell step of a block: ``full`` <- the unnormalised states after every neuron.
+    ``io[lane]`` is each sequence's io pattern at this step.
+
+    Without ``save`` the step starts from ``psi`` and changes it in place. With ``save`` it starts
+    from ``ws_saved[0]`` and keeps the state before each input or work op ``i`` in
+    ``ws_saved[i]`` and before each output op ``j`` in ``full_saved[j]`` (``psi`` ends as the
+    state after the work stages).
+    """
+    kinds, lanes, indices, out_neurons, out_lanes = ops
+    ctab, stab, wtab, ucos, usin = tabs
+    n_ops, n_out = kinds.shape[0], out_neurons.shape[0]
+    if save and n_ops == 0:
+        copy_into(psi, ws_saved[0])
+    for op in range(n_ops):
+        src = ws_saved[op] if save else psi
+        dst = ws_saved[op + 1] if save and op + 1 < n_ops else psi
+        k = indices[op]
+        bit = uint64(1) << uint64(lanes[op])
+        if kinds[op] == 0:
+            rotate_uniform(src, dst, bit, ucos[k], usin[k])
+        else:
+            rotate_lanes(src, dst, bit, wtab[k], io)
+    first = full_saved[0] if save and n_out > 0 else full
+    first[:] = 0.0
+    for w in range(psi.shape[0]):
+        for lane in range(LANES):
+            first[w << num_in, lane] = psi[w, lane]
+    for op in range(n_out):
+        src = full_saved[op] if save else full
+        dst = full_saved[op + 1] if save and op + 1 < n_out else full
+        k = out_neurons[op]
+        rotate_shared(src, dst, uint64(1) << uint64(out_lanes[op]), ctab[k], stab[k])
+
+
+@njit(cache=True)
+def block_weights(full, q, z, num_in):
+    """Per lane: ``q[y, lane] = sum_w full[w, y, lane]**2`` and ``z[lane]`` their sum (in double),
+    added in the order of :func:`outcome_weights` (the CUDA kernels' reduction)."""
+    outcomes = q.shape[0]
+    q[:] = 0.0
+    for x in range(full.shape[0]):
+        y = x & (outcomes - 1)
+        for lane in range(LANES):
+            q[y, lane] += full[x, lane] * full[x, lane]
+    for lane in range(LANES):
+        total = 0.0
+        for y in range(outcomes):
+            total += q[y, lane]
+        z[lane] = total
+
+
+@njit(cache=True)
+def postselect(psi, full, lane, y, root, num_in):
+    """``psi[:, lane] <- full[:, y, lane] / root`` (the next step's start of one sequence)."""
+    for w in range(psi.shape[0]):
+        psi[w, lane] = full[(w << num_in) | y, lane] / root
+
+
+@njit(cache=True)
+def block_io(io_inputs, b0, batch, t, alive, io):
+    """Each lane's io pattern at step ``t`` (0 for padding and stopped lanes)."""
+    for lane in range(LANES):
+        io[lane] = io_inputs[b0 + lane, t] if b0 + lane < batch and alive[lane] else 0
+
+
+@njit(cache=True)
+def start_block(psi, b0, batch, alive):
+    """All lanes at |0...0>; lanes past the end of the batch (padding) are never alive."""
+    psi[:] = 0.0
+    for lane in range(LANES):
+        psi[0, lane] = 1.0
+        alive[lane] = b0 + lane < batch
+
+
+@njit(cache=True)
+def stop_lane(psi, lane, alive, status, status_step, b, t, code):
+    """Record a failed sequence and park its lane at |0...0> (finite numbers for the others' sake)."""
+    status[b] = code
+    status_step[b] = t
+    alive[lane] = False
+    psi[:, lane] = 0.0
+    psi[0, lane] = 1.0
+
+
+@njit(cache=True)
+def advance(psi, full, q, z, io, alive, b0, t, io_inputs, io_targets, draw, uniforms, ops, tabs, num_in,
+             probs, outcomes, taken, acceptance, status, status_step):
+    """Step ``t`` of a block: every live lane's distribution, its outcome (drawn where ``draw``
+    says, else its target) and its next start state; a lane whose step fails is stopped."""
+    block_io(io_inputs, b0, io_inputs.shape[0], t, alive, io)
+    nothing = psi[np.newaxis]  # no intermediate states kept: a view standing in for the buffers
+    step(psi, full, io, ops, tabs, num_in, nothing, nothing, False)
+    block_weights(full, q, z, num_in)
+    for lane in range(LANES):
+        if not alive[lane]:
+            continue
+        b = b0 + lane
+        if z[lane] <= TINY:
+            stop_lane(psi, lane, alive, status, status_step, b, t, NEURONS_VANISH)
+            continue
+        for y in range(q.shape[0]):
+            probs[b, t, y] = q[y, lane] / z[lane]
+        y = draw_outcome(probs[b, t], uniforms[b, t]) if draw[b, t] else io_targets[b, t]
+        outcomes[b, t] = y
+        if q[y, lane] <= TINY:
+            stop_lane(psi, lane, alive, status, status_step, b, t, OUTCOME_IMPOSSIBLE)
+            continue
+        postselect(psi, full, lane, y, math.sqrt(q[y, lane]), num_in)
+        taken[b, t] = probs[b, t, y]
+        acceptance[b, t] = z[lane]
+
+
+@njit(cache=True, parallel=True)
+def forward(io_inputs, io_targets, draw, uniforms, ops, tabs, num_in, num_ws,
+            probs, outcomes, taken, acceptance, status, status_step):
+    """Forward pass of ``B`` sequences (outputs in io order, written in place)."""
+    batch, steps = io_inputs.shape
+    num_outcomes = 1 << num_in
+    dtype = tabs[0].dtype
+    for block in prange((batch + LANES - 1) // LANES):
+        b0 = block * LANES
+        psi = np.empty((1 << num_ws, LANES), dtype)
+        full = np.empty((1 << (num_ws + num_in), LANES), dtype)
+        q = np.empty((num_outcomes, LANES), dtype)
+        z = np.empty(LANES, np.float64)
+        io = np.zeros(LANES, np.int64)
+        alive = np.zeros(LANES, np.bool_)
+        start_block(psi, b0, batch, alive)
+        for t in range(steps):
+            if not alive.any():
+                break
+            advance(psi, full, q, z, io, alive, b0, t, io_inputs, io_targets, draw, uniforms, ops, tabs, num_in,
+                     probs, outcomes, taken, acceptance, status, status_step)

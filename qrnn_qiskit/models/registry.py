@@ -1,0 +1,36 @@
+"""The models a run can train: the QRNN, or a classical baseline (:mod:`qrnn_qiskit.models.classical`).
+
+Both kinds of configuration give ``num_parameters``, ``input_width``, ``initial_parameters`` and
+``to_dict``; both engines give ``simulate``, ``loss`` and ``loss_and_gradient`` with the exact
+engine's meaning, so training, checkpoints and evaluation do not ask which one they hold.
+"""
+
+from __future__ import annotations
+
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.engine.facade import ExactEngine
+from qrnn_qiskit.models.classical import KINDS, LOSSES, ClassicalConfig, ClassicalEngine
+
+__all__ = ["MODELS", "LOSSES", "config_from_dict", "make_engine", "is_qrnn"]
+
+MODELS = ("qrnn", *KINDS)
+
+
+def config_from_dict(data: dict):
+    """The configuration a checkpoint or ``config.json`` describes (``model`` names a baseline)."""
+    return ClassicalConfig.from_dict(data) if "model" in data else QRNNConfig.from_dict(data)
+
+
+def is_qrnn(config) -> bool:
+    return isinstance(config, QRNNConfig)
+
+
+def make_engine(config, engine: str = "cpu", precision: str = "float64", neuron_mode: object = "postselect"):
+    """The engine that computes ``config``'s distributions, loss and gradient (for a QRNN, with
+    its neurons in ``neuron_mode``: ``postselect`` or ``amplify:L``)."""
+    if is_qrnn(config):
+        return ExactEngine(config, engine=engine, precision=precision, neuron_mode=neuron_mode)
+    if str(neuron_mode) != "postselect":
+        raise ValueError(f"A classical {config.kind} baseline has no quantum neurons; neuron_mode {neuron_mode!r} "
+                         "applies to QRNN models only.")
+    return ClassicalEngine(config, engine=engine, precision=precision)

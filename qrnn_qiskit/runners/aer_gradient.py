@@ -1,0 +1,124 @@
+"""Training on Aer with gradients from shots: parameter shift (exact rule, all shifted weight
+vectors of a step in one Aer run) or SPSA (two evaluations per step).
+
+The loss is the reference loss computed from *estimated* joint probabilities (see
+:mod:`qrnn_qiskit.engine.shift`): the fraction of shots whose neurons succeeded, whose earlier io
+outcomes equal the targets and whose step ``t`` reads ``y``.
+
+Limitation, measured: the parameter-shift gradient is ``sum_n c_n <Q(shifted_n), dL/dQ(Q)>`` and
+``dL/dQ`` holds ``1/Q`` terms (the loss normalises each step), so where the joint probabilities
+are small its shot estimate is dominated by noise. A 2-step simple-bits model (W=2, S=1, order 1)
+at initialisation keeps about 5e-4 of its shots at step 1, and its estimated gradient was 3.6x
+off the exact one at 3,000 shots (16 shift rows per weight). The same task with S=0 (acceptance
+about 0.3) trains with 1,024 shots; SPSA, which only needs loss differences, trained the S=1 model. Weights stay circuit parameters, so the
+circuit is transpiled once per sequence length and every evaluation is a row of one PUB.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from qiskit.circuit import ParameterVector
+
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.engine import ExactEngine
+from qrnn_qiskit.engine.shift import loss_gradient_from_joint, parameter_shift_loss_and_gradient, shift_plan
+from qrnn_qiskit.evaluation.shots import ShotResult
+from qrnn_qiskit.runners.aer import AerRunner
+from qrnn_qiskit.runners.shots import parameter_order
+
+__all__ = ["AerGradient", "GRADIENTS"]
+
+GRADIENTS = ("param-shift", "spsa")
+
+
+class AerGradient:
+    """``(params, inputs, targets, scored) -> (loss, gradient)`` estimated from Aer shots.
+
+    Args:
+        config: the model.
+        runner: the :class:`AerRunner` (shots, seed, neuron mode, noise, device).
+        method: ``param-shift`` or ``spsa``.
+        spsa_c, spsa_gamma: SPSA perturbation ``c / (k + 1) ** gamma``.
+        seed: randomness of the SPSA perturbations.
+    """
+
+    def __init__(self, config: QRNNConfig, runner: AerRunner, method: str = "param-shift", *, spsa_c: float = 0.1,
+                 spsa_gamma: float = 0.101, seed: int | None = 0) -> None:
+        if method not in GRADIENTS:
+            raise ValueError(f"Unknown gradient method {method!r}; expected one of {GRADIENTS}.")
+        self.config, self.runner, self.method = config, runner, method
+        self.engine = ExactEngine(config)
+        self.spsa_c, self.spsa_gamma = spsa_c, spsa_gamma
+        self.rng = np.random.default_rng(seed)
+        self.calls = 0
+        self._circuits: dict[int, object] = {}
+
+    def _circuit(self, steps: int):
+        if steps not in self._circuits:
+            weights = ParameterVector("w", self.config.num_parameters)
+            self._circuits[steps] = self.runner.circuit(self.config, steps, weights)
+        return self._circuits[steps]
+
+    def joints(self, vectors: np.ndarray, inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """Estimated ``Q`` for each weight vector: ``(N, B, T, 2**I)``, all rows in one Aer run."""
+        cfg = self.config
+        batch, steps = inputs.shape
+        circuit = self._circuit(steps)
+        bits = cfg.token_to_bits(inputs).reshape(batch, -1).astype(float)
+        rows_w = np.repeat(vectors, batch, axis=0)
+        rows_x = np.tile(bits, (vectors.shape[0], 1))
+        values = parameter_order(circuit, {"w": rows_w, "x": rows_x})
+        # Bind in Qiskit, one PUB per row, all in one Aer run: qiskit-aer 0.18.2 returned wrong
+        # distributions when it bound these circuits' weight parameters from a value array itself
+        # (input-bit arrays bind correctly), see the closing note of the Aer issue.
+        parameters = list(circuit.parameters)
+        result = self.runner.run([circuit.assign_parameters(dict(zip(parameters, row))) for row in values])
+        tokens, ok = [], []
+        for pub_result in result:
+            shots = self.runner.to_shots(cfg, pub_result, steps)
+            tokens.append(shots.tokens)
+            ok.append(shots.neurons_ok)
+        shots = ShotResult(tokens=np.concatenate(tokens), neurons_ok=np.concatenate(ok))  # one row per PUB
+        joint = shots.joint_probabilities(np.tile(targets, (vectors.shape[0], 1)), cfg.num_outcomes)
+        return joint.reshape(vectors.shape[0], batch, steps, cfg.num_outcomes)
+
+    def evaluations_per_step(self, steps: int) -> int:
+        """Weight vectors evaluated per training step (each one row per sequence)."""
+        if self.method == "spsa":
+            return 2
+        return 1 + shift_plan(self.engine, np.zeros(self.config.num_parameters), steps)[0].shape[0]
+
+    def __call__(self, params, inputs, targets, scored):
+        self.calls += 1
+        width = self.config.input_width
+        if self.method == "spsa":
+            k = self.calls - 1
+            c = self.spsa_c / (k + 1) ** self.spsa_gamma
+            delta = self.rng.choice([-1.0, 1.0], size=params.shape)
+            joints = self.joints(np.stack([params + c * delta, params - c * delta]), inputs, targets)
+            plus = loss_gradient_from_joint(_floor(joints[0]), targets, scored, width)[0]
+            minus = loss_gradient_from_joint(_floor(joints[1]), targets, scored, width)[0]
+            return 0.5 * (plus + minus), (plus - minus) / (2 * c) * delta
+        return parameter_shift_loss_and_gradient(
+            self.engine, params, inputs, targets, scored,
+            joint_fn=lambda vectors: self.joints(vectors, inputs, targets), floor=_FLOOR,
+        )
+
+    def estimate_seconds(self, inputs: np.ndarray, targets: np.ndarray, probe_rows: int = 2) -> float:
+        """Seconds per training step, from timing a few rows (after one warm-up run that builds
+        and transpiles the circuit, which happens once per run)."""
+        zeros = np.zeros((probe_rows, self.config.num_parameters))
+        self.joints(zeros[:1], inputs, targets)
+        start = time.perf_counter()
+        self.joints(zeros, inputs, targets)
+        per_row = (time.perf_counter() - start) / probe_rows
+        return per_row * self.evaluations_per_step(inputs.shape[1])
+
+
+_FLOOR = 1e-12  # added to estimated joints: a step that kept no shot must not divide by zero
+
+
+def _floor(joint: np.ndarray) -> np.ndarray:
+    return joint + _FLOOR

@@ -1,0 +1,129 @@
+"""Everything that changes during a run, in one :class:`TrainState` that round-trips through a
+checkpoint (parameters, optimiser moments, both random generators, the step counter, the best
+loss, the time spent), so an interrupted run continues the identical trajectory."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qrnn_qiskit.data.base import Dataset
+from qrnn_qiskit.models.checkpoint import Checkpoint, load_checkpoint
+from qrnn_qiskit.training.optim import Optimizer, make_optimizer
+from qrnn_qiskit.training.settings import TrainSettings
+
+__all__ = ["TrainState", "initial_parameters_from"]
+
+
+@dataclass
+class TrainState:
+    """Everything that changes during a run; :meth:`to_checkpoint` and :meth:`from_checkpoint`
+    round-trip it. ``dataset`` is rebuilt from the settings, not stored."""
+
+    settings: TrainSettings
+    config: object  # a QRNNConfig or a ClassicalConfig
+    dataset: Dataset
+    parameters: np.ndarray
+    optimizer: Optimizer
+    rng: np.random.Generator
+    validation_rng: np.random.Generator
+    step: int = 0
+    best: float = math.inf
+    seconds_before: float = 0.0
+    last_loss: float = math.nan
+    stopped: str | None = None
+    stop: bool = False  # a callback sets it to end the run after the current step
+    resumed_from: dict | None = None
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def seconds(self) -> float:
+        """Seconds of training so far, earlier pieces of a resumed run included."""
+        return self.seconds_before + time.perf_counter() - self.started
+
+    @classmethod
+    def initial(cls, settings: TrainSettings, dataset: Dataset) -> TrainState:
+        """A run's start: parameters drawn as the reference draws them, or read from ``init``."""
+        state = cls._blank(settings, dataset)
+        model = settings.model
+        state.parameters = state.config.initial_parameters(
+            bias_spread=model.initial_bias_spread, weights_spread=model.initial_weights_spread,
+            unitaries_spread=model.initial_unitaries_spread, seed=state.rng,
+        )
+        if model.init is not None:  # drawn above all the same, so the random streams do not depend on it
+            state.parameters = initial_parameters_from(model.init, state.config)
+        return state
+
+    @classmethod
+    def _blank(cls, settings: TrainSettings, dataset: Dataset) -> TrainState:
+        """Model, optimiser and random streams of ``settings``; parameters not drawn yet."""
+        config = settings.model.config(dataset.input_width)
+        opt = settings.optimizer
+        optimizer = make_optimizer(opt.optimizer, config.num_parameters, opt.schedule, opt.weight_decay)
+        # validation draws from its own stream, so when and how often it runs never changes training
+        seed = settings.run.seed
+        return cls(settings, config, dataset, np.zeros(config.num_parameters), optimizer,
+                   np.random.default_rng(seed), np.random.default_rng([seed, 1]))
+
+    def to_checkpoint(self, kind: str, validation: dict | None = None) -> Checkpoint:
+        meta = {
+            "dataset": self.settings.data.dataset,
+            "settings": self.settings.to_dict(),
+            "step": self.step,
+            "seconds": self.seconds,
+            "rng_state": self.rng.bit_generator.state,
+            "validation_rng_state": self.validation_rng.bit_generator.state,
+            "best_validation_loss": self.best,
+            "kind": kind,
+        }
+        if validation:
+            meta["validation"] = validation
+        state = {f"optimizer/{k}": v for k, v in self.optimizer.state.items()}
+        return Checkpoint(config=self.config, parameters=self.parameters, meta=meta, state=state)
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Checkpoint, settings: TrainSettings, dataset: Dataset) -> TrainState:
+        """The state a checkpoint of :meth:`to_checkpoint` holds, continued under ``settings``.
+
+        Raises:
+            ValueError: when the settings describe another model than the checkpoint's.
+        """
+        state = cls._blank(settings, dataset)
+        meta = checkpoint.meta
+        if checkpoint.config != state.config:
+            raise ValueError(f"The checkpoint's model {checkpoint.config} differs from the settings' {state.config}.")
+        state.parameters = checkpoint.parameters.copy()
+        state.optimizer.load_state(
+            {k[len("optimizer/"):]: v for k, v in checkpoint.state.items() if k.startswith("optimizer/")}
+        )
+        state.rng.bit_generator.state = meta["rng_state"]
+        state.validation_rng.bit_generator.state = meta["validation_rng_state"]
+        state.step = int(meta["step"])
+        state.best = float(meta.get("best_validation_loss", math.inf))
+        state.seconds_before = float(meta.get("seconds", 0.0))
+        state.resumed_from = {"step": state.step, "settings": meta["settings"]}
+        earlier = meta["settings"]
+        if earlier.get("validation_size") != settings.data.validation_size:
+            state.best = math.inf  # another validation set: earlier losses are not comparable
+        if earlier.get("neuron_mode", "postselect") != settings.run.neuron_mode:
+            state.best = math.inf  # another meaning of the same parameters: earlier losses are not comparable
+        return state
+
+
+def initial_parameters_from(path: str, config) -> np.ndarray:
+    """The parameters of the checkpoint at ``path``, which must hold the model ``config`` describes.
+
+    Raises:
+        ValueError: naming the fields that differ and the values to pass.
+    """
+    init = load_checkpoint(path)
+    mine, theirs = config.to_dict(), init.config.to_dict()
+    if mine != theirs:
+        differ = ", ".join(f"{k}: {theirs.get(k)!r} there, {mine.get(k)!r} here"
+                           for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k))
+        raise ValueError(f"init checkpoint {path} holds another model ({differ}); pass the same model options "
+                         "(--workspace, --stages, --order, --degree, --bias, --model, --hidden).")
+    return np.array(init.parameters, dtype=float)

@@ -1,0 +1,325 @@
+"""``qrnn build``: a model (options or checkpoint) to circuits, reports and OpenQASM.
+
+:func:`build` takes the command's parameters (a checkpoint or model sizes, a dataset sample to
+bind, targets, export); :func:`build_circuits` is the same for a :class:`QRNNConfig` in hand.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from qiskit import QuantumCircuit
+
+from qrnn_qiskit.circuits import qrnn_sequence
+from qrnn_qiskit.circuits.export import export_qasm
+from qrnn_qiskit.circuits.report import logical_report
+from qrnn_qiskit.circuits.synthesis import SYMBOLIC_STRATEGIES, choose_strategy, strategy_cnot_counts
+from qrnn_qiskit.circuits.targets import transpile_report
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.core.modes import NeuronMode
+from qrnn_qiskit.data.registry import get_dataset
+from qrnn_qiskit.engine import ExactEngine
+from qrnn_qiskit.engine.amplified import neuron_failure_bound
+from qrnn_qiskit.models.checkpoint import load_checkpoint
+from qrnn_qiskit.models.registry import is_qrnn
+from qrnn_qiskit.runners.ibm import connect, resolve_backend
+
+__all__ = ["BuildResult", "build", "build_circuits", "format_report"]
+
+
+@dataclass
+class BuildResult:
+    """The built circuit, the circuit of one step (what target reports transpile; ``None``
+    without targets) and the report."""
+
+    config: QRNNConfig
+    circuit: QuantumCircuit
+    step_circuit: QuantumCircuit | None
+    report: dict = field(default_factory=dict)
+
+
+def build(
+    checkpoint: str | os.PathLike | None = None,
+    *,
+    input_width: int = 2,
+    workspace: int = 3,
+    stages: int = 2,
+    order: int = 2,
+    degree: int = 2,
+    length: int | None = None,
+    dataset: str | None = None,
+    sample: int | None = None,
+    split: str = "test",
+    data_dir: str | os.PathLike | None = None,
+    neuron_mode: str | NeuronMode = "postselect",
+    targets: tuple = (),
+    optimization_level: int = 1,
+    synthesis: str = "auto",
+    layout: str = "auto",
+    compare: bool = True,
+    output: str | os.PathLike | None = None,
+    fmt: str = "qasm3",
+    token: str | None = None,
+    instance: str | None = None,
+) -> BuildResult:
+    """Build a QRNN as Qiskit circuits, report them (logical and per target), export OpenQASM.
+
+    The model is the ``checkpoint``'s (weights bound) or, without one, the sizes given (weights
+    symbolic). ``dataset`` and ``sample`` bind the input bits of sequence ``sample`` of ``split``
+    and add the exact engine's expected acceptance. ``targets`` are ``generic``, ``fake_<name>``,
+    ``ibm_<name>`` (resolved with ``token``/``instance``, see :func:`qrnn_qiskit.runners.ibm.connect`)
+    or backend objects. Other parameters as in :func:`build_circuits`.
+
+    Raises:
+        ValueError: for inconsistent options (dataset without sample, a sample out of range, a
+            dataset of another token width, a non-positive length, unknown modes or targets).
+        CheckpointError, DatasetError, CredentialError: for unreadable inputs or accounts.
+    """
+    if (dataset is None) != (sample is None):
+        raise ValueError("dataset and sample go together: give both to bind one sequence's inputs.")
+    if length is not None and length < 1:
+        raise ValueError(f"length must be >= 1 cell steps, got {length}.")
+    if checkpoint is not None:
+        ck = load_checkpoint(checkpoint)
+        config, parameters = ck.config, ck.parameters
+        if not is_qrnn(config):
+            raise ValueError(f"{checkpoint} holds a classical {config.kind} baseline, which has no quantum circuit to build.")
+    else:
+        config = QRNNConfig(input_width=input_width, workspace=workspace, stages=stages, order=order, degree=degree)
+        parameters = None
+    bound = _bound_sample(config, dataset, sample, split, data_dir) if dataset is not None else None
+    if any(isinstance(t, str) and t.startswith("ibm_") for t in targets):
+        service = connect(token, instance)[0]
+        targets = tuple(resolve_backend(t, service) if isinstance(t, str) and t.startswith("ibm_") else t for t in targets)
+    return build_circuits(
+        config, parameters=parameters, length=length, sample=bound, neuron_mode=neuron_mode, targets=tuple(targets),
+        optimization_level=optimization_level, output=output, fmt=fmt, synthesis=synthesis, layout=layout,
+        compare_synthesis=compare,
+    )
+
+
+def _bound_sample(config: QRNNConfig, dataset: str, sample: int, split: str, data_dir) -> tuple:
+    """``(inputs, targets, scored)`` of sequence ``sample`` of ``split`` in engine form."""
+    ds = get_dataset(dataset, data_dir=data_dir)
+    if ds.input_width != config.input_width:
+        raise ValueError(
+            f"The dataset {dataset} has {ds.input_width}-bit tokens but the model has input_width={config.input_width}."
+        )
+    inputs, expected = ds.split(split).engine_arrays()
+    if not 0 <= sample < inputs.shape[0]:
+        raise ValueError(f"sample must be in [0, {inputs.shape[0]}) for the {split} split, got {sample}.")
+    return inputs[sample], expected[sample], ds.scored()
+
+
+def build_circuits(
+    config: QRNNConfig,
+    *,
+    parameters: np.ndarray | None = None,
+    length: int | None = None,
+    sample: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    neuron_mode: str | NeuronMode = "postselect",
+    targets: tuple = (),
+    optimization_level: int = 1,
+    output: str | os.PathLike | None = None,
+    fmt: str = "qasm3",
+    synthesis: str = "auto",
+    layout: str = "auto",
+    compare_synthesis: bool = True,
+) -> BuildResult:
+    """Build, report and optionally export a QRNN.
+
+    Args:
+        config: the model.
+        parameters: bound weights (from a checkpoint); symbolic ``w`` if omitted.
+        length: cell steps; defaults to the sample's steps, else 1.
+        sample: ``(inputs, targets, scored)`` of one sequence in engine form (``T`` steps each) to
+            bind the input bits and compute the expected acceptance.
+        neuron_mode: ``postselect``, ``rus[:R]`` or ``amplify[:L]`` (the report then gives the
+            schedule's failure bound per level and the neuron's worst case over all angles).
+        targets: compilation targets for transpiled figures (``generic``, ``fake_<name>``, or backend
+            objects such as a live ``IBMBackend``).
+        optimization_level: preset pass manager level.
+        output: OpenQASM file to write.
+        fmt: ``qasm3`` or ``qasm2``.
+        synthesis: parameter-block strategy (see :mod:`qrnn_qiskit.circuits.synthesis`).
+        layout: initial layout on device targets (``auto``, ``default``, ``compact``).
+        compare_synthesis: add ``report["synthesis"]["compare"]``: 2-qubit gates per step of every
+            symbolic strategy, on the generic basis and on each target (default layout there).
+
+    Raises:
+        ValueError: for inconsistent options (a length that does not match the sample, an
+            unknown mode, synthesis or target).
+    """
+    mode = NeuronMode.parse(neuron_mode)
+    length, bits = _length_and_bits(config, length, sample)
+    choose_strategy(synthesis, 1, 1)  # checks the name before anything is built
+    options = {"weights": parameters, "neuron_mode": mode, "synthesis": synthesis}
+    circuit = qrnn_sequence(config, length, inputs=bits, **options)
+    # target reports transpile one step (inputs symbolic) and scale it; build it only for them
+    step = qrnn_sequence(config, 1, **options) if targets else None
+    report = _logical(config, circuit, mode, parameters, sample, synthesis)
+    report["targets"] = [
+        transpile_report(step, target, length=length, optimization_level=optimization_level, layout=layout)
+        for target in targets
+    ]
+    if compare_synthesis:
+        report["synthesis"]["compare"] = _compare_strategies(config, options, targets, optimization_level)
+    if output is not None:
+        export_qasm(circuit, output, fmt=fmt)
+        report["output"] = {"path": str(Path(output)), "format": fmt}
+    return BuildResult(config, circuit, step, report)
+
+
+def _logical(config: QRNNConfig, circuit: QuantumCircuit, mode: NeuronMode, parameters, sample, synthesis: str) -> dict:
+    """The report's target-free part: model, logical figures, amplification, acceptance, synthesis."""
+    report = {"model": config.to_dict(), "num_parameters": config.num_parameters,
+              "length": circuit.metadata["qrnn"]["length"], "neuron_mode": str(mode)}
+    if mode.is_amplify:
+        report["amplification"] = _amplification_report(config, mode)
+    report["logical"] = logical_report(circuit)
+    if parameters is not None and sample is not None:
+        inputs, expected = np.asarray(sample[0]), np.asarray(sample[1])
+        report["expected_acceptance"] = _expected_acceptance(config, parameters, inputs, expected, mode)
+    report["synthesis"] = _synthesis_report(config, synthesis)
+    return report
+
+
+def _length_and_bits(config: QRNNConfig, length: int | None, sample) -> tuple[int, np.ndarray | None]:
+    """The number of steps to build and the sample's input bits (``None``: symbolic inputs)."""
+    if sample is None:
+        return (1 if length is None else length), None
+    inputs = np.asarray(sample[0])
+    if length is not None and length != inputs.shape[0]:
+        raise ValueError(
+            f"length {length} does not match the sample, which has {inputs.shape[0]} steps; "
+            "omit length to build every step of the sample."
+        )
+    return inputs.shape[0], config.token_to_bits(inputs).reshape(-1).astype(float)
+
+
+def _amplification_report(config: QRNNConfig, mode: NeuronMode) -> dict:
+    """The fixed-point schedule's figures for ``amplify:L`` neurons of ``config.order``."""
+    schedule = mode.schedule
+    return {
+        "uses_per_level": schedule.uses,
+        "levels": config.order,
+        "attempts_per_neuron": (2 * schedule.uses) ** config.order // 2,
+        "parameter_blocks_per_neuron": (2 * schedule.uses) ** config.order,
+        "delta": schedule.delta,
+        "failure_bound_per_level": schedule.delta**2,
+        "neuron_failure_worst": neuron_failure_bound(config.order, schedule.uses),
+        "note": ("failure_bound_per_level: 1 - P_L(p) for an attempt with p >= 1/2 (exact for the innermost level); "
+                 "neuron_failure_worst: the largest probability that a neuron's ancillas do not all read 0, over "
+                 "2,049 angles and every target state (exact engine)"),
+    }
+
+
+def _expected_acceptance(config, parameters, inputs, expected, mode: NeuronMode) -> dict:
+    """The exact engine's acceptance of one bound sequence (logs, and geometric means per step)."""
+    meaning = mode.exact_meaning
+    result = ExactEngine(config, neuron_mode=meaning).simulate(parameters, inputs[None], expected[None])
+    ancillas = np.log10(result.neuron_acceptance[0])
+    joint = ancillas + np.log10(result.outcome_probability[0])
+    return {
+        "computed_for": str(meaning) + ("" if not mode.is_rus else " (a lower bound for rus)"),
+        "log10_ancillas": float(ancillas.sum()),
+        "log10_ancillas_and_targets": float(joint.sum()),
+        "ancillas_per_step": float(10 ** ancillas.mean()),
+        "ancillas_and_targets_per_step": float(10 ** joint.mean()),
+        "note": (
+            "exact engine on the bound sample: probability that every ancilla flag reads 0 "
+            "(io outcomes equal to the targets), and that jointly with every io outcome equal "
+            "to its target; per-step figures are geometric means"
+        ),
+    }
+
+
+def _synthesis_report(config: QRNNConfig, synthesis: str) -> dict:
+    """The strategy chosen for each neuron shape, with every symbolic strategy's CNOTs per block."""
+    shapes = sorted({(len(spec.sources), config.degree) for spec in config.neurons})
+    return {
+        "requested": synthesis,
+        "neuron_shapes": [
+            {
+                "sources": n,
+                "degree": d,
+                "neurons": sum(1 for spec in config.neurons if len(spec.sources) == n),
+                "chosen": choose_strategy(synthesis, n, d),
+                "block_cnots": strategy_cnot_counts(n, d),
+            }
+            for n, d in shapes
+        ],
+    }
+
+
+def _compare_strategies(config: QRNNConfig, options: dict, targets, optimization_level: int) -> dict:
+    """2-qubit gates of one step per symbolic strategy, generic basis and each target."""
+    compare: dict[str, dict] = {}
+    for strategy in SYMBOLIC_STRATEGIES:
+        one = qrnn_sequence(config, 1, **{**options, "synthesis": strategy})
+        compare[strategy] = {}
+        for target in ("generic", *targets):
+            figures = transpile_report(one, target, optimization_level=optimization_level, layout="default")
+            compare[strategy][figures["target"]] = figures["two_qubit_gates_per_step"]
+    return {
+        "two_qubit_gates_per_step": compare,
+        "note": "one step transpiled per strategy; device targets with the default layout",
+    }
+
+
+def format_report(report: dict) -> str:
+    """The report of :func:`build` as text, one figure a line."""
+    m = report["model"]
+    logical = report["logical"]
+    lines = [
+        f"QRNN I={m['input_width']} W={m['workspace']} S={m['stages']} order={m['order']} "
+        f"degree={m['degree']}, {report['length']} step(s), neuron mode {report['neuron_mode']}",
+        f"  model parameters   {report['num_parameters']}",
+        f"  qubits             {logical['qubits']}",
+        f"  clbits             {logical['clbits']}",
+        f"  depth              {logical['depth']}",
+        f"  measurements       {logical['measurements']}",
+        f"  resets             {logical['resets']}",
+        f"  if_else blocks     {logical['if_else_blocks']}",
+        f"  circuit parameters {logical['parameters']}",
+        "  operations         " + ", ".join(f"{k}: {v}" for k, v in logical["operations"].items()),
+        "  controlled RY by controls "
+        + ", ".join(f"{k}: {v}" for k, v in logical["controlled_rotations"].items()),
+    ]
+    if "expected_acceptance" in report:
+        acc = report["expected_acceptance"]
+        lines.append(f"  expected acceptance (exact engine, {acc['computed_for']}):")
+        lines.append(f"    ancillas           10^{acc['log10_ancillas']:.1f}  ({acc['ancillas_per_step']:.3g} per step)")
+        lines.append(f"    with targets       10^{acc['log10_ancillas_and_targets']:.1f}  "
+                     f"({acc['ancillas_and_targets_per_step']:.3g} per step)")
+    syn = report.get("synthesis")
+    if syn:
+        lines.append(f"  block synthesis    {syn['requested']}")
+        for shape in syn["neuron_shapes"]:
+            cnots = ", ".join(f"{k} {v}" for k, v in shape["block_cnots"].items())
+            lines.append(f"    {shape['neurons']} neuron(s), {shape['sources']} sources, degree {shape['degree']}: "
+                         f"{shape['chosen']} (CNOTs per block: {cnots})")
+        if "compare" in syn:
+            table = syn["compare"]["two_qubit_gates_per_step"]
+            names = list(next(iter(table.values())))
+            lines.append("    2-qubit gates per step   " + "".join(f"{n:>16s}" for n in names))
+            for strategy, row in table.items():
+                lines.append(f"      {strategy:22s} " + "".join(f"{row[n]:>16d}" for n in names))
+    for t in report["targets"]:
+        lines.append(f"  target {t['target']} (optimization level {t['optimization_level']}, scaled from one step x {t['steps_scaled']})")
+        lines.append(f"    2-qubit gates      {t['two_qubit_gates']}  ({t['two_qubit_gates_per_step']} per step)")
+        lines.append(f"    depth              {t['depth']}  (2-qubit depth {t['two_qubit_depth']})")
+        if "duration_seconds" in t:
+            lines.append(f"    duration           {t['duration_seconds']:.4g} s")
+            lines.append(f"    success estimate   {t['success_probability_estimate']:.3e} "
+                         f"(per step {t['success_probability_estimate_per_step']:.3e})")
+            lines.append(f"    layout             {t['layout_strategy']} {t['layout']}")
+            lines.append(f"    routing overhead   {t['swap_overhead_two_qubit_gates_per_step']} 2-qubit gates per step "
+                         f"(all-to-all {t['two_qubit_gates_per_step_all_to_all']}, "
+                         f"default layout {t['two_qubit_gates_per_step_default_layout']})")
+    if "output" in report:
+        lines.append(f"  wrote {report['output']['format']} to {report['output']['path']}")
+    return "\n".join(lines)

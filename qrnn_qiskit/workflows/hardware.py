@@ -1,0 +1,115 @@
+"""A checkpoint evaluated on an IBM backend, live (``ibm_<name>``) or fake (``fake_<name>``): compile
+once, show the cost, submit only when confirmed, record the jobs, score the shots."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from qrnn_qiskit.core.errors import QRNNError
+from qrnn_qiskit.core.io import atomic_write_text
+from qrnn_qiskit.evaluation.shots import evaluate_shots
+from qrnn_qiskit.runners.ibm.backends import resolve_backend
+from qrnn_qiskit.runners.ibm.credentials import connect
+from qrnn_qiskit.runners.ibm.jobs import JobRecord, save_job_record
+from qrnn_qiskit.runners.ibm.runner import IBMRunner
+
+__all__ = ["SubmissionNotConfirmed", "evaluate_on_backend"]
+
+logger = logging.getLogger("qrnn_qiskit")
+
+
+class SubmissionNotConfirmed(QRNNError):
+    """A live submission was asked for without ``yes=True``; nothing was submitted."""
+
+
+_FIGURES = ("two_qubit_gates", "depth", "two_qubit_depth", "qubits", "layout", "layout_strategy",
+            "swap_overhead_two_qubit_gates_per_step", "duration_seconds", "success_probability_estimate")
+
+
+def evaluate_on_backend(
+    checkpoint,
+    dataset,
+    backend: str,
+    *,
+    split: str = "test",
+    limit: int | None = None,
+    token: str | None = None,
+    instance: str | None = None,
+    yes: bool = False,
+    out: str | os.PathLike | None = None,
+    job_ids: Sequence[str] = (),
+    rows: list | None = None,
+    source: str | None = None,
+    unscored: str = "postselect",
+    **runner_options,
+) -> dict:
+    """Evaluate a :class:`~qrnn_qiskit.models.Checkpoint` on ``ibm_<name>`` or ``fake_<name>``.
+
+    Compiles once (``runner_options``: those of :class:`IBMRunner`), logs the cost (circuits,
+    shots, QPU seconds) and the compiled figures, and on a live backend submits only with
+    ``yes=True``. With ``job_ids`` (and the job ``rows`` of a record) it collects those jobs
+    instead of submitting. The job record goes to ``out/jobs.json`` before waiting (live runs
+    default to ``runs/ibm-<backend>-<time>``), the result to ``out/result.json``. ``source``
+    names the checkpoint in the record; ``unscored`` how the don't-care steps' shots are scored
+    (:func:`~qrnn_qiskit.evaluation.shots.evaluate_shots`).
+
+    Raises:
+        SubmissionNotConfirmed: for a live submission without ``yes`` (the message holds the cost).
+        CredentialError, QRNNError, ValueError: as :func:`connect`, :class:`IBMRunner` and collecting say.
+    """
+    live = backend.startswith("ibm_")
+    service = connect(token, instance)[0] if live else None
+    runner = IBMRunner(resolve_backend(backend, service), name=backend, **runner_options)
+    inputs, _ = dataset.split(split).first(limit).engine_arrays()
+    cost, figures = _cost_and_figures(runner, checkpoint, inputs, gate=live and not yes and not job_ids,
+                                      log=not job_ids)
+    context = {"checkpoint": str(source), "dataset": dataset.name, "split": split, "limit": limit}
+    if job_ids:
+        record = JobRecord(backend, list(job_ids), rows or [None] * len(job_ids), inputs.shape[1], runner.shots,
+                           str(runner.neuron_mode), context)
+        shots_result = runner.collect(checkpoint.config, record, service=service)
+    else:
+        if out is None and live:
+            out = f"runs/ibm-{backend}-{time.strftime('%Y%m%d-%H%M%S')}"
+        record = runner.submit(checkpoint.config, checkpoint.parameters, inputs, context=context)
+        if out is not None:
+            path = save_job_record(record, out)
+            logger.info("job ids %s saved in %s; collect later with job_ids (--job-id)", record.job_ids, path)
+        shots_result = runner.collect(checkpoint.config, record)
+    result = evaluate_shots(checkpoint.config, checkpoint.parameters, dataset, shots_result, split=split, limit=limit,
+                            neuron_mode=runner.neuron_mode, unscored=unscored)
+    result.update({"backend": backend, "job_ids": record.job_ids, "cost": cost, **figures})
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        atomic_write_text(Path(out) / "result.json", json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _cost_and_figures(runner: IBMRunner, checkpoint, inputs: np.ndarray, *, gate: bool, log: bool) -> tuple[dict, dict]:
+    """The cost and compiled figures of evaluating ``inputs``; raised with ``gate``, logged with ``log``
+    (not when collecting jobs already paid for)."""
+    prepared = runner.prepare(checkpoint.config, checkpoint.parameters, inputs.shape[1])
+    cost = runner.cost(prepared, inputs.shape[0])
+    figures = {k: prepared.report[k] for k in _FIGURES}
+    figures["swap_overhead_two_qubit_gates"] = figures.pop("swap_overhead_two_qubit_gates_per_step")
+    lines = (
+        f"cost on {runner.name}: {cost['circuits']} circuit(s) in {cost['jobs']} job(s) x {runner.shots} shots, "
+        f"about {cost['estimated_qpu_seconds']} QPU seconds ({cost['estimate_basis']})",
+        f"compiled for {runner.name}: {figures['two_qubit_gates']} 2-qubit gates, depth {figures['depth']}, "
+        f"{figures['qubits']} qubits, estimated success {figures['success_probability_estimate']:.3e}",
+    )
+    if gate:
+        raise SubmissionNotConfirmed(
+            "\n".join(lines) + f"\nNothing was submitted to {runner.name}: review the cost above and pass yes "
+            "(--yes) to submit."
+        )
+    for line in lines if log else ():
+        logger.info(line)
+    return cost, figures

@@ -1,0 +1,143 @@
+"""``qrnn train`` and ``qrnn resume``: a run folder trained by the loop of
+:mod:`qrnn_qiskit.training.loop`, on the objective the settings ask for: the exact engine in this
+process, on Ray workers (``workers > 1``), or gradients estimated from Aer shots (``backend="aer"``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from qrnn_qiskit.evaluation.exact import evaluate_exact
+from qrnn_qiskit.models.checkpoint import load_checkpoint
+from qrnn_qiskit.runners.aer import AerRunner
+from qrnn_qiskit.runners.aer_gradient import AerGradient
+from qrnn_qiskit.training.callbacks import (
+    Callback,
+    CheckpointWriter,
+    ConsoleProgress,
+    MetricsWriter,
+    ShowSamples,
+    TensorBoardWriter,
+)
+from qrnn_qiskit.training.distributed import DataParallelObjective
+from qrnn_qiskit.training.loop import GRAD_CLIP, exact_objective, fit
+from qrnn_qiskit.training.settings import TrainSettings
+from qrnn_qiskit.training.state import TrainState
+
+__all__ = ["resume", "train"]
+
+logger = logging.getLogger("qrnn_qiskit")
+
+
+def train(settings: TrainSettings, out: str | Path = "runs/qrnn", *, test: bool = False,
+          callbacks: Sequence[Callback] | None = None) -> dict:
+    """Train a model into the run folder ``out``; returns the summary (best validation loss,
+    steps, seconds, why it stopped, checkpoint paths, and with ``test`` the best checkpoint's test
+    figures).
+
+    The run folder (``config.json``, ``metrics.jsonl``, ``best.npz``, ``final.npz``, TensorBoard
+    events with ``tensorboard``) is always written; ``callbacks`` are added after those
+    writers, and ``None`` means a progress bar and sample display on standard error
+    (``[]`` for silence).
+
+    Raises:
+        ValueError: for invalid settings.
+        DatasetError: when the dataset's files are missing or malformed.
+    """
+    dataset = settings.load_dataset()
+    return _run(TrainState.initial(settings, dataset), Path(out), test, callbacks)
+
+
+def resume(
+    checkpoint: str | Path,
+    out: str | Path | None = None,
+    *,
+    learning_rate: float | None = None,
+    batch_size: int | None = None,
+    steps: int | None = None,
+    timeout: float | None = None,
+    validation_size: int | None = None,
+    workers: int | None = None,
+    address: str | None = None,
+    engine: str | None = None,
+    precision: str | None = None,
+    neuron_mode: str | None = None,
+    test: bool = False,
+    callbacks: Sequence[Callback] | None = None,
+) -> dict:
+    """Continue a run from its ``final.npz`` or ``best.npz`` (same trajectory unless overridden)
+    into ``out`` (default: the checkpoint's folder).
+
+    A new ``learning_rate`` holds from here on (schedule entries already passed are dropped). A
+    new ``validation_size`` (0 for the whole split) changes only how the best checkpoint is
+    chosen; the best loss so far is forgotten, since it was measured on other sequences. New
+    ``workers``/``address`` move the run onto other Ray workers without changing its trajectory;
+    a new ``engine`` path (cpu, numpy, gpu) changes it only by float rounding, ``precision`` by more;
+    a new ``neuron_mode`` (``amplify:L``) continues training for what amplified circuits compute.
+
+    Raises:
+        ValueError: for a checkpoint that was not written by a training run.
+    """
+    ck = load_checkpoint(checkpoint)
+    if "rng_state" not in ck.meta or "settings" not in ck.meta:
+        raise ValueError(f"{checkpoint} was not written by a training run (qrnn train); it cannot be resumed.")
+    settings = TrainSettings.from_dict(ck.meta["settings"])
+    pairs = (("learning_rate", learning_rate), ("batch_size", batch_size), ("steps", steps), ("timeout", timeout),
+             ("validation_size", validation_size), ("workers", workers), ("address", address), ("engine", engine),
+             ("precision", precision), ("neuron_mode", neuron_mode))
+    overrides = {k: v for k, v in pairs if v is not None}
+    schedule = settings.optimizer.lr_schedule
+    if learning_rate is not None and schedule:
+        overrides["lr_schedule"] = [entry for entry in schedule if entry[0] > int(ck.meta["step"])] or None
+    settings = settings.replace(**overrides)
+    state = TrainState.from_checkpoint(ck, settings, settings.load_dataset())
+    return _run(state, Path(out) if out is not None else Path(checkpoint).parent, test, callbacks)
+
+
+def _run(state: TrainState, out: Path, test: bool, callbacks: Sequence[Callback] | None) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    writers: list[Callback] = [CheckpointWriter(out), MetricsWriter(out)]
+    if state.settings.run.tensorboard:
+        writers.append(TensorBoardWriter(out))
+    extra = [ConsoleProgress(), ShowSamples()] if callbacks is None else list(callbacks)
+    objective = _objective(state)
+    try:
+        summary = fit(state, writers + extra, objective=objective)
+    finally:  # Ctrl-C and failures too: no Ray workers are left behind
+        getattr(objective, "close", lambda: None)()
+    summary.update({"checkpoints": {"best": str(out / "best.npz"), "final": str(out / "final.npz")},
+                    "out": str(out), "backend": state.settings.run.backend})
+    if test:
+        best = load_checkpoint(out / "best.npz")
+        figures = evaluate_exact(best.config, best.parameters, state.dataset, split="test", seed=state.settings.run.seed,
+                                 neuron_mode=state.settings.run.neuron_mode)
+        summary.update({f"test_{k}": v for k, v in figures.items() if k not in ("dataset", "split")})
+    return summary
+
+
+def _objective(state: TrainState):
+    """The training objective the settings ask for: the exact engine in this process, on Ray
+    workers (``workers > 1``), or gradients from Aer shots (``backend="aer"``)."""
+    run = state.settings.run
+    if run.workers > 1:
+        return DataParallelObjective(state.config, state.dataset.scored(), run.workers, run.address, GRAD_CLIP,
+                                     engine=run.engine, precision=run.precision, neuron_mode=run.neuron_mode)
+    return exact_objective(state, _aer_gradient(state) if run.backend == "aer" else None)
+
+
+def _aer_gradient(state: TrainState) -> AerGradient:
+    """The Aer gradient estimator, with its cost per step logged before the first step."""
+    run = state.settings.run
+    runner = AerRunner(shots=run.shots, seed=run.seed, device=run.device)
+    estimator = AerGradient(state.config, runner, run.gradient, seed=run.seed)
+    inputs, targets = state.dataset.batch(state.settings.data.batch_size, np.random.default_rng(0)).engine_arrays()
+    rows = estimator.evaluations_per_step(inputs.shape[1]) * inputs.shape[0]
+    seconds = estimator.estimate_seconds(inputs, targets)
+    logger.info(
+        "aer %s: %d circuit rows x %d shots = %s shots per step, about %.1f s per step (%.1f min for %d steps)",
+        run.gradient, rows, run.shots, f"{rows * run.shots:,}", seconds, seconds * run.steps / 60, run.steps,
+    )
+    return estimator
