@@ -38,48 +38,9 @@ import math
 from qiskit.circuit import CircuitInstruction, Measure, Reset
 from qiskit.circuit.library import CRYGate, MCPhaseGate, PhaseGate, XGate
 
-from qrnn_qiskit.core.schedule import FixedPointSchedule
+from qrnn_qiskit.core.programs import amplified_steps
 
-__all__ = ["amplified_program", "emit_amplified_neuron"]
-
-
-# ---------------------------------------------------------------------------------------------
-# Gate-level emission. A program is a flat list of primitive steps:
-#   ("P", inverse)        the neuron's parameter block (or its inverse) on a0
-#   ("C", level, sign)    CRY(sign * pi) from L[level] to L[level + 1], L = [a0, .., a_{k-1}, target]
-#   ("Z", level, phi)     phase e^{i phi} on a_0 .. a_level all reading 0 (I - (1 - e^{i phi}) Pi)
-#   ("-",)                the sign of G = -S_s S_t (a global phase of pi)
-
-
-def _attempt(level: int, dagger: bool, inverse: bool, schedule: FixedPointSchedule) -> list[tuple]:
-    """``A_level(dagger)``, or its inverse, in circuit order."""
-    sign = -1 if dagger != inverse else 1
-    if level == 0:
-        # A_0(d) = P, C(d), P^dagger; its inverse is P, C(not d), P^dagger
-        return [("P", False), ("C", 0, sign), ("P", True)]
-    first = _amplified(level - 1, inverse, inverse, schedule)
-    last = _amplified(level - 1, not inverse, inverse, schedule)
-    return [*first, ("C", level, sign), *last]
-
-
-def _amplified(level: int, dagger: bool, inverse: bool, schedule: FixedPointSchedule) -> list[tuple]:
-    """``W_L(A_level(dagger))`` or its inverse, in circuit order."""
-    u = _attempt(level, dagger, False, schedule)
-    u_inv = _attempt(level, dagger, True, schedule)
-    pairs = list(zip(schedule.alphas, schedule.betas))
-    program = list(u) if not inverse else []
-    if not inverse:
-        for alpha, beta in pairs:  # G_j = -S_s(alpha_j) S_t(beta_j): S_t first, then U^dag, S_0, U
-            program += [("Z", level, beta), *u_inv, ("Z", level, -alpha), *u, ("-",)]
-        return program
-    for alpha, beta in reversed(pairs):
-        program += [("-",), *u_inv, ("Z", level, alpha), *u, ("Z", level, -beta)]
-    return program + u_inv
-
-
-def amplified_program(order: int, uses: int) -> list[tuple]:
-    """The primitive steps of an ``amplify:uses`` neuron of ``order`` (before its measurements)."""
-    return _amplified(order - 1, False, False, FixedPointSchedule(uses))
+__all__ = ["emit_amplified_neuron"]
 
 
 def emit_amplified_neuron(circuit, gates, order: int, uses: int, lanes, target, ancillas, flags) -> None:
@@ -95,7 +56,7 @@ def emit_amplified_neuron(circuit, gates, order: int, uses: int, lanes, target, 
     def emit(gate, qargs) -> None:
         append(CircuitInstruction(gate, tuple(qargs), ()))
 
-    for step in amplified_program(order, uses):
+    for step in amplified_steps(order, uses):
         kind = step[0]
         if kind == "P":
             for instruction in gates.block_instructions(step[1], lanes, a0):

@@ -23,59 +23,46 @@ import math
 from qiskit.circuit import CircuitInstruction, Measure, QuantumCircuit, Reset
 from qiskit.circuit.library import RYGate
 
+from qrnn_qiskit.core.programs import rus_program
+
 __all__ = ["emit_rus_neuron"]
 
 
 def emit_rus_neuron(circuit: QuantumCircuit, gates, order: int, retries: int, lanes, target, ancillas, flags) -> None:
-    """Append one neuron in RUS mode; ``flags`` are its ``rus_flags_per_neuron`` classical bits."""
+    """Append one neuron in RUS mode (:func:`qrnn_qiskit.core.programs.rus_program`); ``flags``
+    are its ``rus_flags_per_neuron`` classical bits."""
     chain = [*ancillas, target]
     a0 = ancillas[0]
     flag_iter = iter(flags)
+    written: list = []  # the flag bits in the order the program writes them
     measure, reset = Measure(), Reset()
-    fix_plus, fix_minus = RYGate(math.pi / 2), RYGate(-math.pi / 2)
-    depth = 0  # > 0 inside a retry body, where only the public append reaches the builder scope
+    fixes = {1: RYGate(math.pi / 2), -1: RYGate(-math.pi / 2)}
+    cry = {1: gates.cry, -1: gates.cry_inverse}
 
-    def emit(op, qargs, cargs=()) -> None:
-        if depth:
+    def emit(op, qargs, cargs=(), inside=False) -> None:
+        if inside:  # only the public append reaches the builder scope of an if_test body
             circuit.append(op, qargs, cargs, copy=False)
         else:
             circuit._append(CircuitInstruction(op, tuple(qargs), tuple(cargs)))
 
-    def param_block(inverse: bool) -> None:
-        gates.emit_block(emit, inverse, lanes, a0)
+    def run(steps, inside: bool) -> None:
+        for step in steps:
+            kind = step[0]
+            if kind == "P":
+                gates.emit_block(lambda gate, qargs: emit(gate, qargs, inside=inside), step[1], lanes, a0)
+            elif kind == "C":
+                emit(cry[step[2]], (chain[step[1]], chain[step[1] + 1]), inside=inside)
+            elif kind == "FIX":
+                emit(fixes[step[2]], (chain[step[1] + 1],), inside=inside)
+            elif kind == "M":
+                bit = next(flag_iter)
+                written.append(bit)
+                emit(measure, (ancillas[step[1]],), (bit,), inside=inside)
+                emit(reset, (ancillas[step[1]],), inside=inside)
+            else:  # ("IF", bit, body)
+                with circuit.if_test((written[step[1]], 1)):
+                    run(step[2], True)
 
-    def body(level: int, dagger: bool, retry: bool) -> None:
-        static = gates.cry_inverse if dagger else gates.cry
-        if level == 0:
-            param_block(False)
-            emit(static, (chain[0], chain[1]))
-            param_block(True)
-        else:
-            block(level - 1, False, retry)
-            emit(static, (chain[level], chain[level + 1]))
-            block(level - 1, True, retry)
-
-    def measure_reset(level: int):
-        bit = next(flag_iter)
-        emit(measure, (ancillas[level],), (bit,))
-        emit(reset, (ancillas[level],))
-        return bit
-
-    def block(level: int, dagger: bool, retry: bool) -> None:
-        nonlocal depth
-        body(level, dagger, retry)
-        bit = measure_reset(level)
-        if not retry:
-            return
-        fix = fix_minus if dagger else fix_plus
-        for _ in range(retries):
-            with circuit.if_test((bit, 1)):
-                depth += 1
-                emit(fix, (chain[level + 1],))
-                body(level, dagger, False)
-                bit = measure_reset(level)
-                depth -= 1
-
-    block(order - 1, False, True)
+    run(rus_program(order, retries), False)
     if next(flag_iter, None) is not None:  # pragma: no cover - internal consistency
         raise AssertionError("rus flag count mismatch")

@@ -4,7 +4,14 @@
     Every ancilla is measured and reset; a shot is accepted when every flag reads 0.
 ``rus:R``
     Repeat until success, unrolled: a failed block is corrected and retried up to ``R`` times
-    (see :mod:`qrnn_qiskit.circuits.rus`; the flags that decide acceptance are :func:`rus_acceptance_mask`). ``rus`` alone means ``rus:1``.
+    (see :mod:`qrnn_qiskit.circuits.rus`; the flags that decide acceptance are
+    :func:`rus_acceptance_mask`). ``rus`` alone means ``rus:1``.
+``amplify:L``
+    Fixed-point amplitude amplification of every level, ``L`` uses of its attempt; the ancillas
+    are measured once at the neuron's end and a shot is accepted when all read 0.
+``keep``
+    The postselect circuit with every shot kept: a neuron whose ancilla reads 1 is not corrected,
+    and its failed branch stays in the state. No flag decides acceptance, so nothing is discarded.
 """
 
 from __future__ import annotations
@@ -18,19 +25,19 @@ from qrnn_qiskit.core.schedule import FixedPointSchedule
 
 __all__ = ["NeuronMode", "NEURON_MODES", "rus_acceptance_mask", "rus_flags_per_neuron"]
 
-NEURON_MODES = ("postselect", "rus", "amplify")
-_SPELLING = re.compile(r"^(postselect|rus|amplify)(?::(-?\d+))?$")
+NEURON_MODES = ("postselect", "rus", "amplify", "keep")
+_SPELLING = re.compile(r"^(postselect|rus|amplify|keep)(?::(-?\d+))?$")
 #: ``amplify`` without ``:L``
 DEFAULT_USES = 5
 
 
 @dataclass(frozen=True)
 class NeuronMode:
-    """A neuron mode: ``kind`` (``"postselect"``, ``"rus"`` or ``"amplify"``), ``retries`` (rus
-    only) and ``uses`` (amplify only: ``L``).
+    """A neuron mode: ``kind`` (``"postselect"``, ``"rus"``, ``"amplify"`` or ``"keep"``),
+    ``retries`` (rus only) and ``uses`` (amplify only: ``L``).
 
     Build one with :meth:`parse` from its spelling (``"postselect"``, ``"rus"``, ``"rus:3"``,
-    ``"amplify"``, ``"amplify:7"``); ``str(mode)`` gives the spelling back.
+    ``"amplify"``, ``"amplify:7"``, ``"keep"``); ``str(mode)`` gives the spelling back.
 
     Raises:
         ValueError: for an unknown kind, retries or uses where the kind takes none, fewer than one
@@ -73,13 +80,13 @@ class NeuronMode:
         if isinstance(value, NeuronMode):
             return value
         match = _SPELLING.match(value) if isinstance(value, str) else None
-        if not match or (match[1] == "postselect" and match[2] is not None):
+        if not match or (match[1] in ("postselect", "keep") and match[2] is not None):
             raise ValueError(
                 f"Unknown neuron mode {value!r}; expected 'postselect', 'rus' or 'rus:R' with R >= 1 retries, "
-                "or 'amplify' or 'amplify:L' with L odd and >= 3."
+                "'amplify' or 'amplify:L' with L odd and >= 3, or 'keep'."
             )
-        if match[1] == "postselect":
-            return cls()
+        if match[1] in ("postselect", "keep"):
+            return cls(match[1])
         if match[1] == "amplify":
             return cls("amplify", uses=DEFAULT_USES if match[2] is None else int(match[2]))
         return cls("rus", 1 if match[2] is None else int(match[2]))
@@ -96,6 +103,15 @@ class NeuronMode:
     @property
     def is_amplify(self) -> bool:
         return self.kind == "amplify"
+
+    @property
+    def is_keep(self) -> bool:
+        return self.kind == "keep"
+
+    @property
+    def discards(self) -> bool:
+        """Whether some shots are discarded (every mode but ``keep``)."""
+        return self.kind != "keep"
 
     @property
     def exact_meaning(self) -> NeuronMode:
@@ -119,6 +135,8 @@ class NeuronMode:
         """Boolean mask over one neuron's flag bits: True where the bit must read 0 for acceptance."""
         if self.kind == "postselect":
             return np.ones(2**order - 1, dtype=bool)
+        if self.kind == "keep":
+            return np.zeros(2**order - 1, dtype=bool)  # the postselect circuit's flags, none deciding
         if self.kind == "amplify":
             return np.ones(order, dtype=bool)  # each ancilla once, at the neuron's end
         return rus_acceptance_mask(order, self.retries)
