@@ -20,6 +20,7 @@ from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.core.modes import NeuronMode
 from qrnn_qiskit.engine.backends.cpu import CpuBackend
 from qrnn_qiskit.engine.backends.cuda import cuda_backend
+from qrnn_qiskit.engine.backends.density import DRAW, MEASURE, TARGET, DensityBackend
 from qrnn_qiskit.engine.backends.numpy import NumpyBackend
 from qrnn_qiskit.engine.plan import StepPlan, bit_reverse
 from qrnn_qiskit.engine.results import (
@@ -38,6 +39,8 @@ __all__ = ["ExactEngine"]
 
 def make_backend(plan: StepPlan, spec: EngineSpec):
     """The backend that computes ``spec`` for ``plan`` (:attr:`EngineSpec.backend`)."""
+    if spec.backend == "density":
+        return DensityBackend(plan, spec.neuron_mode, spec.noise, spec.precision)
     if spec.backend == "numpy":
         return NumpyBackend(plan, spec.neuron_mode)
     if spec.backend == "gpu":
@@ -95,7 +98,8 @@ class ExactEngine:
                               outcome_probability=taken, neuron_acceptance=acceptance)
 
     def simulate(self, parameters: object, inputs: object, targets: object | None = None, *,
-                 sample: object | None = None, seed: int | np.random.Generator | None = None) -> SequenceResult:
+                 sample: object | None = None, measure: object | None = None,
+                 seed: int | np.random.Generator | None = None) -> SequenceResult:
         """Run ``B`` sequences of ``T`` steps.
 
         Args:
@@ -105,6 +109,9 @@ class ExactEngine:
                 omitted every step's outcome is sampled.
             sample: boolean mask of steps whose outcome is sampled instead of postselected, shape
                 ``(T,)`` or per sequence ``(B, T)``.
+            measure: boolean mask of steps measured with the outcome discarded (the exact mixture
+                over every outcome; a mixed-state meaning, :attr:`EngineSpec.mixed`); their
+                ``outcome_probability`` is 1.
             seed: randomness for sampled steps.
 
         Returns:
@@ -118,18 +125,29 @@ class ExactEngine:
         batch, steps = inputs.shape
         mask = step_mask(sample, steps, "sample", batch=batch)
         draw = np.ones((batch, steps), bool) if targets is None else np.broadcast_to(mask, (batch, steps))
+        measured = np.broadcast_to(step_mask(measure, steps, "measure", batch=batch), (batch, steps))
         rng = np.random.default_rng(seed)
         uniforms = np.zeros((batch, steps))
         for t in np.flatnonzero(draw.any(axis=0)):  # one draw per sampled step, whatever the backend
             uniforms[:, t] = rng.random(batch)
-        out = self.backend.forward(params, self._io(inputs), self._io(targets), np.ascontiguousarray(draw), uniforms)
+        io_targets = self._io(targets) if targets is not None else np.zeros_like(inputs)
+        if isinstance(self.backend, DensityBackend):
+            actions = np.where(measured, MEASURE, np.where(draw, DRAW, TARGET)).astype(np.int8)
+            out = self.backend.forward(params, self._io(inputs), io_targets, actions, uniforms)
+        elif measured.any():
+            raise ValueError(f"measure marks steps measured with their outcome discarded, a mixed-state meaning; "
+                             f"this engine computes {self.spec}. Use EngineSpec(..., unscored='measure') or the "
+                             "density path.")
+        else:
+            out = self.backend.forward(params, self._io(inputs), self._io(targets), np.ascontiguousarray(draw), uniforms)
         return self._result(*out)
 
     def loss(self, parameters: object, inputs: object, targets: object, scored: object) -> float:
         """The reference loss (see :meth:`loss_and_gradient`) without its gradient."""
         params, inputs, targets = validate_batch(self.config, parameters, inputs, targets)
         scored = scored_mask(scored, inputs.shape[1])
-        result = self.simulate(params, inputs, targets)
+        measured = self.spec.unscored == "measure"
+        result = self.simulate(params, inputs, targets, measure=np.full(inputs.shape[1], measured))
         return reference_loss(result.probabilities, targets, scored, self.config.input_width)[0]
 
     def loss_and_gradient(self, parameters: object, inputs: object, targets: object,
@@ -138,8 +156,11 @@ class ExactEngine:
 
         The loss is the mean over sequences and scored steps of
         ``logsumexp(p) - p[target] - (-1 + ln(2**I - 1 + e))``, with ``p`` the step's outcome
-        distribution used as logits (the reference's ``CrossEntropyLoss`` on probabilities). Every
-        step, scored or not, is postselected on its target.
+        distribution used as logits (the reference's ``CrossEntropyLoss`` on probabilities). With
+        ``unscored="postselect"`` every step, scored or not, is postselected on its target
+        (teacher forcing); with ``unscored="measure"`` every step is measured and its outcome
+        discarded, as a device runs the circuit, and ``p`` is the step's distribution over every
+        earlier outcome (no projection).
 
         Args:
             parameters: flat parameter vector.
@@ -166,8 +187,11 @@ class ExactEngine:
         """
         params, inputs, targets = validate_batch(self.config, parameters, inputs, targets)
         scored = scored_mask(scored, inputs.shape[1])
+        extra = {}
+        if isinstance(self.backend, DensityBackend):  # a device measures every step; teacher forcing projects
+            extra["actions"] = np.full(inputs.shape, MEASURE if self.spec.unscored == "measure" else TARGET, np.int8)
         loss_rows, grad_rows, probs, acceptance = self.backend.loss_and_gradient_rows(
-            params, self._io(inputs), self._io(targets), scored)
+            params, self._io(inputs), self._io(targets), scored, **extra)
         probs = probs[:, :, self.plan.token_order]
         taken = np.take_along_axis(probs, targets[..., None], axis=2)[..., 0]
         return loss_rows, grad_rows, SequenceResult(probs, targets.copy(), taken, acceptance)
