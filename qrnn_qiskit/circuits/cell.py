@@ -38,13 +38,17 @@ from qiskit.circuit import (
     QuantumRegister,
     Reset,
 )
-from qiskit.circuit.library import RYGate, XGate
+from qiskit.circuit.library import RYGate, UnitaryGate, XGate
 
 from qrnn_qiskit.circuits.neuron import NeuronGates, emit_neuron
 from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.core.modes import NeuronMode
 
-__all__ = ["qrnn_cell", "qrnn_sequence", "weight_parameters", "input_parameters"]
+__all__ = ["NEURON_NOISE", "WRITE_NOISE", "qrnn_cell", "qrnn_sequence", "weight_parameters", "input_parameters"]
+
+#: the labels of the identity gates ``noise_markers`` puts where the engine's noise acts
+NEURON_NOISE = "qrnn_neuron_noise"
+WRITE_NOISE = "qrnn_write_noise"
 
 ParameterLike = ParameterExpression | float
 
@@ -87,6 +91,7 @@ def qrnn_sequence(
     weights: Sequence[ParameterLike] | np.ndarray | None = None,
     inputs: Sequence[ParameterLike] | np.ndarray | None = None,
     insert_barriers: bool = False,
+    noise_markers: bool = False,
     neuron_mode: str | NeuronMode = "postselect",
     synthesis: str = "auto",
     name: str = "QRNN",
@@ -101,6 +106,11 @@ def qrnn_sequence(
         inputs: ``T*I`` input bits (0/1) or parameters, step-major; a new
             ``ParameterVector("x", T*I)`` if omitted. Bits given as numbers become X gates.
         insert_barriers: put a barrier between stages (for drawings).
+        noise_markers: put identity gates labelled :data:`NEURON_NOISE` on every lane after each
+            neuron and :data:`WRITE_NOISE` on the io lanes after each input write: where the exact
+            engine's noise model (:class:`~qrnn_qiskit.core.noise.NoiseSpec`) acts, so that a Qiskit
+            ``NoiseModel`` attaching those channels to the labels (:func:`qrnn_qiskit.circuits.noise.aer_noise_model`)
+            runs the engine's noise at the gate level.
         neuron_mode: a :class:`~qrnn_qiskit.core.modes.NeuronMode` or its spelling:
             ``"postselect"`` (each ancilla measured and reset; failing shots are discarded
             afterwards) or ``"rus:R"`` (a failed ancilla triggers the neuron's correction and a
@@ -126,17 +136,22 @@ def qrnn_sequence(
     """
     length, weights, inputs = _checked_values(config, length, weights, inputs)
     mode = NeuronMode.parse(neuron_mode)
-    num_in = config.input_width
-    io = QuantumRegister(num_in, "io")
+    circuit = _registers(config, length, mode, name)
+    emitter = _CellEmitter(circuit, config, weights, inputs, mode, synthesis, insert_barriers, noise_markers)
+    for step in range(length):
+        emitter.step(step)
+    return circuit
+
+
+def _registers(config: QRNNConfig, length: int, mode: NeuronMode, name: str) -> QuantumCircuit:
+    """An empty circuit on ``io``, ``ws``, ``anc`` with the classical registers ``out`` and ``flag``."""
+    io = QuantumRegister(config.input_width, "io")
     ws = QuantumRegister(config.workspace, "ws")
     anc = QuantumRegister(config.order, "anc")
-    out = ClassicalRegister(length * num_in, "out")
+    out = ClassicalRegister(length * config.input_width, "out")
     flag = ClassicalRegister(length * config.num_neurons * mode.flags_per_neuron(config.order), "flag")
     circuit = QuantumCircuit(io, ws, anc, out, flag, name=name)
     circuit.metadata = {"qrnn": {**config.to_dict(), "length": length, "neuron_mode": str(mode)}}
-    emitter = _CellEmitter(circuit, config, weights, inputs, mode, synthesis, insert_barriers)
-    for step in range(length):
-        emitter.step(step)
     return circuit
 
 
@@ -163,7 +178,8 @@ def _checked_values(config: QRNNConfig, length, weights, inputs) -> tuple[int, l
 class _CellEmitter:
     """Appends cell steps to a circuit built by :func:`qrnn_sequence` (gates made once, reused)."""
 
-    def __init__(self, circuit, config, weights, inputs, mode: NeuronMode, synthesis, insert_barriers) -> None:
+    def __init__(self, circuit, config, weights, inputs, mode: NeuronMode, synthesis, insert_barriers,
+                 noise_markers: bool = False) -> None:
         self.circuit, self.config, self.inputs, self.mode = circuit, config, inputs, mode
         self.io, self.anc = circuit.qregs[0], list(circuit.qregs[2])
         self.out, self.flag = circuit.cregs
@@ -186,6 +202,8 @@ class _CellEmitter:
             self.unwrite = [RYGate(-math.pi * x) for x in inputs]
         self.x_gate, self.measure, self.reset = XGate(), Measure(), Reset()
         self.barrier = Barrier(circuit.num_qubits) if insert_barriers else None
+        self.markers = (UnitaryGate(np.eye(2), label=NEURON_NOISE), UnitaryGate(np.eye(2), label=WRITE_NOISE)) \
+            if noise_markers else None
 
     def _append(self, operation, qubits, clbits=()) -> None:
         self.circuit._append(CircuitInstruction(operation, tuple(qubits), tuple(clbits)))
@@ -194,7 +212,7 @@ class _CellEmitter:
         if self.barrier is not None:
             self._append(self.barrier, self.circuit.qubits)
 
-    def _write_inputs(self, step: int, gates: list | None) -> None:
+    def _write_inputs(self, step: int, gates: list | None, marked: bool = False) -> None:
         num_in = self.config.input_width
         for i in range(num_in):
             k = step * num_in + i
@@ -202,6 +220,9 @@ class _CellEmitter:
                 self._append(gates[k], (self.io[i],))
             elif self.inputs[k] == 1:
                 self._append(self.x_gate, (self.io[i],))
+        if self.markers is not None and marked:
+            for i in range(num_in):
+                self._append(self.markers[1], (self.io[i],))
 
     def _enter_stage(self, step: int, stage) -> None:
         if stage.is_work:
@@ -213,7 +234,7 @@ class _CellEmitter:
 
     def step(self, step: int) -> None:
         config, lanes, per = self.config, self.lanes, self.flags_per_neuron
-        self._write_inputs(step, self.write)
+        self._write_inputs(step, self.write, marked=True)
         self._stage_barrier()
         current = None
         for spec, gates in self.neurons:
@@ -225,6 +246,9 @@ class _CellEmitter:
             first = (step * config.num_neurons + spec.index) * per
             flags = self.flag[first : first + per]
             emit_neuron(self.circuit, gates, self.mode, config.order, lanes, lanes[spec.target], self.anc, flags)
+            if self.markers is not None:
+                for lane in lanes:
+                    self._append(self.markers[0], (lane,))
         self._stage_barrier()
         num_in = config.input_width
         for i in range(num_in):

@@ -60,7 +60,7 @@ class NoiseSpec:
                 raise ValueError(f"noise {name} must be a probability, got {value!r}.")
             limit = 0.5 if name.startswith("readout") else 1.0
             if not 0.0 <= value < limit:
-                raise ValueError(f"noise {name} must lie in [0, {limit}), got {value}.")
+                raise ValueError(f"noise {name} must lie in [0, {limit:g}), got {value}.")
             object.__setattr__(self, name, float(value))
 
     @property

@@ -172,9 +172,38 @@ class _Simulator:
                     dv = None if dv is None else dv[:, flip]
                 flags = branch.flags[:bit_index] + (recorded,) + branch.flags[bit_index + 1:]
                 replaced.append(_Branch(flags, v, dv))
+        replaced = self._merge(replaced)
         chosen_ids = {id(b) for b in chosen}
         self.branches = [b for b in self.branches if id(b) not in chosen_ids] + replaced
         return replaced
+
+    def _merge(self, branches: list) -> list:
+        """Branches whose read flags agree go on alike, so their maps may be replaced by fewer
+        combinations that give the same channel: ``K'_r = sum_f K_f V[f, r]`` over the right
+        singular vectors of the maps stacked over every angle at once (one combination for all
+        the source patterns, which keeps their coherences; the derivatives combined alike).
+        Without this, readout errors make the branches grow fourfold at every read measurement."""
+        groups: dict[tuple, list] = {}
+        for branch in branches:
+            groups.setdefault(tuple(branch.flags[i] for i in sorted(self.read)), []).append(branch)
+        out = []
+        for group in groups.values():
+            if len(group) <= 8:
+                out += group
+                continue
+            shape = group[0].v.shape
+            stacked = np.stack([b.v.reshape(-1) for b in group], axis=-1)  # (m * dim * 2, F)
+            real = not np.any(stacked.imag)  # real maps stay real (the real engine keeps only real parts)
+            _, sv, vh = np.linalg.svd(stacked.real if real else stacked, full_matrices=False)
+            mix = vh[sv > sv[0] * 1e-14].conj().T  # (F, r)
+            new_v = (stacked @ mix).T.reshape(-1, *shape)
+            if group[0].dv is not None:
+                dstacked = np.stack([b.dv.reshape(-1) for b in group], axis=-1)
+                new_dv = (dstacked @ mix).T.reshape(-1, *shape)
+            else:
+                new_dv = [None] * len(new_v)
+            out += [_Branch(group[0].flags, v, dv) for v, dv in zip(new_v, new_dv)]
+        return out
 
 
 def _read_bits(steps) -> set[int]:

@@ -426,7 +426,8 @@ def _compress(kraus: np.ndarray, dkraus: np.ndarray | None):
     if f <= 4:
         return kraus, dkraus
     stacked = kraus.reshape(f, -1).T  # (angles * 4, F)
-    _, s, vh = np.linalg.svd(stacked, full_matrices=False)
+    real = not np.any(stacked.imag)  # real maps stay real: the real-valued path keeps only real parts
+    _, s, vh = np.linalg.svd(stacked.real if real else stacked, full_matrices=False)
     keep = s > s[0] * 1e-14 if s.size and s[0] > 0 else np.zeros(0, bool)
     v = vh[keep].conj().T  # (F, r)
     new = np.tensordot(v.T, kraus, axes=(1, 0))
