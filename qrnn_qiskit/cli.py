@@ -223,9 +223,11 @@ _E = evaluate
               help="postselect, rus[:R] (aer, ibm_*, fake_*) or amplify[:L] (every backend; L odd >= 3)")
 @click.option("--unscored", type=click.Choice(UNSCORED), default=_default(_E, "unscored"), show_default=True,
               help="don't-care steps: postselect on their targets (the reference) or measure and continue (hardware)")
-@click.option("--trajectories", type=click.IntRange(min=1), default=_default(_E, "trajectories"), show_default=True,
-              help="sampled trajectories per sequence for --unscored measure (exact backend)")
-@click.option("--noise", help="fake_<name>: the noise model of a fake backend (aer)")
+@click.option("--trajectories", type=click.IntRange(min=1),
+              help="estimate --unscored measure by N sampled trajectories a sequence on the pure path (exact backend; "
+              "default: exactly, on the density path)")
+@click.option("--noise", help="exact: the device noise to compute under (none, rates such as neuron=0.01,readout=0.02, "
+              "or fake_<name>); aer: fake_<name>, whose noise model the shots run under")
 @click.option("--device", type=click.Choice(["CPU", "GPU"]), default=_default(_E, "device"), show_default=True, help="Aer device")
 @click.option("--seed", type=int, default=_default(_E, "seed"), show_default=True, help="seed of the sampled measurements")
 @click.option("--token", help="IBM Quantum API key (default: $QISKIT_IBM_TOKEN, then the saved account); never printed")
@@ -402,7 +404,11 @@ def sweep_command(out, grid, seeds, random, max_concurrent, address, target_loss
 @click.option("--address", help="Ray cluster to join: auto or HOST:PORT")
 @click.option("--engine", type=click.Choice(ENGINES), help="continue on another exact engine path (cpu, numpy, gpu)")
 @click.option("--precision", type=click.Choice(PRECISIONS), help="continue in another precision")
-@click.option("--neuron-mode", help="continue under another neuron meaning (postselect, amplify[:L]): fine-tuning")
+@click.option("--neuron-mode", help="continue under another neuron meaning (postselect, amplify[:L], rus[:R], keep): "
+              "fine-tuning")
+@click.option("--unscored", type=click.Choice(UNSCORED),
+              help="continue with the unscored steps postselected or measured (a device's meaning)")
+@click.option("--noise", help="continue under another noise: none, rates, or a backend (fake_torino)")
 @click.option("--test", is_flag=True, help="evaluate the best checkpoint on the test split at the end")
 @click.option("--json", "as_json", is_flag=True, help="end with one JSON line summarising the run")
 @_library_errors

@@ -81,7 +81,8 @@ def test_datasets_lists_every_entry_without_a_data_dir():
     # the parametrised families are shown through one instance each, with their pattern
     assert "[mnist-umap-dD-rR:" in rows["mnist-umap-d3-r5"] and "[mnist-pca-rR-pP:" in rows["mnist-pca-r3-p8"]
     assert "[mnist-tsne-dD-rR:" in rows["mnist-tsne-d2-r5"]
-    assert len(rows) == 22
+    assert "[mnistAB-pca-rR-pP:" in rows["mnist01-pca-r1-p4"] and "[mnistAB-umap-dD-rR:" in rows["mnist01-umap-d2-r4"]
+    assert len(rows) == 24
 
 
 def _commands():

@@ -32,11 +32,34 @@ from qrnn_qiskit.circuits.cell import NEURON_NOISE, WRITE_NOISE, qrnn_cell
 from qrnn_qiskit.circuits.targets import resolve_target, transpile_report
 from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.core.modes import NeuronMode
-from qrnn_qiskit.core.noise import NoiseSpec
+from qrnn_qiskit.core.noise import NoiseSpec, parse_noise
 
-__all__ = ["aer_noise_model", "noise_from_backend"]
+__all__ = ["aer_noise_model", "is_backend_name", "noise_from_backend", "resolve_noise"]
 
 _CONTROL_FLOW = {"if_else", "while_loop", "for_loop", "switch_case", "box"}
+
+
+def is_backend_name(text: str) -> bool:
+    """Whether ``text`` names a backend to read noise from (``fake_<name>``, ``ibm_<name>``)."""
+    return text.strip().lower().startswith(("fake_", "ibm_"))
+
+
+def resolve_noise(noise: str | NoiseSpec | None, config: QRNNConfig, *,
+                  neuron_mode: str | NeuronMode = "postselect") -> NoiseSpec | None:
+    """The :class:`NoiseSpec` a spelling means for ``config``: ``None``/``none`` no noise, rates
+    (``neuron=0.01,readout=0.02``), or a backend (``fake_torino``) read by :func:`noise_from_backend`.
+
+    Raises:
+        ValueError: for a spelling that is none of these, naming what is expected.
+    """
+    if noise is None or isinstance(noise, NoiseSpec):
+        return None if noise is None or noise.is_zero else noise
+    if not isinstance(noise, str):
+        raise ValueError(f"noise must be none, rates or a backend name (fake_<name>), got {type(noise).__name__}.")
+    if is_backend_name(noise):
+        return noise_from_backend(noise.strip(), config, neuron_mode=neuron_mode)
+    spec = parse_noise(noise)
+    return None if spec.is_zero else spec
 
 
 def aer_noise_model(noise: NoiseSpec) -> NoiseModel:

@@ -103,7 +103,7 @@ class MNISTCsv(Labelled):
 
 
 class MNISTFeatures(Labelled):
-    """All ten digits from quantised features: ``pca`` (one principal component per step, its
+    """All ten digits (or the ``digits`` given, labelled 0, 1, ... in that order) from quantised features: ``pca`` (one principal component per step, its
     top ``R`` bits; ``I = R``), ``umap`` or ``tsne`` (bit-plane ``k`` of all ``D`` coordinates at step
     ``k``, for the top ``R`` bits; ``I = D``). Files ``mnist-pca-8bit-{d}-{split}``,
     ``mnist-umap-{D}-{d}-{split}``, ``mnist-tsne-{D}-{d}-{split}``.
@@ -116,13 +116,14 @@ class MNISTFeatures(Labelled):
     never fed back.
     """
 
-    def __init__(self, name: str, kind: str, *, bits: int, dims: int, data_dir: str | os.PathLike | None) -> None:
-        self.kind, self.bits, self.dims = kind, bits, dims
+    def __init__(self, name: str, kind: str, *, bits: int, dims: int, data_dir: str | os.PathLike | None,
+                 digits: Sequence[int] = tuple(range(10))) -> None:
+        self.kind, self.bits, self.dims, self.digits = kind, bits, dims, tuple(digits)
         self.data_dir = require_dir(name, data_dir, f"the reference's mnist-{kind} csv.gz files")
         if not 1 <= bits <= 8:
             raise ValueError(f"{name}: the number of bits R must be in 1..8, got {bits}.")
         width = bits if kind == "pca" else dims
-        super().__init__(name, width, range(10), 10)
+        super().__init__(name, width, range(len(self.digits)), len(self.digits))
         if kind != "pca":  # the reference's layout: R + LL - 1 words
             self.sequence_length = self.bits + self.label_words - 1
             if self.sequence_length < 2:
@@ -136,11 +137,11 @@ class MNISTFeatures(Labelled):
 
     def files(self) -> list[str]:
         """The data files this set reads."""
-        return [f"{self._stem()}-{digit}-{split}.csv.gz" for digit in range(10) for split in SPLITS]
+        return [f"{self._stem()}-{digit}-{split}.csv.gz" for digit in self.digits for split in SPLITS]
 
     def _features(self, split: str) -> list[np.ndarray]:
         out = []
-        for digit in range(10):
+        for digit in self.digits:
             path = self.data_dir / f"{self._stem()}-{digit}-{split}.csv.gz"
             if self.kind == "pca":
                 out.append(_read_int_csv(path, 8, 255)[:, : self.dims] >> (8 - self.bits))

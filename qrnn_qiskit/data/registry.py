@@ -20,7 +20,8 @@ _DIGITS = {"digits01": (0, 1), "digits36": (3, 6), "digits": tuple(range(10))}
 DATASETS = (
     "simple-seq", "simple-bits", "simple-quotes", "elman-xor", "elman-letter", "dna",
     "mnist01", "mnist01-ds", "mnist36", "mnist36-ds", "mnist8", "mnist8-ds", "mnist-even-odd",
-    "mnist01-gen", "mnist-umap-dD-rR", "mnist-tsne-dD-rR", "mnist-pca-rR-pP", "mnist01-idx", "mnist36-idx",
+    "mnist01-gen", "mnist-umap-dD-rR", "mnist-tsne-dD-rR", "mnist-pca-rR-pP", "mnistAB-umap-dD-rR",
+    "mnistAB-pca-rR-pP", "mnist01-idx", "mnist36-idx",
     "digits01", "digits36", "digits",
 )
 
@@ -30,6 +31,10 @@ FAMILY_EXAMPLES = {
     "mnist-umap-dD-rR": ("mnist-umap-d3-r5", "D in 2..4 UMAP dimensions, R bits each"),
     "mnist-tsne-dD-rR": ("mnist-tsne-d2-r5", "D in 2..3 t-SNE dimensions, R bits each (the paper's encoding)"),
     "mnist-pca-rR-pP": ("mnist-pca-r3-p8", "P in 1..8 principal components, R bits each"),
+    "mnistAB-umap-dD-rR": ("mnist01-umap-d2-r4", "digits A and B only (two classes): sequences short enough for a "
+                           "device"),
+    "mnistAB-pca-rR-pP": ("mnist01-pca-r1-p4", "digits A and B only (two classes): sequences short enough for a "
+                          "device"),
 }
 
 
@@ -61,20 +66,30 @@ def get_dataset(name: str, *, sentence_length: int | None = None, data_dir: str 
         return MNISTCsv(name, range(10), labels=[d % 2 for d in range(10)], num_classes=2, data_dir=data_dir)
     if name == "mnist01-gen":
         return MNISTCsv(name, (0, 1), generative=True, data_dir=data_dir)
-    match = re.fullmatch(r"mnist-(umap|tsne)-d(\d+)-r(\d+)", name)
+    match = re.fullmatch(r"mnist(\d\d)?-(umap|tsne)-d(\d+)-r(\d+)", name)
     if match:
-        return MNISTFeatures(name, match[1], dims=int(match[2]), bits=int(match[3]), data_dir=data_dir)
-    match = re.fullmatch(r"mnist-pca-r(\d+)-p(\d+)", name)
+        return MNISTFeatures(name, match[2], dims=int(match[3]), bits=int(match[4]), data_dir=data_dir,
+                             digits=_pair(name, match[1]))
+    match = re.fullmatch(r"mnist(\d\d)?-pca-r(\d+)-p(\d+)", name)
     if match:
-        dims = int(match[2])
+        dims = int(match[3])
         if not 1 <= dims <= 8:
             raise ValueError(f"{name}: the number of components P must be in 1..8, got {dims}.")
-        return MNISTFeatures(name, "pca", bits=int(match[1]), dims=dims, data_dir=data_dir)
+        return MNISTFeatures(name, "pca", bits=int(match[2]), dims=dims, data_dir=data_dir, digits=_pair(name, match[1]))
     if name.endswith("-idx") and name[:-4] in _MNIST_PAIRS:
         return MNISTIdx(name, _MNIST_PAIRS[name[:-4]], data_dir=data_dir)
     if name in _DIGITS:
         return SklearnDigits(name, _DIGITS[name])
     raise ValueError(f"Unknown dataset {name!r}; available: {', '.join(DATASETS)}.")
+
+
+def _pair(name: str, digits: str | None) -> tuple[int, ...]:
+    """The digits of a ``mnistAB-...`` name (all ten without ``AB``)."""
+    if digits is None:
+        return tuple(range(10))
+    if digits[0] == digits[1]:
+        raise ValueError(f"{name}: the two digits must differ, got {digits}.")
+    return (int(digits[0]), int(digits[1]))
 
 
 def list_datasets(data_dir: str | os.PathLike | None = None) -> list[dict]:

@@ -139,6 +139,13 @@ class EngineSpec:
             out["noise"] = self.noise.to_dict()
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict) -> EngineSpec:
+        """The spec :meth:`to_dict` wrote (for a process that rebuilds it: a Ray worker)."""
+        noise = data.get("noise")
+        return cls(data.get("engine", "cpu"), data.get("precision", "float64"), data.get("neuron_mode", "postselect"),
+                   data.get("unscored", "postselect"), NoiseSpec.from_dict(noise) if isinstance(noise, dict) else noise)
+
     def __str__(self) -> str:
         text = f"{self.backend} {self.precision} {self.neuron_mode}"
         return text if self.note is None else f"{text} ({self.note})"

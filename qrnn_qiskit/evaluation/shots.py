@@ -12,6 +12,7 @@ from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.core.errors import QRNNError
 from qrnn_qiskit.core.modes import NeuronMode
 from qrnn_qiskit.engine.facade import ExactEngine
+from qrnn_qiskit.engine.spec import EngineSpec
 from qrnn_qiskit.evaluation.exact import check_unscored, evaluate_exact, postselected_log_acceptance
 
 __all__ = ["ShotResult", "evaluate_shots"]
@@ -58,26 +59,20 @@ class ShotResult:
         return joint
 
 
-def evaluate_shots(
-    config: QRNNConfig,
-    parameters: np.ndarray,
-    dataset,
-    shots: ShotResult,
-    *,
-    split: str = "test",
-    limit: int | None = None,
-    neuron_mode: str | NeuronMode = "postselect",
-    unscored: str = "postselect",
-) -> dict:
+def evaluate_shots(config: QRNNConfig, parameters: np.ndarray, dataset, shots: ShotResult, *, split: str = "test",
+                   limit: int | None = None, neuron_mode: str | NeuronMode = "postselect",
+                   unscored: str = "postselect") -> dict:
     """Score ``shots`` of the first ``limit`` sequences of ``split`` (as a runner sampled them).
 
     Shots are accepted when every deciding neuron flag reads 0 and, with ``unscored="postselect"``,
-    every "don't care" io outcome equals its target (as the reference evaluates; with ``measure``
-    those outcomes are read and ignored). ``accuracy`` is the fraction of accepted shots
-    whose scored outcomes all equal the targets, averaged over sequences that kept any shot;
+    every "don't care" io outcome equals its target (``measure``: read and ignored). ``accuracy``
+    is the fraction of accepted shots whose scored outcomes all equal the targets, averaged over
+    sequences that kept any shot;
     ``expected_accuracy`` and ``expected_acceptance`` are the exact engine's for the same sequences
-    and the same meaning (:func:`~qrnn_qiskit.evaluation.exact.evaluate_exact`; ``amplify:L``
-    circuits are compared with the amplified meaning, ``rus`` ones with postselection).
+    and the same meaning without noise (:func:`~qrnn_qiskit.evaluation.exact.evaluate_exact`).
+    ``decided_accuracy`` counts sequences whose accepted shots read the target more often than any
+    other outcome at every scored step (the majority vote a classifier on hardware uses);
+    ``accuracy_sigma`` is the binomial standard error of ``accuracy``.
 
     Raises:
         ValueError: when ``shots`` holds another number of sequences than are evaluated.
@@ -90,12 +85,13 @@ def evaluate_shots(
     scored = dataset.scored()
     dont_care = dataset.ignored(targets) if unscored == "postselect" else np.zeros(targets.shape, bool)
     accepted = shots.accepted(targets, postselect=dont_care)
-    expected, expected_acceptance = _engine_figures(config, parameters, dataset, batch, mode, unscored)
+    expected, expected_acceptance, expected_decided = _engine_figures(config, parameters, dataset, batch, mode, unscored)
     kept = accepted.sum(axis=1)
     if kept.sum() == 0:
         raise QRNNError(_nothing_accepted(accepted.size, expected_acceptance, mode))
     right = (shots.tokens[:, :, scored] == targets[:, None, scored]).all(axis=2) & accepted
     has = kept > 0
+    per_sequence = right.sum(axis=1)[has] / kept[has]
     result = {
         "dataset": dataset.name,
         "split": split,
@@ -104,18 +100,18 @@ def evaluate_shots(
         "accepted_shots": int(kept.sum()),
         "acceptance": float(kept.sum() / accepted.size),
         "expected_acceptance": expected_acceptance,
-        "accuracy": float((right.sum(axis=1)[has] / kept[has]).mean()),
+        "accuracy": float(per_sequence.mean()),
+        # the binomial spread of each sequence's estimate, through the mean over sequences
+        "accuracy_sigma": float(np.sqrt((per_sequence * (1 - per_sequence) / kept[has]).sum()) / has.sum()),
+        "decided_accuracy": float(_decided(shots, accepted, targets, scored, config.num_outcomes)[has].mean()),
         "expected_accuracy": float(expected.mean()),
+        "expected_decided_accuracy": expected_decided,
         "expected_accuracy_of_kept_sequences": float(expected[has].mean()),
         "sequences_with_accepted_shots": int(has.sum()),
         "scored_step_distributions": _distributions(shots, accepted, scored, config.num_outcomes),
         "neuron_mode": str(mode),
         "unscored": unscored,
     }
-    if mode.is_rus:
-        result["expected_acceptance_note"] = (
-            "exact engine, postselect mode: a lower bound for rus, whose retries accept more shots"
-        )
     return result
 
 
@@ -139,20 +135,41 @@ def _distributions(shots: ShotResult, accepted: np.ndarray, scored: np.ndarray, 
     return out
 
 
+def _decided(shots: ShotResult, accepted, targets, scored, num_outcomes: int) -> np.ndarray:
+    """Per sequence: at every scored step the target is read by strictly more accepted shots than
+    any other outcome (a classifier decided by the majority of its shots; a tie is not a decision)."""
+    tokens = shots.tokens[:, :, scored]
+    counts = np.stack([((tokens == y) & accepted[:, :, None]).sum(axis=1) for y in range(num_outcomes)], axis=-1)
+    right = np.take_along_axis(counts, targets[:, scored][..., None], axis=-1)[..., 0]
+    others = np.where(np.arange(num_outcomes) == targets[:, scored][..., None], -1, counts).max(axis=-1)
+    return (right > others).all(axis=1)
+
+
+#: beyond this many lanes (4**lanes numbers a sequence) the density path gives way to trajectories
+_DENSITY_LANES = 10
+
+
 def _engine_figures(config, parameters, dataset, batch, mode: NeuronMode, unscored: str):
-    """The exact engine's expected accuracy per sequence and mean expected acceptance for circuits
-    of ``mode``: amplified circuits are compared with the amplified meaning, ``rus`` ones with
-    postselection (a lower bound of their acceptance). With measured don't-care steps both come from
-    weighted trajectories (64 per sequence), the accuracy as one mean over the sequences."""
-    meaning = mode.exact_meaning
+    """The exact engine's expected accuracy per sequence, mean expected acceptance and expected
+    decided accuracy for circuits of ``mode``, without noise. Teacher-forced don't-care steps on
+    the pure path; measured ones, and ``rus`` and ``keep`` neurons, on the density path, exactly,
+    or, for models of more than ten lanes, by weighted trajectories (64 a sequence) of the pure
+    path (``rus`` as postselection there), the accuracy as one mean."""
     inputs, targets = batch.engine_arrays()
-    if unscored == "postselect":
-        exact = ExactEngine(config, neuron_mode=meaning).simulate(parameters, inputs, targets)
+    if unscored == "postselect" and mode.kind in ("postselect", "amplify"):
+        exact = ExactEngine(config, neuron_mode=mode.exact_meaning).simulate(parameters, inputs, targets)
         expected = np.prod(exact.outcome_probability[:, dataset.scored()], axis=1)
-        return expected, float(np.exp(postselected_log_acceptance(exact, dataset.ignored(targets))).mean())
-    figures = evaluate_exact(config, parameters, dataset, batch=batch, neuron_mode=meaning, unscored="measure",
-                             trajectories=64, seed=1)
-    return np.full(inputs.shape[0], figures["expected_accuracy"]), float(10.0 ** figures["log10_expected_acceptance"])
+        decided = float((np.argmax(exact.probabilities[:, dataset.scored()], axis=2)
+                         == targets[:, dataset.scored()]).all(axis=1).mean())
+        return expected, float(np.exp(postselected_log_acceptance(exact, dataset.ignored(targets))).mean()), decided
+    if config.num_lanes <= _DENSITY_LANES or not mode.discards:
+        figures = evaluate_exact(config, parameters, dataset, batch=batch, seed=1,
+                                 engine=EngineSpec("cpu", "float64", mode, unscored))
+    else:
+        figures = evaluate_exact(config, parameters, dataset, batch=batch, neuron_mode=mode.exact_meaning,
+                                 unscored="measure", trajectories=64, seed=1)
+    return (np.full(inputs.shape[0], figures["expected_accuracy"]), float(10.0 ** figures["log10_expected_acceptance"]),
+            figures["decided_accuracy"])
 
 
 def _nothing_accepted(total: int, expected_acceptance: float, mode: NeuronMode) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.engine.facade import ExactEngine
+from qrnn_qiskit.engine.spec import EngineSpec
 from qrnn_qiskit.models.classical import KINDS, LOSSES, ClassicalConfig, ClassicalEngine
 
 __all__ = ["MODELS", "LOSSES", "config_from_dict", "make_engine", "is_qrnn"]
@@ -25,11 +26,16 @@ def is_qrnn(config) -> bool:
     return isinstance(config, QRNNConfig)
 
 
-def make_engine(config, engine: str = "cpu", precision: str = "float64", neuron_mode: object = "postselect"):
+def make_engine(config, engine: str | EngineSpec = "cpu", precision: str = "float64",
+                neuron_mode: object = "postselect"):
     """The engine that computes ``config``'s distributions, loss and gradient (for a QRNN, with
-    its neurons in ``neuron_mode``: ``postselect`` or ``amplify:L``)."""
+    its neurons in ``neuron_mode``, or under the meaning an :class:`EngineSpec` ``engine`` gives)."""
     if is_qrnn(config):
         return ExactEngine(config, engine=engine, precision=precision, neuron_mode=neuron_mode)
+    if isinstance(engine, EngineSpec):
+        if engine.neuron_mode.kind != "postselect" or engine.unscored != "postselect" or engine.noise is not None:
+            raise ValueError(f"A classical {config.kind} baseline has no quantum meaning to choose; got {engine.meaning}.")
+        engine, precision = engine.path, engine.precision
     if str(neuron_mode) != "postselect":
         raise ValueError(f"A classical {config.kind} baseline has no quantum neurons; neuron_mode {neuron_mode!r} "
                          "applies to QRNN models only.")

@@ -20,6 +20,7 @@ import numpy as np
 
 from qrnn_qiskit.core import optionals
 from qrnn_qiskit.core.io import atomic_write_text
+from qrnn_qiskit.engine.backends.density import density_bytes
 from qrnn_qiskit.models.checkpoint import save_checkpoint
 from qrnn_qiskit.models.registry import make_engine
 
@@ -54,6 +55,9 @@ class CheckpointWriter(Callback):
         if state.resumed_from is None or not path.exists():
             document = {"settings": state.settings.to_dict(), "model": state.config.to_dict(),
                         "dataset": state.dataset.describe()}
+            if state.settings.model.kind == "qrnn":  # what the engine computes, the noise read from a backend too
+                document["engine"] = {**state.engine_spec.to_dict(), "meaning": state.engine_spec.meaning,
+                                      "backend": state.engine_spec.backend}
             if state.resumed_from is not None:
                 document["resumed_from"] = state.resumed_from
             atomic_write_text(path, json.dumps(document, indent=1))
@@ -124,6 +128,14 @@ class ConsoleProgress(Callback):
         self._since = None
         print(f"training {state.settings.model.kind} ({state.config.num_parameters} parameters) on "
               f"{state.settings.data.dataset}", file=self.stream, flush=True)
+        if state.settings.model.kind == "qrnn" and state.settings.run.device_meaning:
+            spec = state.engine_spec
+            lanes = state.config.num_lanes
+            mib = density_bytes(lanes, 1, spec.complex_amplitudes) / 2**20
+            print(f"meaning: {spec.meaning} ({spec.backend} path: 4**(I+W) = 4**{lanes} numbers, {mib:.3g} MiB "
+                  "a sequence)", file=self.stream, flush=True)
+            if spec.noise is not None:
+                print(f"noise: {spec.noise}", file=self.stream, flush=True)
 
     def on_step(self, state) -> None:
         now = time.perf_counter()

@@ -1,7 +1,7 @@
 """Data-parallel gradients on Ray (``train(..., workers=N)``; the ``distributed`` extra).
 
-Each step's batch is split in order into ``N`` shards (``numpy.array_split``: sizes may differ by
-one). Every shard goes to a Ray actor that holds an exact engine and returns the loss and gradient
+Each step's batch is split in order into ``N`` shards (sizes may differ by one; on the density
+path by one block of rows, so shards start where its blocks do). Every shard goes to a Ray actor that holds an exact engine and returns the loss and gradient
 terms of its sequences with their count. On the compiled engine paths these are one row per
 sequence (every engine backend gives rows), which the driver adds in batch order exactly as one
 process does, so the result is the single-process one bit for bit, whatever ``N`` and however the
@@ -25,22 +25,31 @@ from qrnn_qiskit.core import optionals
 from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.core.errors import QRNNError
 from qrnn_qiskit.engine.facade import ExactEngine
+from qrnn_qiskit.engine.backends.density import ROW_BLOCK
 from qrnn_qiskit.engine.results import combine_rows
+from qrnn_qiskit.engine.spec import EngineSpec
 from qrnn_qiskit.training.optim import clip_grad_norm
 
-__all__ = ["DataParallelObjective", "connect_ray", "one_kernel_thread"]
+__all__ = ["DataParallelObjective", "connect_ray", "one_kernel_thread", "shard_bounds"]
 
 logger = logging.getLogger("qrnn_qiskit")
+
+
+def shard_bounds(count: int, workers: int, align: int = 1) -> list[int]:
+    """Where ``count`` sequences are cut into ``workers`` shards in order, as evenly as blocks of
+    ``align`` allow (``numpy.array_split``'s cuts for ``align=1``)."""
+    blocks = -(-count // align)
+    sizes = [blocks // workers + (k < blocks % workers) for k in range(workers)]
+    return [min(count, align * sum(sizes[: k + 1])) for k in range(workers - 1)]
 
 
 class _ShardWorker:
     """The Ray actor: one exact engine, reused for every shard it is sent."""
 
-    def __init__(self, model: dict, scored: np.ndarray, engine: str = "cpu", precision: str = "float64",
-                 neuron_mode: str = "postselect") -> None:
-        one_kernel_thread(engine)
-        self.engine = ExactEngine(QRNNConfig.from_dict(model), engine=engine, precision=precision,
-                                  neuron_mode=neuron_mode)
+    def __init__(self, model: dict, scored: np.ndarray, spec: dict) -> None:
+        spec = EngineSpec.from_dict(spec)
+        one_kernel_thread(spec.path)
+        self.engine = ExactEngine(QRNNConfig.from_dict(model), engine=spec)
         self.scored = scored
 
     def sums(self, params, inputs, targets):
@@ -68,14 +77,14 @@ class DataParallelObjective:
     """
 
     def __init__(self, config: QRNNConfig, scored: np.ndarray, workers: int, address: str | None, clip: float,
-                 engine: str = "cpu", precision: str = "float64", neuron_mode: str = "postselect") -> None:
+                 engine: str | EngineSpec = "cpu") -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a positive integer, got {workers!r}.")
         self._owns_ray = connect_ray(address, workers, "workers > 1 (data-parallel training)")
         import ray
 
         self.config, self.scored, self.clip, self.workers = config, scored, clip, workers
-        self.engine, self.precision, self.neuron_mode = engine, precision, neuron_mode
+        self.spec = EngineSpec.parse(engine)
         self._actor_class = ray.remote(num_cpus=1)(_ShardWorker)
         self._actors = [self._new_actor() for _ in range(workers)]
         self.inputs = self.targets = None
@@ -83,8 +92,7 @@ class DataParallelObjective:
         self.replaced = 0
 
     def _new_actor(self):
-        return self._actor_class.remote(self.config.to_dict(), self.scored, self.engine, self.precision,
-                                         self.neuron_mode)
+        return self._actor_class.remote(self.config.to_dict(), self.scored, self.spec.to_dict())
 
     def start(self, batch) -> None:
         self.inputs, self.targets = batch.engine_arrays()
@@ -102,7 +110,8 @@ class DataParallelObjective:
     def _evaluate(self, values: np.ndarray) -> list:
         import ray
 
-        shards = list(zip(np.array_split(self.inputs, self.workers), np.array_split(self.targets, self.workers)))
+        bounds = shard_bounds(self.inputs.shape[0], self.workers, ROW_BLOCK if self.spec.backend == "density" else 1)
+        shards = list(zip(np.split(self.inputs, bounds), np.split(self.targets, bounds)))
         futures = [actor.sums.remote(values, x, y) for actor, (x, y) in zip(self._actors, shards) if len(x)]
         results = []
         for k, future in enumerate(futures):

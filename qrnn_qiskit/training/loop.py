@@ -26,6 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from qrnn_qiskit.data.base import Dataset, SequenceBatch
+from qrnn_qiskit.engine.spec import EngineSpec
 from qrnn_qiskit.evaluation.exact import evaluate_exact
 from qrnn_qiskit.models.registry import make_engine
 from qrnn_qiskit.training.callbacks import Callback
@@ -57,9 +58,9 @@ class ExactObjective:
     evaluation (at the parameters the step starts from), for the metrics.
     """
 
-    def __init__(self, config, scored: np.ndarray, gradient: Callable | None = None, engine: str = "cpu",
-                 precision: str = "float64", neuron_mode: str = "postselect", loss: str = "reference") -> None:
-        self.engine = make_engine(config, engine=engine, precision=precision, neuron_mode=neuron_mode)
+    def __init__(self, config, scored: np.ndarray, gradient: Callable | None = None, engine: str | EngineSpec = "cpu",
+                 loss: str = "reference") -> None:
+        self.engine = make_engine(config, engine=engine)
         self.scored, self.gradient = scored, gradient
         self.loss_kind = {} if loss == "reference" else {"loss": loss}  # another loss: classical models only
         self.inputs = self.targets = None
@@ -84,9 +85,8 @@ class ExactObjective:
 
 def exact_objective(state: TrainState, gradient: Callable | None = None) -> ExactObjective:
     """The exact engine's objective for ``state``'s model and settings."""
-    run = state.settings.run
-    return ExactObjective(state.config, state.dataset.scored(), gradient, engine=run.engine, precision=run.precision,
-                          neuron_mode=run.neuron_mode, loss=state.settings.optimizer.loss)
+    return ExactObjective(state.config, state.dataset.scored(), gradient, engine=state.engine_spec,
+                          loss=state.settings.optimizer.loss)
 
 
 def _train_step(state: TrainState, objective: Objective) -> None:
@@ -104,10 +104,8 @@ def _validate(state: TrainState, fixed: SequenceBatch | None, min_train: float) 
     settings = state.settings
     batch = fixed if fixed is not None else state.dataset.batch(settings.data.batch_size, state.validation_rng,
                                                                 "validate")
-    run = settings.run
     validation = evaluate_exact(state.config, state.parameters, state.dataset, batch=batch, seed=state.validation_rng,
-                                engine=run.engine, precision=run.precision, neuron_mode=run.neuron_mode,
-                                loss=settings.optimizer.loss)
+                                engine=state.engine_spec, loss=settings.optimizer.loss)
     record = {
         "step": state.step,
         "loss": state.last_loss,

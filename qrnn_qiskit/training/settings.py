@@ -24,7 +24,9 @@ from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.core.modes import NeuronMode
 from qrnn_qiskit.data.base import Dataset, every_step_scored
 from qrnn_qiskit.data.registry import get_dataset
-from qrnn_qiskit.engine.spec import ENGINES, PRECISIONS, EngineSpec
+from qrnn_qiskit.circuits.noise import is_backend_name
+from qrnn_qiskit.core.noise import parse_noise
+from qrnn_qiskit.engine.spec import ENGINES, PRECISIONS, UNSCORED, EngineSpec
 from qrnn_qiskit.models.classical import LOSSES, ClassicalConfig
 from qrnn_qiskit.models.registry import MODELS
 from qrnn_qiskit.training.optim import OPTIMIZERS, PiecewiseConstant, checked_schedule, parse_lr_schedule
@@ -162,9 +164,15 @@ class RunSettings:
     engine: str = _option("cpu", "exact engine path: compiled CPU kernels, the numpy reference, or CUDA kernels on a GPU "
                           "(gpu extra)", choices=ENGINES)
     precision: str = _option("float64", "exact engine arithmetic (float32: cpu or gpu engine)", choices=PRECISIONS)
-    neuron_mode: str = _option("postselect", "what the neurons compute: postselect (the paper's training), or "
-                               "amplify[:L], fixed-point amplitude amplification with L (odd >= 3) uses per level "
-                               "(complex amplitudes: numpy engine path)", metavar="MODE")
+    neuron_mode: str = _option("postselect", "what the neurons compute: postselect (the paper's training), "
+                               "amplify[:L] (fixed-point amplitude amplification, L odd >= 3 uses per level), "
+                               "rus[:R] (repeat-until-success, R retries) or keep (every shot kept)", metavar="MODE")
+    unscored: str = _option("postselect", "the steps whose outcome is not scored: postselected on their targets (the "
+                            "paper's training), or measured and the outcome discarded, as a device runs them "
+                            "(the density path)", choices=UNSCORED)
+    noise: str | None = _option(None, "train under a device's noise: none, rates (neuron=0.01,write=0.001,damping=0.002,"
+                                "dephasing=0.002,readout=0.02) or a backend to read them from (fake_torino); the "
+                                "density path", type=str, metavar="NOISE")
     gradient: str = _option("param-shift", "how the aer backend estimates gradients", choices=GRADIENTS)
     shots: int = _option(1024, "shots per circuit row (aer backend)")
     device: str = _option("CPU", "Aer device (aer backend)", choices=DEVICES)
@@ -177,10 +185,11 @@ class RunSettings:
         for name, allowed in (("backend", BACKENDS), ("gradient", GRADIENTS), ("device", DEVICES)):
             _choice(name, getattr(self, name), allowed)
         _positive_ints(self, ("steps", "validate_every", "shots", "workers"))
-        mode = NeuronMode.parse(self.neuron_mode)
-        if mode.is_rus:
-            raise ValueError(f"neuron_mode {mode} has no exact meaning to train on; train with postselect or amplify:L.")
-        spec = EngineSpec.parse(self.engine, self.precision, self.neuron_mode)  # one check of the three
+        if self.noise is not None and not is_backend_name(self.noise):
+            rates = parse_noise(self.noise)  # checked here; a backend's is read when the model is known
+            object.__setattr__(self, "noise", rates.rates() or "none")
+        spec = EngineSpec(self.engine, self.precision, NeuronMode.parse(self.neuron_mode), self.unscored,
+                          None if self.noise is None or is_backend_name(self.noise) else self.noise)  # one check
         object.__setattr__(self, "neuron_mode", str(spec.neuron_mode))
         if self.timeout is not None and not self.timeout > 0:
             raise ValueError(f"timeout must be positive seconds, got {self.timeout}.")
@@ -190,9 +199,17 @@ class RunSettings:
             raise ValueError(f"address {self.address!r} joins a Ray cluster for data-parallel workers; set workers > 1.")
 
     @property
-    def engine_spec(self) -> EngineSpec:
-        """What the exact engine computes and where."""
-        return EngineSpec.parse(self.engine, self.precision, self.neuron_mode)
+    def device_meaning(self) -> bool:
+        """Whether the run trains for more than the paper's meaning (measured steps, noise, or
+        neurons that keep or retry failed branches): the density path."""
+        return self.unscored != "postselect" or self.noise not in (None, "none") or \
+            NeuronMode.parse(self.neuron_mode).kind in ("keep", "rus")
+
+    def engine_spec(self, noise=None) -> EngineSpec:
+        """What the exact engine computes and where, with ``noise`` the run's
+        :class:`~qrnn_qiskit.core.noise.NoiseSpec` (resolved for its model; see
+        :func:`qrnn_qiskit.circuits.noise.resolve_noise`)."""
+        return EngineSpec(self.engine, self.precision, NeuronMode.parse(self.neuron_mode), self.unscored, noise)
 
 
 GROUPS = {"data": DataSettings, "model": ModelSettings, "optimizer": OptimizerSettings, "run": RunSettings}
@@ -259,6 +276,10 @@ class TrainSettings:
         if run.neuron_mode != "postselect" and (model.kind != "qrnn" or run.backend != "exact"):
             raise ValueError(f"neuron_mode {run.neuron_mode} trains a QRNN on the exact engine; got model {model.kind!r}, "
                              f"backend {run.backend!r}.")
+        if (run.unscored != "postselect" or run.noise not in (None, "none")) and (model.kind != "qrnn"
+                                                                               or run.backend != "exact"):
+            raise ValueError(f"unscored {run.unscored!r} and noise {run.noise!r} train a QRNN on the exact engine's "
+                             f"density path; got model {model.kind!r}, backend {run.backend!r}.")
 
     # ------------------------------------------------------------------ flat form
     def get(self, name: str):

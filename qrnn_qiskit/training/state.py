@@ -10,7 +10,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from qrnn_qiskit.circuits.noise import resolve_noise
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.core.noise import NoiseSpec
 from qrnn_qiskit.data.base import Dataset
+from qrnn_qiskit.engine.spec import EngineSpec
 from qrnn_qiskit.models.checkpoint import Checkpoint, load_checkpoint
 from qrnn_qiskit.training.optim import Optimizer, make_optimizer
 from qrnn_qiskit.training.settings import TrainSettings
@@ -37,7 +41,13 @@ class TrainState:
     stopped: str | None = None
     stop: bool = False  # a callback sets it to end the run after the current step
     resumed_from: dict | None = None
+    noise: NoiseSpec | None = None  # the run's noise, resolved for its model (from a backend: read once)
     started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def engine_spec(self) -> EngineSpec:
+        """What the exact engine computes for this run: path, precision, neuron mode, unscored, noise."""
+        return self.settings.run.engine_spec(self.noise)
 
     @property
     def seconds(self) -> float:
@@ -55,7 +65,15 @@ class TrainState:
         )
         if model.init is not None:  # drawn above all the same, so the random streams do not depend on it
             state.parameters = initial_parameters_from(model.init, state.config)
+        state.noise = state.resolved_noise()
         return state
+
+    def resolved_noise(self) -> NoiseSpec | None:
+        """The settings' noise for this model (rates, or read from a backend's reported errors)."""
+        run = self.settings.run
+        if run.noise is None or not isinstance(self.config, QRNNConfig):
+            return None
+        return resolve_noise(run.noise, self.config, neuron_mode=run.neuron_mode)
 
     @classmethod
     def _blank(cls, settings: TrainSettings, dataset: Dataset) -> TrainState:
@@ -78,6 +96,7 @@ class TrainState:
             "validation_rng_state": self.validation_rng.bit_generator.state,
             "best_validation_loss": self.best,
             "kind": kind,
+            "noise": None if self.noise is None else self.noise.to_dict(),
         }
         if validation:
             meta["validation"] = validation
@@ -108,8 +127,13 @@ class TrainState:
         earlier = meta["settings"]
         if earlier.get("validation_size") != settings.data.validation_size:
             state.best = math.inf  # another validation set: earlier losses are not comparable
-        if earlier.get("neuron_mode", "postselect") != settings.run.neuron_mode:
-            state.best = math.inf  # another meaning of the same parameters: earlier losses are not comparable
+        same_noise = earlier.get("noise") == settings.run.noise
+        stored = meta.get("noise")
+        state.noise = (NoiseSpec.from_dict(stored) if isinstance(stored, dict) else None) if same_noise \
+            else state.resolved_noise()  # the figures the run trained under, not read again
+        for name, default in (("neuron_mode", "postselect"), ("unscored", "postselect"), ("noise", None)):
+            if earlier.get(name, default) != getattr(settings.run, name):
+                state.best = math.inf  # another meaning of the same parameters: earlier losses are not comparable
         return state
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from qrnn_qiskit.circuits.noise import resolve_noise
 from qrnn_qiskit.core.errors import DatasetError
 from qrnn_qiskit.core.modes import NeuronMode
 from qrnn_qiskit.data.registry import get_dataset
@@ -60,7 +61,7 @@ def evaluate(
     dynamical_decoupling: bool = False, twirling: bool = False, yes: bool = False,
     out: str | os.PathLike | None = None, job_ids: Sequence[str] = (), jobs: str | os.PathLike | None = None,
     ensemble: Sequence[str | os.PathLike] = (), engine: str = "cpu", precision: str = "float64",
-    unscored: str = "postselect", trajectories: int = 1,
+    unscored: str = "postselect", trajectories: int | None = None,
 ) -> dict:
     """Evaluate a checkpoint: loss, sampled accuracy, exact expected accuracy, CER, acceptance.
 
@@ -78,10 +79,13 @@ def evaluate(
         job_ids: collect these submitted jobs instead of submitting.
         jobs: collect the jobs recorded in ``jobs/jobs.json`` (and take their settings from it).
         ensemble: more checkpoints of the dataset, averaged with ``checkpoint`` (exact backend).
-        engine, precision: the exact engine's path (``cpu``, ``numpy``, ``gpu``) and arithmetic.
+        engine, precision: the exact engine's path and arithmetic.
         neuron_mode: ``postselect``, ``rus[:R]`` (circuits only) or ``amplify[:L]`` (every backend).
         unscored: don't-care steps ``postselect``-ed on their targets (the reference) or ``measure``-d.
-        trajectories: per sequence, for ``unscored="measure"`` on the exact backend.
+        noise: exact: the device noise computed under (rates, or a backend: ``fake_torino``);
+            aer: ``fake_<name>``, whose noise model the shots run under.
+        trajectories: on the exact backend, estimate ``unscored="measure"`` by sampled trajectories
+            (this many a sequence, pure path) instead of exactly (density path).
 
     Raises:
         ValueError: for unknown backends or inconsistent options. QRNNError: for unreadable
@@ -148,8 +152,9 @@ def _evaluate_locally(ck, ds, backend: str, *, split, limit, seed, shots, neuron
     """The exact engine's figures, or Aer's sampled ones beside them."""
     if backend == "exact":
         batch = ds.split(split).first(limit) if limit is not None else None
+        noise = resolve_noise(noise, ck.config, neuron_mode=neuron_mode) if is_qrnn(ck.config) else noise
         return evaluate_exact(ck.config, ck.parameters, ds, split=split, batch=batch, seed=seed, engine=engine,
-                              precision=precision, neuron_mode=str(neuron_mode), unscored=unscored,
+                              precision=precision, neuron_mode=str(neuron_mode), unscored=unscored, noise=noise,
                               trajectories=trajectories)
     runner = AerRunner(device=device, noise=noise, shots=shots, seed=seed, neuron_mode=neuron_mode)
     return {"backend": "aer", "noise": noise, "device": device,

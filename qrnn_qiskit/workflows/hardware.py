@@ -12,15 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
+from qrnn_qiskit.circuits.noise import noise_from_backend
 from qrnn_qiskit.core.errors import QRNNError
 from qrnn_qiskit.core.io import atomic_write_text
+from qrnn_qiskit.engine.spec import EngineSpec
+from qrnn_qiskit.evaluation.exact import evaluate_exact
 from qrnn_qiskit.evaluation.shots import evaluate_shots
 from qrnn_qiskit.runners.ibm.backends import resolve_backend
 from qrnn_qiskit.runners.ibm.credentials import connect
 from qrnn_qiskit.runners.ibm.jobs import JobRecord, save_job_record
 from qrnn_qiskit.runners.ibm.runner import IBMRunner
 
-__all__ = ["SubmissionNotConfirmed", "evaluate_on_backend"]
+__all__ = ["SubmissionNotConfirmed", "evaluate_on_backend", "predict_on_device"]
 
 logger = logging.getLogger("qrnn_qiskit")
 
@@ -68,8 +71,11 @@ def evaluate_on_backend(
     service = connect(token, instance)[0] if live else None
     runner = IBMRunner(resolve_backend(backend, service), name=backend, **runner_options)
     inputs, _ = dataset.split(split).first(limit).engine_arrays()
+    prediction = None if job_ids else predict_on_device(checkpoint.config, checkpoint.parameters, dataset,
+                                                        runner.backend, split=split, limit=limit,
+                                                        neuron_mode=runner.neuron_mode, unscored=unscored)
     cost, figures = _cost_and_figures(runner, checkpoint, inputs, gate=live and not yes and not job_ids,
-                                      log=not job_ids)
+                                      log=not job_ids, prediction=prediction)
     context = {"checkpoint": str(source), "dataset": dataset.name, "split": split, "limit": limit}
     if job_ids:
         record = JobRecord(backend, list(job_ids), rows or [None] * len(job_ids), inputs.shape[1], runner.shots,
@@ -86,13 +92,54 @@ def evaluate_on_backend(
     result = evaluate_shots(checkpoint.config, checkpoint.parameters, dataset, shots_result, split=split, limit=limit,
                             neuron_mode=runner.neuron_mode, unscored=unscored)
     result.update({"backend": backend, "job_ids": record.job_ids, "cost": cost, **figures})
+    if prediction is not None:
+        result["predicted"] = prediction
+    return _written(result, out)
+
+
+def _written(result: dict, out) -> dict:
+    """``result``, also in ``out/result.json`` when there is an ``out``."""
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
         atomic_write_text(Path(out) / "result.json", json.dumps(result, indent=2) + "\n")
     return result
 
 
-def _cost_and_figures(runner: IBMRunner, checkpoint, inputs: np.ndarray, *, gate: bool, log: bool) -> tuple[dict, dict]:
+def predict_on_device(config, parameters: np.ndarray, dataset, backend, *, split: str = "test",
+                      limit: int | None = None, neuron_mode="postselect", unscored: str = "postselect",
+                      seed: int = 0) -> dict:
+    """What the exact engine predicts a device will score: the checkpoint under the device's
+    meaning (neurons as the circuits run them, don't-care steps as ``unscored`` scores them, the
+    noise read from the backend's reported errors by
+    :func:`~qrnn_qiskit.circuits.noise.noise_from_backend`), on the same sequences.
+
+    Returns the figures of :func:`~qrnn_qiskit.evaluation.exact.evaluate_exact` (``noise`` names
+    where they came from), or ``{"unavailable": why}`` when the model is too large for the
+    density path or the backend reports no errors.
+    """
+    try:
+        noise = noise_from_backend(backend, config, neuron_mode=neuron_mode)
+        spec = EngineSpec("cpu", "float64", neuron_mode, unscored, noise)
+        batch = dataset.split(split).first(limit)
+        return evaluate_exact(config, parameters, dataset, split=split, batch=batch, seed=seed, engine=spec)
+    except (QRNNError, ValueError) as exc:
+        return {"unavailable": str(exc)}
+
+
+def _prediction_line(prediction: dict | None) -> tuple[str, ...]:
+    if prediction is None:
+        return ()
+    if "unavailable" in prediction:
+        return (f"no prediction by the exact engine: {prediction['unavailable']}",)
+    noise = prediction.get("noise") or {}
+    return (f"predicted by the exact engine under this device's noise ({noise.get('source', 'no noise')}): "
+            f"acceptance {10 ** prediction['log10_expected_acceptance']:.3g} a shot, accuracy "
+            f"{prediction['expected_accuracy']:.3f} a shot, {prediction['decided_accuracy']:.3f} decided by majority "
+            f"(over {prediction['sequences']} sequences)",)
+
+
+def _cost_and_figures(runner: IBMRunner, checkpoint, inputs: np.ndarray, *, gate: bool, log: bool,
+                      prediction: dict | None = None) -> tuple[dict, dict]:
     """The cost and compiled figures of evaluating ``inputs``; raised with ``gate``, logged with ``log``
     (not when collecting jobs already paid for)."""
     prepared = runner.prepare(checkpoint.config, checkpoint.parameters, inputs.shape[1])
@@ -104,6 +151,7 @@ def _cost_and_figures(runner: IBMRunner, checkpoint, inputs: np.ndarray, *, gate
         f"about {cost['estimated_qpu_seconds']} QPU seconds ({cost['estimate_basis']})",
         f"compiled for {runner.name}: {figures['two_qubit_gates']} 2-qubit gates, depth {figures['depth']}, "
         f"{figures['qubits']} qubits, estimated success {figures['success_probability_estimate']:.3e}",
+        *_prediction_line(prediction),
     )
     if gate:
         raise SubmissionNotConfirmed(

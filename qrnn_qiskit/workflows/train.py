@@ -65,6 +65,8 @@ def resume(
     engine: str | None = None,
     precision: str | None = None,
     neuron_mode: str | None = None,
+    unscored: str | None = None,
+    noise: str | None = None,
     test: bool = False,
     callbacks: Sequence[Callback] | None = None,
 ) -> dict:
@@ -76,7 +78,8 @@ def resume(
     chosen; the best loss so far is forgotten, since it was measured on other sequences. New
     ``workers``/``address`` move the run onto other Ray workers without changing its trajectory;
     a new ``engine`` path (cpu, numpy, gpu) changes it only by float rounding, ``precision`` by more;
-    a new ``neuron_mode`` (``amplify:L``) continues training for what amplified circuits compute.
+    a new ``neuron_mode`` (``amplify:L``) continues training for what amplified circuits compute;
+    a new ``unscored`` (``measure``) or ``noise`` continues it for what a device computes (fine-tuning).
 
     Raises:
         ValueError: for a checkpoint that was not written by a training run.
@@ -87,7 +90,7 @@ def resume(
     settings = TrainSettings.from_dict(ck.meta["settings"])
     pairs = (("learning_rate", learning_rate), ("batch_size", batch_size), ("steps", steps), ("timeout", timeout),
              ("validation_size", validation_size), ("workers", workers), ("address", address), ("engine", engine),
-             ("precision", precision), ("neuron_mode", neuron_mode))
+             ("precision", precision), ("neuron_mode", neuron_mode), ("unscored", unscored), ("noise", noise))
     overrides = {k: v for k, v in pairs if v is not None}
     schedule = settings.optimizer.lr_schedule
     if learning_rate is not None and schedule:
@@ -113,7 +116,7 @@ def _run(state: TrainState, out: Path, test: bool, callbacks: Sequence[Callback]
     if test:
         best = load_checkpoint(out / "best.npz")
         figures = evaluate_exact(best.config, best.parameters, state.dataset, split="test", seed=state.settings.run.seed,
-                                 neuron_mode=state.settings.run.neuron_mode)
+                                 engine=state.engine_spec)
         summary.update({f"test_{k}": v for k, v in figures.items() if k not in ("dataset", "split")})
     return summary
 
@@ -124,7 +127,7 @@ def _objective(state: TrainState):
     run = state.settings.run
     if run.workers > 1:
         return DataParallelObjective(state.config, state.dataset.scored(), run.workers, run.address, GRAD_CLIP,
-                                     engine=run.engine, precision=run.precision, neuron_mode=run.neuron_mode)
+                                     engine=state.engine_spec)
     return exact_objective(state, _aer_gradient(state) if run.backend == "aer" else None)
 
 

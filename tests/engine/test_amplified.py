@@ -170,10 +170,9 @@ class TestEngine:
         assert np.abs(post.probabilities - amp.probabilities).max() > 1e-4
         assert amp.neuron_acceptance.min() > 0.9 > post.neuron_acceptance.max()
 
-    def test_modes_the_engine_refuses(self):
+    def test_modes_the_engine_refuses_or_moves(self):
         cfg = QRNNConfig(input_width=1, workspace=1, stages=0, order=1, degree=1)
-        with pytest.raises(ValueError, match="not rus:2"):
-            ExactEngine(cfg, neuron_mode="rus:2")
+        assert ExactEngine(cfg, neuron_mode="rus:2").engine == "density"  # its exact channel: the density path
         with pytest.raises(ValueError, match="numpy path in float64"):
             ExactEngine(cfg, engine="gpu", neuron_mode="amplify:3")
         with pytest.raises(ValueError, match="numpy path in float64"):
@@ -295,11 +294,12 @@ class TestCommands:
 
 
 class TestBadInput:
-    def test_training_settings_refuse_what_has_no_amplified_meaning(self):
+    def test_training_settings_refuse_what_has_no_exact_meaning(self):
         from qrnn_qiskit.training.settings import TrainSettings
 
-        with pytest.raises(ValueError, match="neuron_mode rus:2 has no exact meaning to train on"):
-            TrainSettings(neuron_mode="rus:2").validate()
+        assert TrainSettings(neuron_mode="rus:2").run.device_meaning  # the density path trains it
+        with pytest.raises(ValueError, match="neuron_mode rus:2 trains a QRNN on the exact engine; got .*backend 'aer'"):
+            TrainSettings(neuron_mode="rus:2", backend="aer").validate()
         with pytest.raises(ValueError, match="neuron_mode amplify:3 trains a QRNN on the exact engine; got model 'lstm'"):
             TrainSettings(model="lstm", neuron_mode="amplify:3").validate()
         with pytest.raises(ValueError, match="runs on the numpy path in float64.*engine 'gpu'"):

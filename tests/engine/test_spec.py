@@ -30,7 +30,6 @@ def test_a_spec_passes_through_and_postselect_runs_where_asked():
     (("numpy", "float32"), "precision 'float32' needs engine 'cpu' or 'gpu'"),
     (("cpu", "float32", "amplify:3"), "amplify:3 runs on the numpy path in float64"),
     (("gpu", "float64", "amplify:3"), "got engine 'gpu', whose kernels are real"),
-    (("cpu", "float64", "rus:2"), "computes neuron modes 'postselect' and 'amplify:L', not rus:2"),
 ])
 def test_every_combination_no_backend_computes_is_refused_in_one_place(arguments, message):
     with pytest.raises(ValueError, match=message):

@@ -131,3 +131,15 @@ def test_bad_worker_settings(tmp_path):
     with pytest.raises(ValueError, match="address must be 'auto' or 'HOST:PORT' of a Ray head node, got 'nowhere'"):
         train(TrainSettings(**SMALL, workers=2, address="nowhere"), tmp_path, callbacks=[])
     assert not ray.is_initialized()
+
+
+def test_shard_bounds_are_array_split_s_and_align_to_blocks():
+    from qrnn_qiskit.training.distributed import shard_bounds
+
+    for count in range(1, 30):
+        for workers in range(1, 6):
+            sizes = [len(a) for a in np.array_split(np.arange(count), workers)]
+            assert np.diff([0, *shard_bounds(count, workers), count]).tolist() == sizes
+            aligned = [0, *shard_bounds(count, workers, 8), count]
+            assert all(b % 8 == 0 for b in aligned[1:-1] if b < count)
+            assert sorted(aligned) == aligned  # in order, covering every sequence once

@@ -45,7 +45,15 @@ def test_each_group_checks_its_values_when_made():
         TrainSettings(lr_schedule=[[5, 0.1], [2, 0.2]])
     with pytest.raises(ValueError, match="precision 'float32' needs engine 'cpu' or 'gpu'"):
         TrainSettings(engine="numpy", precision="float32")
-    with pytest.raises(ValueError, match="neuron_mode rus:1 has no exact meaning to train on"):
-        TrainSettings(neuron_mode="rus")
+    with pytest.raises(ValueError, match="unscored must be one of postselect, measure, got 'ignore'"):
+        TrainSettings(unscored="ignore")
+    with pytest.raises(ValueError, match="noise rates look like neuron=0.01"):
+        TrainSettings(noise="depolarizing")
+    with pytest.raises(ValueError, match="noise readout0 must lie in"):
+        TrainSettings(noise="readout=0.7")
+    with pytest.raises(ValueError, match="unscored 'measure' and noise None train a QRNN .* got model 'lstm'"):
+        TrainSettings(model="lstm", unscored="measure")
+    assert TrainSettings(noise="readout=0.02,neuron=0.010").run.noise == "neuron=0.01,readout0=0.02,readout1=0.02"
+    assert TrainSettings(noise="fake_torino").run.noise == "fake_torino"  # read when the model is known
     with pytest.raises(ValueError, match="Training settings must be a mapping"):
         TrainSettings.from_dict(["steps", 3])

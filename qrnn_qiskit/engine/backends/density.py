@@ -34,9 +34,12 @@ from qrnn_qiskit.engine.backends.reductions import TINY
 from qrnn_qiskit.engine.instrument import neuron_instrument
 from qrnn_qiskit.engine.plan import StepPlan, zeta_adjoint
 
-__all__ = ["DRAW", "DensityBackend", "MEASURE", "TARGET", "density_bytes"]
+__all__ = ["DRAW", "MEASURE", "ROW_BLOCK", "TARGET", "DensityBackend", "density_bytes"]
 
 TARGET, DRAW, MEASURE = 0, 1, 2
+
+#: sequences a gradient pass takes at once (see :meth:`DensityBackend.loss_and_gradient_rows`)
+ROW_BLOCK = 8
 
 
 def density_bytes(num_lanes: int, batch: int, complex_amplitudes: bool = False) -> int:
@@ -161,13 +164,22 @@ class DensityBackend:
 
     def loss_and_gradient_rows(self, params, io_inputs, io_targets, scored, actions=None):
         """Per-sequence loss sums and gradient rows; every step ``MEASURE``-d unless ``actions``
-        says otherwise (``TARGET`` everywhere is teacher forcing, the pure backends' training)."""
+        says otherwise (``TARGET`` everywhere is teacher forcing, the pure backends' training).
+
+        The sequences go through in blocks of :data:`ROW_BLOCK`, so a row's bits depend only on
+        its block: shards that start at multiples of it (the Ray workers') give the whole batch's
+        bits. (numpy's vectorised sums round by memory alignment, so the same sequence computed
+        in a batch of another size can differ in the last bit.)"""
         if actions is None:
             actions = np.full(io_inputs.shape, MEASURE, np.int8)
-        run = self._run(params, io_inputs, io_targets, actions, np.zeros(io_inputs.shape), derivative=True, keep=True)
-        rows, grad_p = loss_rows(run.probs, io_targets, scored)
-        grad_rows = self._backward(params, run, io_inputs, grad_p)
-        return rows, grad_rows, run.probs, run.acceptance
+        parts = []
+        for start in range(0, io_inputs.shape[0], ROW_BLOCK):
+            block = slice(start, start + ROW_BLOCK)
+            run = self._run(params, io_inputs[block], io_targets[block], actions[block],
+                            np.zeros(io_inputs[block].shape), derivative=True, keep=True)
+            rows, grad_p = loss_rows(run.probs, io_targets[block], scored)
+            parts.append((rows, self._backward(params, run, io_inputs[block], grad_p), run.probs, run.acceptance))
+        return tuple(np.concatenate(items) for items in zip(*parts))
 
     def _run(self, params, io_inputs, io_targets, actions, uniforms, *, derivative: bool, keep: bool) -> _Run:
         cfg = self.plan.config
