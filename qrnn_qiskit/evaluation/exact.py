@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from qrnn_qiskit.core.config import QRNNConfig
-from qrnn_qiskit.data.base import Dataset, SequenceBatch
 from qrnn_qiskit.core.noise import NoiseSpec
+from qrnn_qiskit.data.base import Dataset, SequenceBatch
 from qrnn_qiskit.engine.backends.density import density_bytes
 from qrnn_qiskit.engine.results import reference_loss
 from qrnn_qiskit.engine.spec import EngineSpec

@@ -24,8 +24,8 @@ import numpy as np
 from qrnn_qiskit.core import optionals
 from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.core.errors import QRNNError
-from qrnn_qiskit.engine.facade import ExactEngine
 from qrnn_qiskit.engine.backends.density import ROW_BLOCK
+from qrnn_qiskit.engine.facade import ExactEngine
 from qrnn_qiskit.engine.results import combine_rows
 from qrnn_qiskit.engine.spec import EngineSpec
 from qrnn_qiskit.training.optim import clip_grad_norm

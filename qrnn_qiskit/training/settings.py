@@ -20,12 +20,12 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from qrnn_qiskit.circuits.noise import is_backend_name
 from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.core.modes import NeuronMode
+from qrnn_qiskit.core.noise import parse_noise
 from qrnn_qiskit.data.base import Dataset, every_step_scored
 from qrnn_qiskit.data.registry import get_dataset
-from qrnn_qiskit.circuits.noise import is_backend_name
-from qrnn_qiskit.core.noise import parse_noise
 from qrnn_qiskit.engine.spec import ENGINES, PRECISIONS, UNSCORED, EngineSpec
 from qrnn_qiskit.models.classical import LOSSES, ClassicalConfig
 from qrnn_qiskit.models.registry import MODELS

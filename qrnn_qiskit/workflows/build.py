@@ -23,6 +23,7 @@ from qrnn_qiskit.core.modes import NeuronMode
 from qrnn_qiskit.data.registry import get_dataset
 from qrnn_qiskit.engine import ExactEngine
 from qrnn_qiskit.engine.amplified import neuron_failure_bound
+from qrnn_qiskit.engine.backends.density import density_bytes
 from qrnn_qiskit.models.checkpoint import load_checkpoint
 from qrnn_qiskit.models.registry import is_qrnn
 from qrnn_qiskit.runners.ibm import connect, resolve_backend
@@ -180,6 +181,9 @@ def _logical(config: QRNNConfig, circuit: QuantumCircuit, mode: NeuronMode, para
     if mode.is_amplify:
         report["amplification"] = _amplification_report(config, mode)
     report["logical"] = logical_report(circuit)
+    lanes = config.num_lanes
+    report["density_path"] = {"numbers_per_sequence": 4**lanes,
+                              "mib_per_sequence": density_bytes(lanes, 1, mode.is_amplify) / 2**20}
     if parameters is not None and sample is not None:
         inputs, expected = np.asarray(sample[0]), np.asarray(sample[1])
         report["expected_acceptance"] = _expected_acceptance(config, parameters, inputs, expected, mode)
@@ -285,6 +289,8 @@ def format_report(report: dict) -> str:
         f"  resets             {logical['resets']}",
         f"  if_else blocks     {logical['if_else_blocks']}",
         f"  circuit parameters {logical['parameters']}",
+        f"  density path       4**(I+W) = {report['density_path']['numbers_per_sequence']} numbers a sequence "
+        f"({report['density_path']['mib_per_sequence']:.3g} MiB): measured steps, keep and rus neurons, noise",
         "  operations         " + ", ".join(f"{k}: {v}" for k, v in logical["operations"].items()),
         "  controlled RY by controls "
         + ", ".join(f"{k}: {v}" for k, v in logical["controlled_rotations"].items()),
