@@ -126,7 +126,9 @@ def measure_model(ck, dataset: Dataset, subset: Dataset, meaning: str, args) -> 
     except QRNNError as exc:  # no shot accepted at all
         aer = {"error": str(exc)}
     aer_seconds = time.perf_counter() - started
-    return {"ideal": ideal, "predicted_test": predicted, "aer": aer, "aer_seconds": round(aer_seconds, 1)}
+    finite = finite_shot_prediction(ck, subset, mode, args.backend, args.shots, args.seed)
+    return {"ideal": ideal, "predicted_test": predicted, "aer": aer, "aer_seconds": round(aer_seconds, 1),
+            "predicted_finite": finite}
 
 
 def _backend(name: str):
@@ -146,11 +148,94 @@ def row_of(task: str, size: str, meaning: str, summary: dict, figures: dict) -> 
         "predicted_kept_test": None if "log10_expected_acceptance" not in pred else 10 ** pred["log10_expected_acceptance"],
         "aer_images": aer.get("sequences"), "aer_shots_per_image": aer.get("shots"),
         "predicted_accuracy_subset": sub.get("expected_accuracy"), "predicted_decided_subset": sub.get("decided_accuracy"),
+        "predicted_kept_subset": None if "log10_expected_acceptance" not in sub else 10 ** sub["log10_expected_acceptance"],
         "measured_accuracy": aer.get("accuracy"), "measured_accuracy_sigma": aer.get("accuracy_sigma"),
         "measured_decided_accuracy": aer.get("decided_accuracy"), "kept": aer.get("acceptance"),
+        "predicted_decided_at_aer_shots": figures.get("predicted_finite", {}).get("decided_accuracy"),
         "aer_error": aer.get("error"), "train_seconds": summary.get("seconds"), "aer_seconds": figures["aer_seconds"],
         "noise": (pred.get("noise") or {}).get("source"),
     }
+
+
+def finite_shot_prediction(ck, subset: Dataset, mode: str, backend: str, shots: int, seed: int,
+                           draws: int = 400) -> dict:
+    """The engine's prediction of the majority vote with as many shots as Aer ran: per image,
+    ``Binomial(shots, acceptance)`` kept shots drawn with the device meaning's distribution of the
+    scored step, ``draws`` times (seeded); the image counts when the target is read strictly more
+    often than any other outcome, as ``evaluate_shots`` decides."""
+    from qrnn_qiskit.circuits.noise import noise_from_backend
+    from qrnn_qiskit.engine import ExactEngine
+    from qrnn_qiskit.engine.spec import EngineSpec
+
+    spec = EngineSpec("cpu", "float64", mode, "measure", noise_from_backend(_backend(backend), ck.config,
+                                                                              neuron_mode=mode))
+    inputs, targets = subset.split("test").engine_arrays()
+    result = ExactEngine(ck.config, spec).simulate(ck.parameters, inputs, targets, measure=[True] * inputs.shape[1])
+    p, acceptance = result.probabilities[:, -1], result.neuron_acceptance.prod(axis=1)
+    rng = np.random.default_rng(seed)
+    decided = np.zeros(len(p))
+    for b in range(len(p)):
+        kept = rng.binomial(shots, min(acceptance[b], 1.0), draws)
+        counts = np.array([rng.multinomial(n, p[b] / p[b].sum()) for n in kept])
+        target = targets[b, -1]
+        others = np.delete(counts, target, axis=1).max(axis=1)
+        decided[b] = np.mean(counts[:, target] > others)
+    return {"decided_accuracy": float(decided.mean()), "draws": draws, "shots": shots}
+
+
+def collected_rows(out: Path) -> list[dict]:
+    """The rows of every finished model under ``out``, rebuilt from its ``summary.json`` and
+    ``figures.json`` (so a change of the row's fields needs no rerun)."""
+    rows = []
+    for task in TASKS:
+        for size in SIZES:
+            for meaning in MEANINGS:
+                folder = out / task / size / meaning
+                if (folder / "figures.json").is_file():
+                    summary = json.loads((folder / "summary.json").read_text())
+                    figures = json.loads((folder / "figures.json").read_text())
+                    rows.append(row_of(task, size, meaning, summary, figures))
+    return rows
+
+
+def _complete_figures(args) -> None:
+    """Add what a finished model's ``figures.json`` lacks (the finite-shot prediction)."""
+    for task in TASKS:
+        subset = None
+        for size in SIZES:
+            for meaning in MEANINGS:
+                path = args.out / task / size / meaning / "figures.json"
+                if not path.is_file():
+                    continue
+                figures = json.loads(path.read_text())
+                if "predicted_finite" in figures:
+                    continue
+                subset = subset or SpreadTest(get_dataset(task, data_dir=args.data_dir), args.limit)
+                ck = load_checkpoint(path.parent / "best.npz")
+                figures["predicted_finite"] = finite_shot_prediction(ck, subset, MEANINGS[meaning]["neuron_mode"],
+                                                                     args.backend, args.shots, args.seed)
+                path.write_text(json.dumps(figures, indent=1) + "\n")
+
+
+def _pct(value, digits: int = 1) -> str:
+    return "-" if value is None else f"{100 * value:.{digits}f}"
+
+
+def table(rows: list[dict]) -> str:
+    """The rows as a markdown table (one line per model)."""
+    head = ("| task | size (W,S,k,d) | trained for | qubits | 2q gates | depth | ideal: shot / decided | "
+            "predicted: shot / decided (at Aer's shots) | Aer: shot (+-sigma) / decided | kept (Aer / predicted) | s train / Aer |")
+    lines = [head, "|---" * 11 + "|"]
+    for r in rows:
+        aer = "no shot kept" if r["aer_error"] else (f"{_pct(r['measured_accuracy'])} (+-{_pct(r['measured_accuracy_sigma'], 2)})"
+                                                    f" / **{_pct(r['measured_decided_accuracy'])}**")
+        lines.append(
+            f"| {r['task']} | {r['size']} {tuple(r['config'])} | {r['trained_for']} | {r['qubits']} | {r['two_qubit_gates']} "
+            f"| {r['depth']} | {_pct(r['ideal_accuracy'])} / {_pct(r['ideal_decided_accuracy'])} "
+            f"| {_pct(r['predicted_accuracy_subset'])} / {_pct(r['predicted_decided_subset'])} "
+            f"({_pct(r['predicted_decided_at_aer_shots'])}) | {aer} "
+            f"| {_pct(r['kept'])} / {_pct(r['predicted_kept_subset'])} | {r['train_seconds']:.0f} / {r['aer_seconds']:.0f} |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
@@ -168,7 +253,12 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, default=200)
     parser.add_argument("--data-dir", type=Path, default=SHARED_DATA)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/runs/hardware-frontier"))
+    parser.add_argument("--table", action="store_true", help="print the finished rows as a markdown table, run nothing")
     args = parser.parse_args(argv)
+    if args.table:
+        _complete_figures(args)
+        print(table(collected_rows(args.out)), end="")
+        return 0
     if not args.data_dir.is_dir():
         print(json.dumps({"benchmark": "hardware", "skipped": f"no MNIST feature files at {args.data_dir}"}))
         return 0

@@ -122,3 +122,18 @@ def test_two_workers_equal_one_process_under_the_device_meaning(tmp_path):
     train(settings.replace(workers=2), tmp_path / "two", callbacks=[])
     np.testing.assert_array_equal(load_checkpoint(tmp_path / "two" / "final.npz").parameters,
                                   load_checkpoint(tmp_path / "one" / "final.npz").parameters)
+
+
+def test_a_sweep_carries_the_meaning(tmp_path):
+    from qrnn_qiskit.workflows.sweep import sweep
+
+    settings = TrainSettings(**{**DEVICE, "steps": 2, "noise": None, "neuron_mode": "postselect",
+                                "unscored": "postselect"})
+    sweep(settings, tmp_path, grid=["unscored=postselect,measure", "noise=none,neuron=0.05"])
+    trials = sorted(p.parent.name for p in tmp_path.glob("*/final.npz"))
+    assert len(trials) == 4
+    for trial in trials:
+        meta = load_checkpoint(tmp_path / trial / "final.npz").meta
+        assert meta["settings"]["unscored"] in trial and (meta["noise"] is None) == ("noise-None" in trial)
+        if meta["noise"] is not None:
+            assert meta["noise"]["neuron"] == 0.05
