@@ -1,8 +1,8 @@
 """The training loop, with the reference implementation's steps.
 
 One step draws one random batch (with replacement; per class for classification sets), computes
-the loss and its gradient through an *objective*, clips the gradient norm at 0.5 and takes an
-optimiser step. Every ``validate_every`` steps one validation batch gives the validation loss and
+the loss and its gradient through an *objective*, clips the gradient's norm (at ``grad_clip``, 0.5
+as the reference) and takes an optimiser step. Every ``validate_every`` steps one validation batch gives the validation loss and
 the character error rate (sampled, as at test time). :func:`fit` is that plain loop over a
 :class:`~qrnn_qiskit.training.state.TrainState`; writing the run folder, the console output and
 anything else are callbacks (:mod:`qrnn_qiskit.training.callbacks`).
@@ -53,14 +53,16 @@ class Objective(Protocol):
 class ExactObjective:
     """Loss and clipped gradient of a batch: the exact engine's, or ``gradient``'s, a function
     ``(params, inputs, targets, scored) -> (loss, gradient)`` (say, one estimated from Aer shots).
+    The gradient is scaled to norm ``clip`` when longer (0: never).
 
     ``min_postselection`` is the smallest teacher-forced probability of the step's first
     evaluation (at the parameters the step starts from), for the metrics.
     """
 
     def __init__(self, config, scored: np.ndarray, gradient: Callable | None = None, engine: str | EngineSpec = "cpu",
-                 loss: str = "reference") -> None:
+                 loss: str = "reference", clip: float = GRAD_CLIP) -> None:
         self.engine = make_engine(config, engine=engine)
+        self.clip = clip
         self.scored, self.gradient = scored, gradient
         self.loss_kind = {} if loss == "reference" else {"loss": loss}  # another loss: classical models only
         self.inputs = self.targets = None
@@ -80,13 +82,13 @@ class ExactObjective:
             minimum = result.min_postselection_probability
         if self.min_postselection is None:
             self.min_postselection = minimum
-        return loss, clip_grad_norm(grad, GRAD_CLIP)[0]
+        return loss, clip_grad_norm(grad, self.clip)[0]
 
 
 def exact_objective(state: TrainState, gradient: Callable | None = None) -> ExactObjective:
     """The exact engine's objective for ``state``'s model and settings."""
     return ExactObjective(state.config, state.dataset.scored(), gradient, engine=state.engine_spec,
-                          loss=state.settings.optimizer.loss)
+                          loss=state.settings.optimizer.loss, clip=state.settings.optimizer.grad_clip)
 
 
 def _train_step(state: TrainState, objective: Objective) -> None:

@@ -134,6 +134,9 @@ class OptimizerSettings:
         parse=parse_lr_schedule, metavar="STEP:LR,...",
     )
     weight_decay: float = _option(0.0, "decoupled weight decay (AdamW)")
+    # The reference clips at 0.5 inside its closure, except in its main.py of 2020-06-17..20, which
+    # trained its saved mnist36 L-BFGS models (docs/reference-training.md): 0 reproduces those.
+    grad_clip: float = _option(0.5, "clip the gradient to this norm before the optimiser sees it (0: no clipping)")
     loss: str = _option("reference", "training and validation loss: reference (the paper's: cross-entropy of the outcome "
                         "probabilities used as logits, minus its offset) or cross-entropy (-log p[target], the usual loss "
                         "of a classical network's logits; lstm/rnn only)", choices=LOSSES)
@@ -141,6 +144,8 @@ class OptimizerSettings:
     def __post_init__(self) -> None:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("loss", self.loss, LOSSES)
+        if isinstance(self.grad_clip, bool) or not isinstance(self.grad_clip, (int, float)) or not self.grad_clip >= 0:
+            raise ValueError(f"grad_clip must be a norm >= 0 (0 turns clipping off), got {self.grad_clip!r}.")
         if self.lr_schedule is not None:
             object.__setattr__(self, "lr_schedule", checked_schedule(self.lr_schedule))  # normalised pairs
 

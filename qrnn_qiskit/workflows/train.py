@@ -23,7 +23,7 @@ from qrnn_qiskit.training.callbacks import (
     TensorBoardWriter,
 )
 from qrnn_qiskit.training.distributed import DataParallelObjective
-from qrnn_qiskit.training.loop import GRAD_CLIP, exact_objective, fit
+from qrnn_qiskit.training.loop import exact_objective, fit
 from qrnn_qiskit.training.settings import TrainSettings
 from qrnn_qiskit.training.state import TrainState
 
@@ -126,7 +126,8 @@ def _objective(state: TrainState):
     workers (``workers > 1``), or gradients from Aer shots (``backend="aer"``)."""
     run = state.settings.run
     if run.workers > 1:
-        return DataParallelObjective(state.config, state.dataset.scored(), run.workers, run.address, GRAD_CLIP,
+        return DataParallelObjective(state.config, state.dataset.scored(), run.workers, run.address,
+                                     state.settings.optimizer.grad_clip,
                                      engine=state.engine_spec)
     return exact_objective(state, _aer_gradient(state) if run.backend == "aer" else None)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qrnn_qiskit.training.settings import TrainSettings
+from qrnn_qiskit.training.settings import OptimizerSettings, TrainSettings
 
 SMALL = dict(dataset="simple-seq", workspace=2, stages=1, order=1, degree=2, sentence_length=6, batch_size=2, learning_rate=0.05, seed=5)
 
@@ -41,6 +41,8 @@ def test_flat_names_fill_the_groups_and_round_trip():
 def test_each_group_checks_its_values_when_made():
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
         TrainSettings(batch_size=0)
+    with pytest.raises(ValueError, match=r"grad_clip must be a norm >= 0 \(0 turns clipping off\), got -0.5"):
+        OptimizerSettings(grad_clip=-0.5)
     with pytest.raises(ValueError, match="lr_schedule needs increasing steps"):
         TrainSettings(lr_schedule=[[5, 0.1], [2, 0.2]])
     with pytest.raises(ValueError, match="precision 'float32' needs engine 'cpu' or 'gpu'"):

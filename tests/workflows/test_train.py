@@ -283,3 +283,34 @@ def test_console_callbacks_print_progress_and_samples(tmp_path):
     text = stream.getvalue()
     assert "step     5  loss" in text and "step    10  loss" in text
     assert "target [" in text and "sampled [" in text and "P(right)" in text
+
+
+@pytest.mark.parametrize("clip", [0.0, 0.05])
+def test_grad_clip_scales_the_step_the_optimiser_takes(clip):
+    """One SGD step moves the parameters by lr times the batch's gradient, taken here by central
+    finite differences of the engine's loss, scaled to norm ``clip`` when longer (0: never), as the
+    reference's clip_grad_norm_ (off in its main.py of 2020-06-17..20)."""
+    from qrnn_qiskit.engine import ExactEngine
+    from qrnn_qiskit.training.loop import fit
+    from qrnn_qiskit.training.state import TrainState
+
+    settings = TrainSettings(**dict(SMALL, optimizer="sgd", learning_rate=0.3, initial_weights_spread=0.5,
+                                    initial_unitaries_spread=0.5), steps=1, validate_every=1, grad_clip=clip)
+    dataset = settings.load_dataset()
+    state = TrainState.initial(settings, dataset)
+    start = state.parameters.copy()
+    batch = dataset.batch(settings.data.batch_size, np.random.default_rng(0), "train")
+    state.rng = np.random.default_rng(0)  # the step draws this batch
+    fit(state)
+    inputs, targets = batch.engine_arrays()
+    engine = ExactEngine(state.config)
+
+    def loss(x):
+        return engine.loss_and_gradient(x, inputs, targets, dataset.scored())[0]
+
+    eps = 1e-6
+    grad = np.array([(loss(start + eps * e) - loss(start - eps * e)) / (2 * eps) for e in np.eye(len(start))])
+    assert np.linalg.norm(grad) > 0.1  # clipping at 0.05 has something to do
+    if clip:
+        grad = grad * clip / (np.linalg.norm(grad) + 1e-6)
+    np.testing.assert_allclose(state.parameters, start - 0.3 * grad, atol=1e-8)
