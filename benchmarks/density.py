@@ -7,7 +7,11 @@ One JSON line per meaning, all measured in this process side by side, medians of
 * ``density-teacher``: the same meaning on the density path (the identical numbers: a control);
 * ``density-measure``: every step measured, postselected neurons;
 * ``density-keep``: every step measured, neurons that keep every shot;
-* ``density-noise``: keep neurons, every step measured, fake_torino-like noise as rates.
+* ``density-noise``: keep neurons, every step measured, fake_torino-like noise as rates;
+* ``density-noise-numpy``: the same with the channels applied by numpy broadcasting instead of the
+  compiled kernel (the kernel's gain).
+
+The density lines run the compiled channel kernel (engine ``cpu``) unless named ``-numpy``.
 
 Each line gives ``forward_s``, ``forward_backward_s`` (median seconds for ``--batch`` sequences
 of ``--steps`` steps, the loss on the last), the same per sequence-step, ``ratio_to_pure_cpu``
@@ -42,6 +46,7 @@ MEANINGS = {
     "density-measure": EngineSpec("cpu", unscored="measure"),
     "density-keep": EngineSpec("cpu", neuron_mode="keep", unscored="measure"),
     "density-noise": EngineSpec("cpu", neuron_mode="keep", unscored="measure", noise=NOISE),
+    "density-noise-numpy": EngineSpec("numpy", neuron_mode="keep", unscored="measure", noise=NOISE),
 }
 
 

@@ -40,7 +40,7 @@ __all__ = ["ExactEngine"]
 def make_backend(plan: StepPlan, spec: EngineSpec):
     """The backend that computes ``spec`` for ``plan`` (:attr:`EngineSpec.backend`)."""
     if spec.backend == "density":
-        return DensityBackend(plan, spec.neuron_mode, spec.noise, spec.precision)
+        return DensityBackend(plan, spec.neuron_mode, spec.noise, spec.precision, compiled=spec.path != "numpy")
     if spec.backend == "numpy":
         return NumpyBackend(plan, spec.neuron_mode)
     if spec.backend == "gpu":

@@ -116,6 +116,26 @@ def test_gradient_equals_finite_differences(mode, measure, noise):
     assert loss == pytest.approx(engine.loss(params, inputs, targets, scored), abs=1e-14)
 
 
+@pytest.mark.parametrize("mode,noise,precision", [
+    ("keep", NOISE, "float64"), ("amplify:3", NOISE, "float64"), ("rus:1", None, "float64"), ("keep", NOISE, "float32"),
+])
+def test_compiled_channels_equal_the_numpy_path(mode, noise, precision):
+    """The compiled channel kernel (engine cpu) and numpy broadcasting (engine numpy) compute the
+    same loss, gradient and distributions; real arithmetic in the same order gives the same bits."""
+    cfg = QRNNConfig(input_width=2, workspace=2, stages=1, order=2, degree=2)
+    params = cfg.initial_parameters(bias_spread=0.6, weights_spread=0.6, unitaries_spread=0.6, seed=3)
+    rng = np.random.default_rng(4)
+    inputs, targets = rng.integers(0, 4, (11, 4)), rng.integers(0, 4, (11, 4))
+    scored = np.array([False, True, False, True])
+    runs = [ExactEngine(cfg, EngineSpec(path, precision, mode, "measure", noise)).loss_and_gradient(
+        params, inputs, targets, scored) for path in ("numpy", "cpu")]
+    assert np.abs(runs[0][1]).max() > 1e-3
+    tol = 1e-5 if precision == "float32" else 1e-13
+    assert runs[1][0] == pytest.approx(runs[0][0], abs=tol)
+    np.testing.assert_allclose(runs[1][1], runs[0][1], atol=tol, rtol=0)
+    np.testing.assert_allclose(runs[1][2].probabilities, runs[0][2].probabilities, atol=tol, rtol=0)
+
+
 def test_float32_follows_float64():
     cfg = QRNNConfig(input_width=1, workspace=3, stages=1, order=2, degree=2)
     params = cfg.initial_parameters(bias_spread=0.6, weights_spread=0.6, unitaries_spread=0.6, seed=5)

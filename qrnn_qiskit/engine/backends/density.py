@@ -29,6 +29,7 @@ import numpy as np
 from qrnn_qiskit.core.errors import QRNNError
 from qrnn_qiskit.core.modes import NeuronMode
 from qrnn_qiskit.core.noise import NoiseSpec
+from qrnn_qiskit.engine.backends.density_kernels import apply_channel
 from qrnn_qiskit.engine.backends.numpy import loss_rows
 from qrnn_qiskit.engine.backends.reductions import TINY
 from qrnn_qiskit.engine.instrument import neuron_instrument
@@ -101,11 +102,14 @@ class DensityBackend:
         mode: the neurons' mode (every mode: ``postselect``, ``rus:R``, ``amplify:L``, ``keep``).
         noise: the device's noise, or None.
         precision: ``float64`` or ``float32`` (states; gradients accumulate in double).
+        compiled: apply the channels with the compiled kernel
+            (:mod:`~qrnn_qiskit.engine.backends.density_kernels`), else with numpy broadcasting.
     """
 
     def __init__(self, plan: StepPlan, mode: NeuronMode, noise: NoiseSpec | None = None,
-                 precision: str = "float64") -> None:
+                 precision: str = "float64", compiled: bool = True) -> None:
         self.plan, self.mode = plan, mode
+        self.apply = apply_channel if compiled else _apply
         self.noise = noise or NoiseSpec()
         self.complex = mode.is_amplify
         real = np.float32 if precision == "float32" else np.float64
@@ -173,19 +177,21 @@ class DensityBackend:
         if actions is None:
             actions = np.full(io_inputs.shape, MEASURE, np.int8)
         parts = []
+        tables = self.instruments(params, True)  # the neurons' maps depend on the parameters alone
         for start in range(0, io_inputs.shape[0], ROW_BLOCK):
             block = slice(start, start + ROW_BLOCK)
             run = self._run(params, io_inputs[block], io_targets[block], actions[block],
-                            np.zeros(io_inputs[block].shape), derivative=True, keep=True)
+                            np.zeros(io_inputs[block].shape), derivative=True, keep=True, tables=tables)
             rows, grad_p = loss_rows(run.probs, io_targets[block], scored)
             parts.append((rows, self._backward(params, run, io_inputs[block], grad_p), run.probs, run.acceptance))
         return tuple(np.concatenate(items) for items in zip(*parts))
 
-    def _run(self, params, io_inputs, io_targets, actions, uniforms, *, derivative: bool, keep: bool) -> _Run:
+    def _run(self, params, io_inputs, io_targets, actions, uniforms, *, derivative: bool, keep: bool,
+             tables=None) -> _Run:
         cfg = self.plan.config
         batch, steps = io_inputs.shape
         self._check_memory(batch)
-        tables = self.instruments(params, derivative)
+        tables = self.instruments(params, derivative) if tables is None else tables
         run = _Run(self._ops(params, tables), tables, batch, steps, cfg.num_outcomes)
         rho = np.zeros((batch, 1 << cfg.workspace, 1 << cfg.workspace), self.dtype)
         rho[:, 0, 0] = 1.0
@@ -215,17 +221,17 @@ class DensityBackend:
         for q in range(cfg.input_width) if self.write_noise is not None else ():
             if saved is not None:
                 saved.append(full)
-            full = _apply(full, self.write_noise, q, n)
+            full = self.apply(full, self.write_noise, q, n)
         ws_ops, out_ops = run.ops
         for op in ws_ops:
             if saved is not None:
                 saved.append(full)
-            full = _apply(full, op.kraus, op.lane, n)
+            full = self.apply(full, op.kraus, op.lane, n)
         full = _xor_io(full, io_in, k)
         for op in out_ops:
             if saved is not None:
                 saved.append(full)
-            full = _apply(full, op.kraus, op.lane, n)
+            full = self.apply(full, op.kraus, op.lane, n)
         return full
 
     def _measure(self, run: _Run, full, t: int, targets, actions, uniforms) -> np.ndarray:
@@ -268,7 +274,7 @@ class DensityBackend:
             for op, state in zip(reversed(ws_ops), reversed(rest[len(rest) - len(ws_ops):])):
                 g = self._op_adjoint(op, state, g, n, grads)
             for q in reversed(range(cfg.input_width)) if self.write_noise is not None else ():
-                g = _apply(g, _dagger(self.write_noise), q, n)
+                g = self.apply(g, _dagger(self.write_noise), q, n)
             g5 = g.reshape(batch, 1 << cfg.workspace, cfg.num_outcomes, 1 << cfg.workspace, cfg.num_outcomes)
             g_next = g5[np.arange(batch), :, io_inputs[:, t], :, io_inputs[:, t]]
         return grads.rows(params, run.tables)
@@ -305,7 +311,7 @@ class DensityBackend:
                 grads.theta[op.neuron] += contrib
             else:
                 grads.unitary[op.unitary] += contrib.sum(axis=(1, 2))
-        return _apply(g, _dagger(op.kraus), op.lane, n)
+        return self.apply(g, _dagger(op.kraus), op.lane, n)
 
 
 class _Run:
