@@ -162,7 +162,7 @@ def finite_shot_prediction(ck, subset: Dataset, mode: str, backend: str, shots: 
     """The engine's prediction of the majority vote with as many shots as Aer ran: per image,
     ``Binomial(shots, acceptance)`` kept shots drawn with the device meaning's distribution of the
     scored step, ``draws`` times (seeded); the image counts when the target is read strictly more
-    often than any other outcome, as ``evaluate_shots`` decides."""
+    often than any other outcome, among the images that kept a shot, as ``evaluate_shots`` decides."""
     from qrnn_qiskit.circuits.noise import noise_from_backend
     from qrnn_qiskit.engine import ExactEngine
     from qrnn_qiskit.engine.spec import EngineSpec
@@ -173,14 +173,16 @@ def finite_shot_prediction(ck, subset: Dataset, mode: str, backend: str, shots: 
     result = ExactEngine(ck.config, spec).simulate(ck.parameters, inputs, targets, measure=[True] * inputs.shape[1])
     p, acceptance = result.probabilities[:, -1], result.neuron_acceptance.prod(axis=1)
     rng = np.random.default_rng(seed)
-    decided = np.zeros(len(p))
+    decided, has = np.zeros((len(p), draws)), np.zeros((len(p), draws))
     for b in range(len(p)):
         kept = rng.binomial(shots, min(acceptance[b], 1.0), draws)
         counts = np.array([rng.multinomial(n, p[b] / p[b].sum()) for n in kept])
         target = targets[b, -1]
-        others = np.delete(counts, target, axis=1).max(axis=1)
-        decided[b] = np.mean(counts[:, target] > others)
-    return {"decided_accuracy": float(decided.mean()), "draws": draws, "shots": shots}
+        decided[b] = counts[:, target] > np.delete(counts, target, axis=1).max(axis=1)
+        has[b] = kept > 0
+    # as evaluate_shots counts: over the images that kept a shot, in each draw of the whole subset
+    per_draw = decided.sum(axis=0) / np.maximum(has.sum(axis=0), 1)
+    return {"decided_accuracy": float(per_draw[has.sum(axis=0) > 0].mean()), "draws": draws, "shots": shots}
 
 
 def collected_rows(out: Path) -> list[dict]:
@@ -221,6 +223,10 @@ def _pct(value, digits: int = 1) -> str:
     return "-" if value is None else f"{100 * value:.{digits}f}"
 
 
+def _or_dash(value) -> str:
+    return "-" if value is None else str(value)
+
+
 def table(rows: list[dict]) -> str:
     """The rows as a markdown table (one line per model)."""
     head = ("| task | size (W,S,k,d) | trained for | qubits | 2q gates | depth | ideal: shot / decided | "
@@ -230,8 +236,8 @@ def table(rows: list[dict]) -> str:
         aer = "no shot kept" if r["aer_error"] else (f"{_pct(r['measured_accuracy'])} (+-{_pct(r['measured_accuracy_sigma'], 2)})"
                                                     f" / **{_pct(r['measured_decided_accuracy'])}**")
         lines.append(
-            f"| {r['task']} | {r['size']} {tuple(r['config'])} | {r['trained_for']} | {r['qubits']} | {r['two_qubit_gates']} "
-            f"| {r['depth']} | {_pct(r['ideal_accuracy'])} / {_pct(r['ideal_decided_accuracy'])} "
+            f"| {r['task']} | {r['size']} {tuple(r['config'])} | {r['trained_for']} | {_or_dash(r['qubits'])} "
+            f"| {_or_dash(r['two_qubit_gates'])} | {_or_dash(r['depth'])} | {_pct(r['ideal_accuracy'])} / {_pct(r['ideal_decided_accuracy'])} "
             f"| {_pct(r['predicted_accuracy_subset'])} / {_pct(r['predicted_decided_subset'])} "
             f"({_pct(r['predicted_decided_at_aer_shots'])}) | {aer} "
             f"| {_pct(r['kept'])} / {_pct(r['predicted_kept_subset'])} | {r['train_seconds']:.0f} / {r['aer_seconds']:.0f} |")

@@ -38,10 +38,12 @@ def load_runs(runs: Path = RUNS) -> list[tuple[str, dict]]:
 
     Raises:
         SystemExit: naming a folder without ``README.md`` or ``run.json``, or a ``run.json`` that
-            lacks a field or names an unknown section.
+            lacks a field or names an unknown section. A sweep still running is skipped.
     """
     found = []
     for folder in sorted(p for p in runs.iterdir() if p.is_dir()):
+        if _in_progress(folder):
+            continue
         for needed in ("README.md", "run.json"):
             if not (folder / needed).is_file():
                 raise SystemExit(f"{folder.relative_to(ROOT)} has no {needed}; every run folder needs both.")
@@ -52,6 +54,11 @@ def load_runs(runs: Path = RUNS) -> list[tuple[str, dict]]:
                              f"sections: {', '.join(SECTIONS)}.")
         found.append((folder.name, data))
     return found
+
+
+def _in_progress(folder: Path) -> bool:
+    """A ``qrnn sweep`` still running (its ``plan.json`` and no ``run.json`` yet) is no result yet."""
+    return (folder / "plan.json").is_file() and not (folder / "run.json").is_file()
 
 
 def _cell(text: str) -> str:
