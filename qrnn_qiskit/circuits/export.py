@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 
 from qiskit import QuantumCircuit, qasm2, qasm3
-from qiskit.circuit import Parameter
+from qiskit.circuit import Parameter, ParameterVector, ParameterVectorElement
 
 from qrnn_qiskit.core.io import atomic_write_text
 
@@ -67,10 +67,28 @@ def export_qasm(circuit: QuantumCircuit, path: str | os.PathLike, *, fmt: str = 
         "format": fmt,
         "qrnn": dict(circuit.metadata.get("qrnn", {})) if circuit.metadata else {},
         "parameters": names,
+        # the vectors' lengths, so that load_qasm rebuilds them: binding a list then follows their
+        # indices (w[2] before w[10]), as on the circuit that was exported
+        "vectors": {p.vector.name: len(p.vector) for p in circuit.parameters if isinstance(p, ParameterVectorElement)},
     }
     atomic_write_text(path, text)
     atomic_write_text(path.with_name(path.name + SIDECAR_SUFFIX), json.dumps(sidecar, indent=1) + "\n")
     return path
+
+
+_ELEMENT = re.compile(r"^(.+)\[(\d+)\]$")
+
+
+def _restored_parameters(names: dict[str, str], lengths: dict[str, int]) -> dict[str, Parameter]:
+    """Declared input -> the Qiskit parameter it was: an element of its ``ParameterVector`` (rebuilt
+    at its recorded length, or long enough for the indices seen), else a plain ``Parameter``."""
+    elements = {q: _ELEMENT.match(name) for q, name in names.items()}
+    sizes: dict[str, int] = {}
+    for match in filter(None, elements.values()):
+        vector, index = match.group(1), int(match.group(2))
+        sizes[vector] = max(sizes.get(vector, 0), index + 1, int(lengths.get(vector, 0)))
+    vectors = {vector: ParameterVector(vector, size) for vector, size in sizes.items()}
+    return {q: vectors[m.group(1)][int(m.group(2))] if m else Parameter(names[q]) for q, m in elements.items()}
 
 
 def _qiskit_qasm3(circuit: QuantumCircuit) -> tuple[str, dict[str, str]]:
@@ -228,8 +246,7 @@ def load_qasm(path: str | os.PathLike) -> QuantumCircuit:
             "the two files do not belong together."
         )
     if names:
-        circuit = circuit.assign_parameters(
-            {present[q]: Parameter(name) for q, name in names.items()}, inplace=False
-        )
+        restored = _restored_parameters(names, sidecar.get("vectors") or {})
+        circuit = circuit.assign_parameters({present[q]: restored[q] for q in names}, inplace=False)
     circuit.metadata = {**(circuit.metadata or {}), "qrnn": sidecar.get("qrnn", {})}
     return circuit

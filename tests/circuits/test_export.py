@@ -146,3 +146,22 @@ class TestQiskitExporterFallback:
         with pytest.raises(ValueError, match="cannot be written as OpenQASM 3 .*non-unitary"):
             export_qasm(circuit, tmp_path / "i.qasm")
         assert not list(tmp_path.iterdir())
+
+
+def test_reloaded_circuit_binds_a_list_as_the_original(tmp_path):
+    """``w[10]`` must not bind before ``w[2]``: the reloaded circuit's parameters are the elements
+    of rebuilt vectors, so a list binds the same angles as on the exported circuit."""
+    from qiskit.circuit import ParameterVectorElement
+
+    cfg = QRNNConfig(input_width=1, workspace=2, stages=1, order=1, degree=2)
+    assert cfg.num_parameters > 10  # indices past 9 sort wrongly by name
+    circuit = qrnn_sequence(cfg, 1, inputs=[1.0])
+    loaded = load_qasm(export_qasm(circuit, tmp_path / "w.qasm"))
+    assert all(isinstance(p, ParameterVectorElement) for p in loaded.parameters)
+    assert [p.name for p in loaded.parameters] == [p.name for p in circuit.parameters]
+    values = np.random.default_rng(3).normal(0, 1, circuit.num_parameters)
+    a, b = circuit.assign_parameters(values), loaded.assign_parameters(values)
+    ra, rb = run_postselected(a, [1], 1), run_postselected(b, [1], 1)
+    np.testing.assert_allclose(rb.probabilities, ra.probabilities, atol=1e-10)
+    # the order matters: the same values in another order give other probabilities
+    assert not np.allclose(ra.probabilities, run_postselected(circuit.assign_parameters(values[::-1]), [1], 1).probabilities)
