@@ -113,7 +113,7 @@ def _synthesis_choice():
 @click.option("--order", "-k", type=int, default=_default(_B, "order"), show_default=True, help="neuron order k")
 @click.option("--degree", "-d", type=int, default=_default(_B, "degree"), show_default=True, help="neuron degree d")
 @click.option("--length", "-T", type=int, help="cell steps to unroll [default: 1, or every step of --sample]")
-@click.option("--dataset", help="bind the input bits of one sequence of this dataset (with --sample)")
+@click.option("--dataset", help="bind the input bits of one sequence of this dataset (with --sample; default: the checkpoint's)")
 @click.option("--sample", type=int, help="index of that sequence in --split")
 @click.option("--split", type=SPLITS, default=_default(_B, "split"), show_default=True, help="split of --sample")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="folder of the reference MNIST csv.gz files")

@@ -27,6 +27,7 @@ from qrnn_qiskit.engine.backends.density import density_bytes
 from qrnn_qiskit.models.checkpoint import load_checkpoint
 from qrnn_qiskit.models.registry import is_qrnn
 from qrnn_qiskit.runners.ibm import connect, resolve_backend
+from qrnn_qiskit.workflows.evaluate import checkpoint_dataset
 
 __all__ = ["BuildResult", "build", "build_circuits", "format_report"]
 
@@ -69,8 +70,9 @@ def build(
     """Build a QRNN as Qiskit circuits, report them (logical and per target), export OpenQASM.
 
     The model is the ``checkpoint``'s (weights bound) or, without one, the sizes given (weights
-    symbolic). ``dataset`` and ``sample`` bind the input bits of sequence ``sample`` of ``split``
-    and add the exact engine's expected acceptance. ``targets`` are ``generic``, ``fake_<name>``,
+    symbolic). ``sample`` binds the input bits of sequence ``sample`` of ``split`` of ``dataset``
+    and adds the exact engine's expected acceptance; with a checkpoint, ``dataset``, ``data_dir``
+    and the sequence length default to those it was trained on. ``targets`` are ``generic``, ``fake_<name>``,
     ``ibm_<name>`` (resolved with ``token``/``instance``, see :func:`qrnn_qiskit.runners.ibm.connect`)
     or backend objects. Other parameters as in :func:`build_circuits`.
 
@@ -79,10 +81,7 @@ def build(
             dataset of another token width, a non-positive length, unknown modes or targets).
         CheckpointError, DatasetError, CredentialError: for unreadable inputs or accounts.
     """
-    if (dataset is None) != (sample is None):
-        raise ValueError("dataset and sample go together: give both to bind one sequence's inputs.")
-    if length is not None and length < 1:
-        raise ValueError(f"length must be >= 1 cell steps, got {length}.")
+    _check_build_options(checkpoint, dataset, sample, length)
     if checkpoint is not None:
         ck = load_checkpoint(checkpoint)
         config, parameters = ck.config, ck.parameters
@@ -91,7 +90,11 @@ def build(
     else:
         config = QRNNConfig(input_width=input_width, workspace=workspace, stages=stages, order=order, degree=degree)
         parameters = None
-    bound = _bound_sample(config, dataset, sample, split, data_dir) if dataset is not None else None
+    bound = None
+    if sample is not None:  # a checkpoint's own dataset, data folder and trained length unless told otherwise
+        ds = checkpoint_dataset(ck, checkpoint, dataset, data_dir) if checkpoint is not None else \
+            get_dataset(dataset, data_dir=data_dir)
+        bound = _bound_sample(config, ds, sample, split)
     if any(isinstance(t, str) and t.startswith("ibm_") for t in targets):
         service = connect(token, instance)[0]
         targets = tuple(resolve_backend(t, service) if isinstance(t, str) and t.startswith("ibm_") else t for t in targets)
@@ -102,12 +105,21 @@ def build(
     )
 
 
-def _bound_sample(config: QRNNConfig, dataset: str, sample: int, split: str, data_dir) -> tuple:
-    """``(inputs, targets, scored)`` of sequence ``sample`` of ``split`` in engine form."""
-    ds = get_dataset(dataset, data_dir=data_dir)
+def _check_build_options(checkpoint, dataset, sample, length) -> None:
+    if dataset is not None and sample is None:
+        raise ValueError("dataset binds one sequence's inputs: give sample (--sample) too.")
+    if sample is not None and dataset is None and checkpoint is None:
+        raise ValueError("sample needs the dataset it indexes: give dataset (--dataset), or a checkpoint that was "
+                         "trained on one.")
+    if length is not None and length < 1:
+        raise ValueError(f"length must be >= 1 cell steps, got {length}.")
+
+
+def _bound_sample(config: QRNNConfig, ds, sample: int, split: str) -> tuple:
+    """``(inputs, targets, scored)`` of sequence ``sample`` of ``split`` of dataset ``ds`` in engine form."""
     if ds.input_width != config.input_width:
         raise ValueError(
-            f"The dataset {dataset} has {ds.input_width}-bit tokens but the model has input_width={config.input_width}."
+            f"The dataset {ds.name} has {ds.input_width}-bit tokens but the model has input_width={config.input_width}."
         )
     inputs, expected = ds.split(split).engine_arrays()
     if not 0 <= sample < inputs.shape[0]:

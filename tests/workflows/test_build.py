@@ -148,7 +148,7 @@ class TestErrors:
         runner = CliRunner()
         path, _ = _checkpoint(tmp_path)
         r = runner.invoke(main, ["build", "--dataset", "simple-seq"])
-        assert r.exit_code == 2 and "dataset and sample go together" in r.output
+        assert r.exit_code == 2 and "dataset binds one sequence's inputs: give sample (--sample) too" in r.output
         r = runner.invoke(main, ["build", "--checkpoint", str(path), "--dataset", "simple-seq", "--sample", "7"])
         assert r.exit_code == 2 and "sample must be in [0, 2) for the test split, got 7" in r.output
         r = runner.invoke(main, ["build", "-I", "2", "--dataset", "simple-seq", "--sample", "0"])
@@ -194,3 +194,33 @@ def test_duration_matches_qiskit_on_static_circuits():
     backend = resolve_target("fake_torino").backend
     compiled = generate_preset_pass_manager(optimization_level=1, backend=backend, seed_transpiler=7).run(qrnn_sequence(CFG, 1))
     assert _duration(compiled, backend) == pytest.approx(compiled.estimate_duration(backend.target, unit="s"), rel=1e-9)
+
+
+def test_build_from_a_checkpoint_takes_its_dataset_and_trained_length(tmp_path):
+    """A simple-bits model trained on sentences of 3 tokens (2 cell steps): ``build --checkpoint
+    --sample 0`` binds a test sequence of the dataset it was trained on at that length (before,
+    the dataset's default of 8 tokens: 7 steps), and its expected acceptance is the one the exact
+    evaluation gives that sequence."""
+    from qrnn_qiskit.data.base import SequenceBatch
+    from qrnn_qiskit.evaluation.exact import evaluate_exact
+    from qrnn_qiskit.models.checkpoint import load_checkpoint
+    from qrnn_qiskit.training.settings import TrainSettings
+    from qrnn_qiskit.workflows.build import build as build_model
+    from qrnn_qiskit.workflows.train import train
+
+    settings = TrainSettings(dataset="simple-bits", sentence_length=3, workspace=2, stages=1, order=1, degree=1,
+                             steps=5, validate_every=5, seed=2)
+    train(settings, tmp_path / "run", callbacks=[])
+    path = tmp_path / "run" / "best.npz"
+    result = build_model(path, sample=0, compare=False)
+    assert result.circuit.metadata["qrnn"]["length"] == 2
+    ck = load_checkpoint(path)
+    dataset = settings.load_dataset()
+    test = dataset.split("test")
+    one = SequenceBatch(test.inputs[:1], test.targets[:1], test.labels[:1])
+    exact = evaluate_exact(ck.config, ck.parameters, dataset, batch=one)
+    assert result.report["expected_acceptance"]["log10_ancillas"] == pytest.approx(
+        exact["log10_expected_acceptance"], abs=1e-9)
+    assert exact["log10_expected_acceptance"] < -0.01  # an acceptance to compare
+    with pytest.raises(ValueError, match="sample needs the dataset it indexes"):
+        build_model(None, sample=0)
