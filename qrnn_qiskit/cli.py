@@ -238,6 +238,8 @@ _E = evaluate
 @click.option("--dynamical-decoupling", is_flag=True, help="enable dynamical decoupling (not with rus mode)")
 @click.option("--twirling", is_flag=True, help="enable gate and measurement twirling")
 @click.option("--yes", is_flag=True, help="submit to a real device after the cost is shown")
+@click.option("--submit-anyway", is_flag=True, help="sample or submit even when the engine expects less than one "
+              "accepted shot a sequence (aer, ibm_*, fake_*)")
 @click.option("--out", type=click.Path(file_okay=False),
               help="folder for jobs.json and result.json (ibm_*: default runs/ibm-<backend>-<time>)")
 @click.option("--job-id", "job_ids", multiple=True, help="collect these submitted jobs instead of submitting (repeatable, in order)")

@@ -15,7 +15,7 @@ from qrnn_qiskit.engine.facade import ExactEngine
 from qrnn_qiskit.engine.spec import EngineSpec
 from qrnn_qiskit.evaluation.exact import check_unscored, evaluate_exact, postselected_log_acceptance
 
-__all__ = ["ShotResult", "evaluate_shots"]
+__all__ = ["ShotResult", "check_accepted_shots", "evaluate_shots"]
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,33 @@ def _engine_figures(config, parameters, dataset, batch, mode: NeuronMode, unscor
                                  unscored="measure", trajectories=64, seed=1)
     return (np.full(inputs.shape[0], figures["expected_accuracy"]), float(10.0 ** figures["log10_expected_acceptance"]),
             figures["decided_accuracy"])
+
+
+def check_accepted_shots(config: QRNNConfig, parameters: np.ndarray, dataset, *, shots: int, split: str = "test",
+                         limit: int | None = None, neuron_mode: str | NeuronMode = "postselect",
+                         unscored: str = "postselect", acceptance: float | None = None) -> float:
+    """Before any shot is sampled or paid for: the shots a sequence is expected to keep,
+    ``shots`` times the exact engine's mean acceptance of the first ``limit`` sequences of ``split``
+    (``acceptance`` when the caller has it already, e.g. under a device's noise).
+
+    Raises:
+        QRNNError: when fewer than one shot a sequence is expected to be kept, with the figure and
+            how to raise it; ``submit_anyway`` (``--submit-anyway``) in the evaluation skips this check.
+    """
+    mode = NeuronMode.parse(neuron_mode)
+    if acceptance is None:
+        batch = dataset.split(split).first(limit)
+        acceptance = _engine_figures(config, parameters, dataset, batch, mode, unscored)[1]
+    kept = shots * acceptance
+    if kept < 1.0:
+        raise QRNNError(
+            f"Nothing to score: the exact engine expects {kept:.3g} accepted shots a sequence ({shots} shots x an "
+            f"acceptance of {acceptance:.3e} a shot, neurons {mode}, don't-care steps {unscored}d), so about "
+            f"{1 / max(acceptance, 1e-300):.3g} shots per accepted one. Raise it with more shots (--shots), a "
+            "shorter sequence, neurons that keep their shots (--neuron-mode keep or rus:R) or measured don't-care "
+            "steps (--unscored measure); or sample anyway with --submit-anyway (submit_anyway=True)."
+        )
+    return kept
 
 
 def _nothing_accepted(total: int, expected_acceptance: float, mode: NeuronMode) -> str:

@@ -13,7 +13,7 @@ from qrnn_qiskit.core.modes import NeuronMode
 from qrnn_qiskit.data.registry import get_dataset
 from qrnn_qiskit.evaluation.decided import evaluate_ensemble
 from qrnn_qiskit.evaluation.exact import evaluate_exact
-from qrnn_qiskit.evaluation.shots import evaluate_shots
+from qrnn_qiskit.evaluation.shots import check_accepted_shots, evaluate_shots
 from qrnn_qiskit.models.checkpoint import load_checkpoint
 from qrnn_qiskit.models.registry import is_qrnn
 from qrnn_qiskit.runners.aer import AerRunner
@@ -61,7 +61,7 @@ def evaluate(
     dynamical_decoupling: bool = False, twirling: bool = False, yes: bool = False,
     out: str | os.PathLike | None = None, job_ids: Sequence[str] = (), jobs: str | os.PathLike | None = None,
     ensemble: Sequence[str | os.PathLike] = (), engine: str = "cpu", precision: str = "float64",
-    unscored: str = "postselect", trajectories: int | None = None,
+    unscored: str = "postselect", trajectories: int | None = None, submit_anyway: bool = False,
 ) -> dict:
     """Evaluate a checkpoint: loss, sampled accuracy, exact expected accuracy, CER, acceptance.
 
@@ -75,11 +75,10 @@ def evaluate(
             seed of the sampled measurements.
         optimization_level, layout, dynamical_decoupling, twirling: ``ibm_*``/``fake_*`` options.
         yes: submit to a live device (else the cost is raised as ``SubmissionNotConfirmed``).
-        out: folder for ``jobs.json`` and ``result.json`` (``ibm_*``/``fake_*``).
-        job_ids: collect these submitted jobs instead of submitting.
-        jobs: collect the jobs recorded in ``jobs/jobs.json`` (and take their settings from it).
-        ensemble: more checkpoints of the dataset, averaged with ``checkpoint`` (exact backend).
-        engine, precision: the exact engine's path and arithmetic.
+        submit_anyway: sample or submit although the engine expects under one accepted shot a sequence.
+        out, job_ids, jobs: folder for ``jobs.json`` and ``result.json``; collect these submitted jobs,
+            or those recorded in ``jobs/jobs.json`` (its settings too), instead of submitting.
+        ensemble, engine, precision: more checkpoints averaged with it; the exact engine's path and arithmetic.
         neuron_mode: ``postselect``, ``rus[:R]`` (circuits only) or ``amplify[:L]`` (every backend).
         unscored: don't-care steps ``postselect``-ed on their targets (the reference) or ``measure``-d.
         noise: exact: the device noise computed under (rates, or a backend: ``fake_torino``);
@@ -88,8 +87,7 @@ def evaluate(
             (this many a sequence, pure path) instead of exactly (density path).
 
     Raises:
-        ValueError: for unknown backends or inconsistent options. QRNNError: for unreadable
-            checkpoints, datasets, records, accounts or jobs.
+        ValueError: unknown backends, inconsistent options. QRNNError: unreadable files, accounts, jobs; hopeless sampling.
     """
     rows = None
     if jobs is not None:  # the record's settings replace the arguments
@@ -105,12 +103,14 @@ def evaluate(
     if backend in ("exact", "aer"):
         result = _evaluate_locally(ck, ds, backend, split=split, limit=limit, seed=seed, shots=shots,
                                    neuron_mode=neuron_mode, noise=noise, device=device, engine=engine,
-                                   precision=precision, unscored=unscored, trajectories=trajectories)
+                                   precision=precision, unscored=unscored, trajectories=trajectories,
+                                   submit_anyway=submit_anyway)
     else:
         result = evaluate_on_backend(ck, ds, backend, **dict(
             split=split, limit=limit, token=token, instance=instance, yes=yes, out=out, job_ids=job_ids, rows=rows,
             source=checkpoint, shots=shots, neuron_mode=neuron_mode, seed=seed, optimization_level=optimization_level,
-            layout=layout, dynamical_decoupling=dynamical_decoupling, twirling=twirling, unscored=unscored))
+            layout=layout, dynamical_decoupling=dynamical_decoupling, twirling=twirling, unscored=unscored,
+            submit_anyway=submit_anyway))
     result["checkpoint"] = str(checkpoint)
     return result
 
@@ -148,7 +148,7 @@ def _from_job_record(jobs, job_ids, backend: str, dataset, split, limit) -> tupl
 
 
 def _evaluate_locally(ck, ds, backend: str, *, split, limit, seed, shots, neuron_mode, noise, device, engine,
-                      precision, unscored, trajectories) -> dict:
+                      precision, unscored, trajectories, submit_anyway) -> dict:
     """The exact engine's figures, or Aer's sampled ones beside them."""
     if backend == "exact":
         batch = ds.split(split).first(limit) if limit is not None else None
@@ -158,7 +158,8 @@ def _evaluate_locally(ck, ds, backend: str, *, split, limit, seed, shots, neuron
                               trajectories=trajectories)
     runner = AerRunner(device=device, noise=noise, shots=shots, seed=seed, neuron_mode=neuron_mode)
     return {"backend": "aer", "noise": noise, "device": device,
-            **evaluate_sampled(runner, ck.config, ck.parameters, ds, split=split, limit=limit, unscored=unscored)}
+            **evaluate_sampled(runner, ck.config, ck.parameters, ds, split=split, limit=limit, unscored=unscored,
+                               submit_anyway=submit_anyway)}
 
 
 def _evaluate_ensemble(paths, first, dataset, backend: str, *, split, limit, seed, engine, precision) -> dict:
@@ -186,9 +187,14 @@ def _evaluate_ensemble(paths, first, dataset, backend: str, *, split, limit, see
 
 
 def evaluate_sampled(runner: SamplerRunner, config, parameters: np.ndarray, dataset, *, split: str = "test",
-                     limit: int | None = None, unscored: str = "postselect") -> dict:
+                     limit: int | None = None, unscored: str = "postselect", submit_anyway: bool = False) -> dict:
     """Sample the first ``limit`` sequences of ``split`` with ``runner`` and score the shots
-    (:func:`~qrnn_qiskit.evaluation.shots.evaluate_shots`)."""
+    (:func:`~qrnn_qiskit.evaluation.shots.evaluate_shots`). First, unless ``submit_anyway``, the
+    exact engine's expected accepted shots a sequence must reach one
+    (:func:`~qrnn_qiskit.evaluation.shots.check_accepted_shots`)."""
+    if not submit_anyway:
+        check_accepted_shots(config, parameters, dataset, shots=runner.shots, split=split, limit=limit,
+                             neuron_mode=runner.neuron_mode, unscored=unscored)
     inputs, _ = dataset.split(split).first(limit).engine_arrays()
     shots = runner.sample(config, parameters, inputs)
     return evaluate_shots(config, parameters, dataset, shots, split=split, limit=limit,

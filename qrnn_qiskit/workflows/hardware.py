@@ -17,7 +17,7 @@ from qrnn_qiskit.core.errors import QRNNError
 from qrnn_qiskit.core.io import atomic_write_text
 from qrnn_qiskit.engine.spec import EngineSpec
 from qrnn_qiskit.evaluation.exact import evaluate_exact
-from qrnn_qiskit.evaluation.shots import evaluate_shots
+from qrnn_qiskit.evaluation.shots import check_accepted_shots, evaluate_shots
 from qrnn_qiskit.runners.ibm.backends import resolve_backend
 from qrnn_qiskit.runners.ibm.credentials import connect
 from qrnn_qiskit.runners.ibm.jobs import JobRecord, save_job_record
@@ -37,21 +37,10 @@ _FIGURES = ("two_qubit_gates", "depth", "two_qubit_depth", "qubits", "layout", "
 
 
 def evaluate_on_backend(
-    checkpoint,
-    dataset,
-    backend: str,
-    *,
-    split: str = "test",
-    limit: int | None = None,
-    token: str | None = None,
-    instance: str | None = None,
-    yes: bool = False,
-    out: str | os.PathLike | None = None,
-    job_ids: Sequence[str] = (),
-    rows: list | None = None,
-    source: str | None = None,
-    unscored: str = "postselect",
-    **runner_options,
+    checkpoint, dataset, backend: str, *, split: str = "test", limit: int | None = None, token: str | None = None,
+    instance: str | None = None, yes: bool = False, out: str | os.PathLike | None = None,
+    job_ids: Sequence[str] = (), rows: list | None = None, source: str | None = None, unscored: str = "postselect",
+    submit_anyway: bool = False, **runner_options,
 ) -> dict:
     """Evaluate a :class:`~qrnn_qiskit.models.Checkpoint` on ``ibm_<name>`` or ``fake_<name>``.
 
@@ -60,8 +49,8 @@ def evaluate_on_backend(
     ``yes=True``. With ``job_ids`` (and the job ``rows`` of a record) it collects those jobs
     instead of submitting. The job record goes to ``out/jobs.json`` before waiting (live runs
     default to ``runs/ibm-<backend>-<time>``), the result to ``out/result.json``. ``source``
-    names the checkpoint in the record; ``unscored`` how the don't-care steps' shots are scored
-    (:func:`~qrnn_qiskit.evaluation.shots.evaluate_shots`).
+    names the checkpoint in the record; ``unscored`` how the don't-care steps' shots are scored.
+    Unless ``submit_anyway``, the engine's prediction must expect an accepted shot a sequence first.
 
     Raises:
         SubmissionNotConfirmed: for a live submission without ``yes`` (the message holds the cost).
@@ -74,6 +63,8 @@ def evaluate_on_backend(
     prediction = None if job_ids else predict_on_device(checkpoint.config, checkpoint.parameters, dataset,
                                                         runner.backend, split=split, limit=limit,
                                                         neuron_mode=runner.neuron_mode, unscored=unscored)
+    if not job_ids and not submit_anyway:
+        _precheck(checkpoint, dataset, runner, prediction, split=split, limit=limit, unscored=unscored)
     cost, figures = _cost_and_figures(runner, checkpoint, inputs, gate=live and not yes and not job_ids,
                                       log=not job_ids, prediction=prediction)
     context = {"checkpoint": str(source), "dataset": dataset.name, "split": split, "limit": limit}
@@ -95,6 +86,13 @@ def evaluate_on_backend(
     if prediction is not None:
         result["predicted"] = prediction
     return _written(result, out)
+
+
+def _precheck(checkpoint, dataset, runner, prediction: dict, *, split, limit, unscored) -> None:
+    """The device's expected accepted shots a sequence (under its noise when predicted), before any is paid for."""
+    acceptance = None if "unavailable" in prediction else 10.0 ** prediction["log10_expected_acceptance"]
+    check_accepted_shots(checkpoint.config, checkpoint.parameters, dataset, shots=runner.shots, split=split,
+                         limit=limit, neuron_mode=runner.neuron_mode, unscored=unscored, acceptance=acceptance)
 
 
 def _written(result: dict, out) -> dict:

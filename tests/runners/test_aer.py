@@ -136,10 +136,31 @@ class TestErrors:
         params = cfg.initial_parameters(seed=1)
         runner = AerRunner(shots=8, seed=1)
         with pytest.raises(QRNNError, match=r"No shot was accepted out of 16: the exact engine expects an acceptance of .* per shot.*neuron_mode rus"):
-            evaluate_sampled(runner, cfg, params, get_dataset("simple-seq", sentence_length=6))
+            evaluate_sampled(runner, cfg, params, get_dataset("simple-seq", sentence_length=6), submit_anyway=True)
         rus = AerRunner(shots=1, seed=1, neuron_mode="rus:1")
         with pytest.raises(QRNNError, match=r"in postselect mode \(rus accepts more.*more retries \(neuron_mode rus:R\)"):
-            evaluate_sampled(rus, cfg, params, get_dataset("simple-seq", sentence_length=12))
+            evaluate_sampled(rus, cfg, params, get_dataset("simple-seq", sentence_length=12), submit_anyway=True)
+
+    def test_hopeless_sampling_is_refused_before_a_shot(self, monkeypatch):
+        """The engine's expected accepted shots a sequence (shots x its acceptance, computed here by
+        hand from the engine's per-sequence acceptance) below one: refused with the figure, and the
+        runner is never asked to sample."""
+        from qrnn_qiskit.engine import ExactEngine
+
+        cfg = QRNNConfig(input_width=3, workspace=5, stages=2, order=2, degree=1)
+        params = cfg.initial_parameters(seed=1)
+        dataset = get_dataset("simple-seq", sentence_length=6)
+        inputs, targets = dataset.split("test").engine_arrays()
+        result = ExactEngine(cfg).simulate(params, inputs, targets)
+        ignored = dataset.ignored(targets)
+        per_sequence = np.prod(result.neuron_acceptance, axis=1) * np.prod(
+            np.where(ignored, result.outcome_probability, 1.0), axis=1)
+        runner = AerRunner(shots=8, seed=1)
+        monkeypatch.setattr(runner, "sample", lambda *a, **k: pytest.fail("sampled a hopeless evaluation"))
+        expected = 8 * per_sequence.mean()
+        assert expected < 1
+        with pytest.raises(QRNNError, match=rf"expects {expected:.3g} accepted shots a sequence \(8 shots x .*--submit-anyway"):
+            evaluate_sampled(runner, cfg, params, dataset)
 
 
 def test_zero_weights_keep_every_multiplexer_matrix():
