@@ -39,6 +39,7 @@ LAYERS = (
     ("runners",),
     ("training",),
     ("workflows",),
+    ("torch",),
     ("cli", "__main__"),
 )
 #: third-party packages that only an optional extra installs: imported inside the function that needs them
@@ -53,6 +54,7 @@ ALLOWED_PRIVATE = {
 }
 OPTIONAL_MODULES = (
     "qrnn_qiskit.engine.backends.cuda_kernels",  # numba.cuda
+    "qrnn_qiskit.torch",  # torch: the PyTorch module
 )
 
 

@@ -196,6 +196,39 @@ class ExactEngine:
         taken = np.take_along_axis(probs, targets[..., None], axis=2)[..., 0]
         return loss_rows, grad_rows, SequenceResult(probs, targets.copy(), taken, acceptance)
 
+    def vjp(self, parameters: object, inputs: object, targets: object,
+            grad_probabilities: object) -> tuple[np.ndarray, SequenceResult]:
+        """The gradient of ``sum(grad_probabilities * probabilities)`` in the parameters: the
+        vector-Jacobian product of the step distributions, for any loss on them (a torch loss, a
+        classical head). Teacher forced, or every step measured with ``unscored="measure"``, as
+        :meth:`loss_and_gradient` computes them.
+
+        Args:
+            parameters, inputs, targets: as in :meth:`simulate`.
+            grad_probabilities: ``(B, T, 2**I)`` upstream gradient of :attr:`SequenceResult.probabilities`.
+
+        Returns:
+            ``(gradient, result)``: the gradient ``(P,)`` (sequence rows added in order) and the
+            distributions it is the gradient of. The compiled paths fuse the reference loss into
+            their kernels, so the product runs on the numpy path for them (the same maths).
+        """
+        params, inputs, targets = validate_batch(self.config, parameters, inputs, targets)
+        grad = np.asarray(grad_probabilities, dtype=np.float64)
+        if grad.shape != inputs.shape + (self.config.num_outcomes,):
+            raise ValueError(f"grad_probabilities must have shape {inputs.shape + (self.config.num_outcomes,)} "
+                             f"(sequences, steps, outcomes), got {grad.shape}.")
+        grad_io = np.empty_like(grad)
+        grad_io[:, :, self.plan.token_order] = grad  # back to io order
+        if isinstance(self.backend, DensityBackend):
+            actions = np.full(inputs.shape, MEASURE if self.spec.unscored == "measure" else TARGET, np.int8)
+            rows, probs, acceptance = self.backend.vjp_rows(params, self._io(inputs), self._io(targets), grad_io, actions)
+        else:
+            backend = self.backend if isinstance(self.backend, NumpyBackend) else NumpyBackend(self.plan, self.neuron_mode)
+            rows, probs, acceptance = backend.vjp_rows(params, self._io(inputs), self._io(targets), grad_io)
+        probs = probs[:, :, self.plan.token_order]
+        taken = np.take_along_axis(probs, targets[..., None], axis=2)[..., 0]
+        return self.sum_rows(rows), SequenceResult(probs, targets.copy(), taken, acceptance)
+
     @staticmethod
     def sum_rows(rows: np.ndarray) -> np.ndarray:
         """Rows of :meth:`loss_and_gradient_rows` added strictly in order."""

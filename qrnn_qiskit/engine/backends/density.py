@@ -186,6 +186,19 @@ class DensityBackend:
             parts.append((rows, self._backward(params, run, io_inputs[block], grad_p), run.probs, run.acceptance))
         return tuple(np.concatenate(items) for items in zip(*parts))
 
+    def vjp_rows(self, params, io_inputs, io_targets, grad_probs, actions):
+        """Per-sequence gradient rows of ``sum(grad_probs * probs)`` for any upstream gradient of the
+        step distributions ``(B, T, K)`` (io order), with each step's ``actions``; also the
+        distributions and acceptances."""
+        tables = self.instruments(params, True)
+        parts = []
+        for start in range(0, io_inputs.shape[0], ROW_BLOCK):
+            block = slice(start, start + ROW_BLOCK)
+            run = self._run(params, io_inputs[block], io_targets[block], actions[block],
+                            np.zeros(io_inputs[block].shape), derivative=True, keep=True, tables=tables)
+            parts.append((self._backward(params, run, io_inputs[block], grad_probs[block]), run.probs, run.acceptance))
+        return tuple(np.concatenate(items) for items in zip(*parts))
+
     def _run(self, params, io_inputs, io_targets, actions, uniforms, *, derivative: bool, keep: bool,
              tables=None) -> _Run:
         cfg = self.plan.config

@@ -230,6 +230,17 @@ class NumpyBackend:
         grad_rows = self._backward(params, tables, io_inputs, starts, io_targets, grad_p)
         return rows, grad_rows, probs, acceptance
 
+    def vjp_rows(self, params, io_inputs, io_targets, grad_probs):
+        """Per-sequence gradient rows of ``sum(grad_probs * probs)`` under teacher forcing, for any
+        upstream gradient ``grad_probs`` ``(B, T, K)`` of the step distributions (io order in and
+        out); also the distributions and acceptances."""
+        tables = NeuronTables(self.plan, self.mode, params, derivative=True)
+        starts: list = []
+        none = np.zeros(io_inputs.shape, bool)
+        probs, _, _, acceptance = self.forward(params, io_inputs, io_targets, none, none, tables=tables,
+                                               starts=starts)
+        return self._backward(params, tables, io_inputs, starts, io_targets, grad_probs), probs, acceptance
+
     def _backward(self, params, tables: NeuronTables, io_inputs, starts, y_io, grad_p) -> np.ndarray:
         """Reverse the teacher-forced pass: per-sequence gradient rows ``(B, P)``."""
         cfg = self.plan.config
