@@ -400,6 +400,7 @@ def sweep_command(out, grid, seeds, random, max_concurrent, address, target_loss
 @click.option("--batch-size", type=int, help="new batch size")
 @click.option("--steps", type=int, help="new total number of steps")
 @click.option("--timeout", type=float, help="new limit on the run's total seconds (time already spent counts)")
+@click.option("--stop-at-loss", type=float, help="new validation loss to stop below")
 @click.option("--validation-size", type=int,
               help="switch to a fixed validation set of N sequences (0: the whole split); the best loss restarts")
 @click.option("--workers", type=int, help="new number of data-parallel Ray workers (same trajectory)")

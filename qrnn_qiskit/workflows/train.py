@@ -59,6 +59,7 @@ def resume(
     batch_size: int | None = None,
     steps: int | None = None,
     timeout: float | None = None,
+    stop_at_loss: float | None = None,
     validation_size: int | None = None,
     workers: int | None = None,
     address: str | None = None,
@@ -82,13 +83,18 @@ def resume(
     a new ``unscored`` (``measure``) or ``noise`` continues it for what a device computes (fine-tuning).
 
     Raises:
-        ValueError: for a checkpoint that was not written by a training run.
+        ValueError: for a checkpoint that was not written by a training run, or ``steps`` below the
+            step it was written at.
     """
     ck = load_checkpoint(checkpoint)
     if "rng_state" not in ck.meta or "settings" not in ck.meta:
         raise ValueError(f"{checkpoint} was not written by a training run (qrnn train); it cannot be resumed.")
+    if steps is not None and steps < int(ck.meta["step"]):
+        raise ValueError(f"steps (--steps) is the run's new total, and {checkpoint} is at step {ck.meta['step']}: "
+                         f"got {steps}. Give a total of at least {ck.meta['step']}.")
     settings = TrainSettings.from_dict(ck.meta["settings"])
     pairs = (("learning_rate", learning_rate), ("batch_size", batch_size), ("steps", steps), ("timeout", timeout),
+             ("stop_at_loss", stop_at_loss),
              ("validation_size", validation_size), ("workers", workers), ("address", address), ("engine", engine),
              ("precision", precision), ("neuron_mode", neuron_mode), ("unscored", unscored), ("noise", noise))
     overrides = {k: v for k, v in pairs if v is not None}

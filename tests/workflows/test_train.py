@@ -314,3 +314,13 @@ def test_grad_clip_scales_the_step_the_optimiser_takes(clip):
     if clip:
         grad = grad * clip / (np.linalg.norm(grad) + 1e-6)
     np.testing.assert_allclose(state.parameters, start - 0.3 * grad, atol=1e-8)
+
+
+def test_resume_refuses_fewer_steps_and_takes_a_new_stop_loss(tmp_path):
+    train(TrainSettings(**SMALL, steps=6, validate_every=3), tmp_path / "a")
+    with pytest.raises(ValueError, match=r"is at step 6: got 4\. Give a total of at least 6"):
+        resume(tmp_path / "a" / "final.npz", steps=4)
+    result = CliRunner().invoke(main, ["resume", str(tmp_path / "a" / "final.npz"), "--steps", "4"])
+    assert result.exit_code != 0 and "steps (--steps) is the run's new total" in result.output
+    summary = resume(tmp_path / "a" / "final.npz", steps=30, stop_at_loss=100.0)
+    assert summary["stopped"] == "stop_at_loss" and summary["steps"] == 9  # the first validation after step 6
