@@ -27,7 +27,9 @@ import time
 from dataclasses import dataclass
 
 from qiskit import QuantumCircuit
-from qiskit.transpiler import generate_preset_pass_manager
+from qiskit.providers import BackendV2, Options
+from qiskit.transpiler import PassManager, generate_preset_pass_manager
+from qiskit.transpiler import Target as QiskitTarget
 
 __all__ = ["GENERIC_BASIS", "LAYOUTS", "resolve_target", "transpile_report", "fake_backend_names", "compact_layouts"]
 
@@ -38,8 +40,9 @@ _CONTROL_FLOW = {"if_else", "while_loop", "for_loop", "switch_case", "box"}
 
 
 @dataclass(frozen=True)
-class Target:
-    """A resolved compilation target: a name and, for devices, the backend."""
+class ResolvedTarget:
+    """A resolved compilation target: a name and, for devices, the backend (named so as not to be
+    mistaken for :class:`qiskit.transpiler.Target`, which :func:`resolve_target` also accepts)."""
 
     name: str
     backend: object | None = None
@@ -47,6 +50,29 @@ class Target:
     @property
     def is_device(self) -> bool:
         return self.backend is not None
+
+
+class TargetBackend(BackendV2):
+    """A :class:`qiskit.transpiler.Target` as a backend that compiles and reports (no ``run``)."""
+
+    def __init__(self, target: QiskitTarget) -> None:
+        super().__init__(name=getattr(target, "description", None) or "target")
+        self._target = target
+
+    @property
+    def target(self) -> QiskitTarget:
+        return self._target
+
+    @property
+    def max_circuits(self):
+        return None
+
+    @classmethod
+    def _default_options(cls) -> Options:
+        return Options()
+
+    def run(self, run_input, **options):
+        raise NotImplementedError("A Target only compiles; run the circuits on a backend (aer, fake_<name>, ibm_<name>).")
 
 
 def _snake(name: str) -> str:
@@ -64,17 +90,20 @@ def fake_backend_names() -> list[str]:
     return sorted(set(names))
 
 
-def resolve_target(target: str | object) -> Target:
-    """``"generic"``, ``"fake_<name>"`` or a backend object.
+def resolve_target(target: str | object) -> ResolvedTarget:
+    """``"generic"``, ``"fake_<name>"``, a backend object (``BackendV2``) or a
+    :class:`qiskit.transpiler.Target` (wrapped as a backend that only compiles).
 
     Raises:
         ValueError: for an unknown name (with the available ones), or ``ibm_*`` without a backend
             object (live backends come from the IBM runner, which handles credentials).
     """
+    if isinstance(target, QiskitTarget):
+        return ResolvedTarget(getattr(target, "description", None) or "target", TargetBackend(target))
     if not isinstance(target, str):
-        return Target(getattr(target, "name", "backend"), target)
+        return ResolvedTarget(getattr(target, "name", "backend"), target)
     if target == "generic":
-        return Target("generic")
+        return ResolvedTarget("generic")
     if target.startswith("fake_"):
         from qiskit_ibm_runtime import fake_provider
 
@@ -86,7 +115,7 @@ def resolve_target(target: str | object) -> Target:
                 f"Unknown fake backend {target!r}; qiskit-ibm-runtime ships {len(names)}, e.g. "
                 f"{', '.join(n for n in names if n in ('fake_torino', 'fake_sherbrooke', 'fake_brisbane', 'fake_kyiv')) or ', '.join(names[:4])}."
             )
-        return Target(target, cls())
+        return ResolvedTarget(target, cls())
     if target.startswith("ibm_"):
         raise ValueError(
             f"{target!r} is a live IBM backend: pass its backend object (qiskit_ibm_runtime); on the command "
@@ -237,14 +266,8 @@ def compact_layouts(backend, circuit: QuantumCircuit, count: int = 6) -> list[li
 
 
 def transpile_report(
-    step_circuit: QuantumCircuit,
-    target: str | object,
-    *,
-    length: int = 1,
-    optimization_level: int = 1,
-    seed: int | None = 7,
-    layout: str = "auto",
-    keep_circuit: bool = False,
+    step_circuit: QuantumCircuit, target: str | object, *, length: int = 1, optimization_level: int = 1,
+    seed: int | None = 7, layout: str = "auto", keep_circuit: bool = False, pass_manager: PassManager | None = None,
 ) -> dict:
     """Transpile one step (or a whole circuit with ``length=1``) and report device figures.
 
@@ -257,6 +280,8 @@ def transpile_report(
         layout: devices only: ``"default"`` (the pass manager's), ``"compact"`` (the best of
             :func:`compact_layouts`) or ``"auto"`` (the better of both).
         keep_circuit: add the transpiled circuit to the report as ``"circuit"``.
+        pass_manager: compile with this (a ``PassManager`` or anything with ``run``) instead of the
+            preset pass managers and layouts; a device target still gives the device figures.
 
     Raises:
         ValueError: for a bad target, optimisation level or layout, or a circuit with control flow
@@ -267,7 +292,8 @@ def transpile_report(
     if layout not in LAYOUTS:
         raise ValueError(f"Unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}.")
     resolved = resolve_target(target)
-    candidates = _candidate_pass_managers(resolved, step_circuit, optimization_level, seed, layout)
+    candidates = [("custom", pass_manager)] if pass_manager is not None else \
+        _candidate_pass_managers(resolved, step_circuit, optimization_level, seed, layout)
     start = time.perf_counter()
     results = []
     for label, pm in candidates:
@@ -297,7 +323,7 @@ def transpile_report(
     return report
 
 
-def _candidate_pass_managers(resolved: Target, step_circuit, optimization_level: int, seed, layout: str) -> list:
+def _candidate_pass_managers(resolved: ResolvedTarget, step_circuit, optimization_level: int, seed, layout: str) -> list:
     """``(label, pass manager)`` pairs to try: the generic basis, or a device's default and compact layouts.
 
     Raises:

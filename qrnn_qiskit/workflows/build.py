@@ -46,15 +46,9 @@ class BuildResult:
 def build(
     checkpoint: str | os.PathLike | None = None,
     *,
-    input_width: int = 2,
-    workspace: int = 3,
-    stages: int = 2,
-    order: int = 2,
-    degree: int = 2,
+    input_width: int = 2, workspace: int = 3, stages: int = 2, order: int = 2, degree: int = 2,
     length: int | None = None,
-    dataset: str | None = None,
-    sample: int | None = None,
-    split: str = "test",
+    dataset: str | None = None, sample: int | None = None, split: str = "test",
     data_dir: str | os.PathLike | None = None,
     neuron_mode: str | NeuronMode = "postselect",
     targets: tuple = (),
@@ -66,6 +60,7 @@ def build(
     fmt: str = "qasm3",
     token: str | None = None,
     instance: str | None = None,
+    pass_manager=None,
 ) -> BuildResult:
     """Build a QRNN as Qiskit circuits, report them (logical and per target), export OpenQASM.
 
@@ -73,8 +68,9 @@ def build(
     symbolic). ``sample`` binds the input bits of sequence ``sample`` of ``split`` of ``dataset``
     and adds the exact engine's expected acceptance; with a checkpoint, ``dataset``, ``data_dir``
     and the sequence length default to those it was trained on. ``targets`` are ``generic``, ``fake_<name>``,
-    ``ibm_<name>`` (resolved with ``token``/``instance``, see :func:`qrnn_qiskit.runners.ibm.connect`)
-    or backend objects. Other parameters as in :func:`build_circuits`.
+    ``ibm_<name>`` (resolved with ``token``/``instance``, see :func:`qrnn_qiskit.runners.ibm.connect`),
+    backend objects (``BackendV2``) or ``qiskit.transpiler.Target``s; ``pass_manager`` compiles for
+    them instead of the presets. Other parameters as in :func:`build_circuits`.
 
     Raises:
         ValueError: for inconsistent options (dataset without sample, a sample out of range, a
@@ -101,7 +97,7 @@ def build(
     return build_circuits(
         config, parameters=parameters, length=length, sample=bound, neuron_mode=neuron_mode, targets=tuple(targets),
         optimization_level=optimization_level, output=output, fmt=fmt, synthesis=synthesis, layout=layout,
-        compare_synthesis=compare,
+        compare_synthesis=compare, pass_manager=pass_manager,
     )
 
 
@@ -141,6 +137,7 @@ def build_circuits(
     synthesis: str = "auto",
     layout: str = "auto",
     compare_synthesis: bool = True,
+    pass_manager=None,
 ) -> BuildResult:
     """Build, report and optionally export a QRNN.
 
@@ -152,8 +149,8 @@ def build_circuits(
             bind the input bits and compute the expected acceptance.
         neuron_mode: ``postselect``, ``rus[:R]`` or ``amplify[:L]`` (the report then gives the
             schedule's failure bound per level and the neuron's worst case over all angles).
-        targets: compilation targets for transpiled figures (``generic``, ``fake_<name>``, or backend
-            objects such as a live ``IBMBackend``).
+        targets: compilation targets for transpiled figures (``generic``, ``fake_<name>``, backend
+            objects such as a live ``IBMBackend`` or any ``BackendV2``, or a ``qiskit.transpiler.Target``).
         optimization_level: preset pass manager level.
         output: OpenQASM file to write.
         fmt: ``qasm3`` or ``qasm2``.
@@ -161,6 +158,7 @@ def build_circuits(
         layout: initial layout on device targets (``auto``, ``default``, ``compact``).
         compare_synthesis: add ``report["synthesis"]["compare"]``: 2-qubit gates per step of every
             symbolic strategy, on the generic basis and on each target (default layout there).
+        pass_manager: a ``PassManager`` to compile with instead of the presets, on every target.
 
     Raises:
         ValueError: for inconsistent options (a length that does not match the sample, an
@@ -175,7 +173,8 @@ def build_circuits(
     step = qrnn_sequence(config, 1, **options) if targets else None
     report = _logical(config, circuit, mode, parameters, sample, synthesis)
     report["targets"] = [
-        transpile_report(step, target, length=length, optimization_level=optimization_level, layout=layout)
+        transpile_report(step, target, length=length, optimization_level=optimization_level, layout=layout,
+                         pass_manager=pass_manager)
         for target in targets
     ]
     if compare_synthesis:

@@ -224,3 +224,26 @@ def test_build_from_a_checkpoint_takes_its_dataset_and_trained_length(tmp_path):
     assert exact["log10_expected_acceptance"] < -0.01  # an acceptance to compare
     with pytest.raises(ValueError, match="sample needs the dataset it indexes"):
         build_model(None, sample=0)
+
+
+def test_build_takes_a_backend_a_target_and_a_pass_manager():
+    """The same step compiled for fake_torino by name, as its BackendV2, as its Target and with
+    a PassManager of our own gives the same two-qubit count at one layout and seed; a Target
+    compiles but does not run."""
+    from qiskit.transpiler import generate_preset_pass_manager
+    from qiskit_ibm_runtime.fake_provider import FakeTorino
+
+    from qrnn_qiskit.circuits.targets import TargetBackend
+    from qrnn_qiskit.workflows.build import build as build_model
+
+    backend = FakeTorino()
+    manager = generate_preset_pass_manager(optimization_level=1, backend=backend, seed_transpiler=7)
+    options = dict(input_width=1, workspace=2, stages=1, order=1, degree=1, compare=False, layout="default")
+    by_name, by_backend, by_target = (build_model(targets=(t,), **options).report["targets"][0]
+                                      for t in ("fake_torino", backend, backend.target))
+    custom = build_model(targets=("fake_torino",), pass_manager=manager, **options).report["targets"][0]
+    counts = {r["two_qubit_gates_per_step"] for r in (by_name, by_backend, by_target, custom)}
+    assert len(counts) == 1 and counts.pop() > 0
+    assert custom["layout_strategy"] == "custom" and "success_probability_estimate" in by_target
+    with pytest.raises(NotImplementedError, match="A Target only compiles"):
+        TargetBackend(backend.target).run(None)
