@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from qrnn_qiskit.circuits.noise import is_backend_name
 from qrnn_qiskit.core.config import QRNNConfig
@@ -26,6 +27,7 @@ from qrnn_qiskit.core.modes import NeuronMode
 from qrnn_qiskit.core.noise import parse_noise
 from qrnn_qiskit.data.base import Dataset, every_step_scored
 from qrnn_qiskit.data.registry import get_dataset
+from qrnn_qiskit.data.userdata import is_user_dataset
 from qrnn_qiskit.engine.spec import ENGINES, PRECISIONS, UNSCORED, EngineSpec
 from qrnn_qiskit.models.classical import LOSSES, ClassicalConfig
 from qrnn_qiskit.models.registry import MODELS
@@ -79,6 +81,8 @@ class DataSettings:
 
     def __post_init__(self) -> None:
         _positive_ints(self, ("sentence_length", "batch_size"))
+        if is_user_dataset(self.dataset) and Path(self.dataset).exists():  # stored resolved: eval from elsewhere finds it
+            object.__setattr__(self, "dataset", str(Path(self.dataset).resolve()))
         size = self.validation_size
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
             raise ValueError(f"validation_size must be 0 (the whole validation split) or a positive number of sequences, "

@@ -119,3 +119,19 @@ def test_a_class_absent_from_a_split_is_skipped_when_batching(tmp_path):
     batch = ds.batch(3, np.random.default_rng(0), "validate")  # no class-1 sequence in validate
     np.testing.assert_array_equal(batch.labels, [0, 0, 0])
     assert ds.batch(2, np.random.default_rng(0)).labels.tolist() == [0, 0, 1, 1]
+
+
+def test_a_relative_dataset_path_is_stored_resolved(tmp_path, monkeypatch):
+    """Trained with --dataset count.npz from its folder, the run evaluates from another folder."""
+    (tmp_path / "data").mkdir()
+    _sequences(tmp_path / "data" / "count.npz", count=30)
+    monkeypatch.chdir(tmp_path / "data")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", "--dataset", "count.npz", "-W", "2", "-S", "0", "-k", "1", "-d", "1",
+                                       "--steps", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    stored = json.loads((out / "config.json").read_text())["settings"]["dataset"]
+    assert stored == str(tmp_path / "data" / "count.npz")
+    monkeypatch.chdir(tmp_path)
+    evaluated = CliRunner().invoke(main, ["eval", str(out / "best.npz"), "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
