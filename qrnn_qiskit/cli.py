@@ -334,8 +334,13 @@ def _given(ctx: click.Context, options: dict) -> dict:
             if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
 
 
-def _train_settings(ctx: click.Context, recipe: str | None, options: dict) -> TrainSettings:
-    """The options as settings; with a recipe, its settings with the options typed taking precedence."""
+def _train_settings(ctx: click.Context, recipe: str | None, options: dict, config: str | None = None) -> TrainSettings:
+    """The options as settings; with a recipe or a run's config.json, its settings with the options
+    typed taking precedence."""
+    if recipe is not None and config is not None:
+        raise click.UsageError("Give --recipe or --config, not both.")
+    if config is not None:
+        return TrainSettings.from_config(config, **_given(ctx, options), argv=sys.argv[1:])
     if recipe is None:
         return TrainSettings(**options, argv=sys.argv[1:])
     return recipe_settings(recipe, **_given(ctx, options), argv=sys.argv[1:])
@@ -344,15 +349,17 @@ def _train_settings(ctx: click.Context, recipe: str | None, options: dict) -> Tr
 @main.command("train", cls=_GroupedCommand)
 @_settings_options
 @click.option("--recipe", help="start from a named recipe (qrnn recipes lists them); options given beside it override it")
+@click.option("--config", type=click.Path(dir_okay=False),
+              help="rerun the settings of a run's config.json; options given beside it override them")
 @click.option("--out", type=click.Path(file_okay=False), default=_default(train, "out"),
               show_default=True, help="run folder (config.json, metrics.jsonl, best.npz, final.npz)")
 @click.option("--test", is_flag=True, help="evaluate the best checkpoint on the test split at the end")
 @click.option("--json", "as_json", is_flag=True, help="end with one JSON line summarising the run")
 @click.pass_context
 @_library_errors
-def train_command(ctx, recipe, out, test, as_json, **options):
+def train_command(ctx, recipe, config, out, test, as_json, **options):
     """Train a QRNN (reference settings and loss) on the exact engine or with Aer gradients."""
-    _emit(train(_train_settings(ctx, recipe, options), out, test=test), as_json)
+    _emit(train(_train_settings(ctx, recipe, options, config), out, test=test), as_json)
 
 
 @main.command("recipes")

@@ -17,6 +17,7 @@ so this module is the one source of the defaults.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -322,6 +323,27 @@ class TrainSettings:
         if "initial_bias" in data:
             data.setdefault("bias", data.pop("initial_bias"))
         return cls(**data)
+
+    @classmethod
+    def from_config(cls, path, **overrides) -> TrainSettings:
+        """The settings a run folder's ``config.json`` records (``qrnn train --config FILE``), with
+        ``overrides`` (flat names) taking precedence; the recorded command line is not kept.
+
+        Raises:
+            ValueError: for a missing or unreadable file, or one that holds no training settings.
+        """
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"Cannot read the run configuration {path}: {exc}. Expected a run folder's config.json "
+                             "(qrnn train writes one).") from exc
+        stored = data.get("settings", data) if isinstance(data, dict) else None
+        if not isinstance(stored, dict):
+            raise ValueError(f"{path} holds no training settings: expected a run folder's config.json, whose "
+                             "'settings' maps setting names to values.")
+        stored = {k: v for k, v in stored.items() if k != "argv"}
+        return cls.from_dict({**stored, **overrides})
 
     @staticmethod
     def options() -> dict[str, tuple[str, dataclasses.Field]]:

@@ -324,3 +324,22 @@ def test_resume_refuses_fewer_steps_and_takes_a_new_stop_loss(tmp_path):
     assert result.exit_code != 0 and "steps (--steps) is the run's new total" in result.output
     summary = resume(tmp_path / "a" / "final.npz", steps=30, stop_at_loss=100.0)
     assert summary["stopped"] == "stop_at_loss" and summary["steps"] == 9  # the first validation after step 6
+
+
+def test_config_json_reruns_the_run(tmp_path):
+    """qrnn train --config run/config.json trains the same settings again (the same bits), and a
+    flag beside it overrides its setting; a file that holds no settings says what is expected."""
+    first = CliRunner().invoke(main, ["train", "--dataset", "simple-seq", "-W", "2", "-S", "1", "--order", "1",
+                                      "--degree", "1", "--sentence-length", "5", "--steps", "6", "--validate-every", "3",
+                                      "--seed", "3", "--out", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(main, ["train", "--config", str(tmp_path / "a" / "config.json"), "--out", str(tmp_path / "b")])
+    assert again.exit_code == 0, again.output
+    np.testing.assert_array_equal(np.load(tmp_path / "a" / "final.npz")["parameters"],
+                                  np.load(tmp_path / "b" / "final.npz")["parameters"])
+    longer = CliRunner().invoke(main, ["train", "--config", str(tmp_path / "a" / "config.json"), "--steps", "9",
+                                       "--out", str(tmp_path / "c"), "--json"])
+    assert longer.exit_code == 0 and json.loads(longer.output.strip().splitlines()[-1])["steps"] == 9
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    bad = CliRunner().invoke(main, ["train", "--config", str(tmp_path / "bad.json")])
+    assert bad.exit_code != 0 and "holds no training settings: expected a run folder's config.json" in bad.output
