@@ -142,6 +142,9 @@ def test_commands_take_the_library_parameters_and_defaults(command, function):
             from qrnn_qiskit.training.recipes import recipe_settings
 
             assert command == "train" and "recipe" in inspect.signature(recipe_settings).parameters and given is None
+        elif param.name == "config":  # qrnn train --config FILE: TrainSettings.from_config(config, ...)
+            assert command == "train" and "config" in inspect.signature(TrainSettings.from_config).parameters
+            assert given is None
         else:
             assert command == "train" and param.name in settings, f"qrnn {command} --{param.name} is no parameter"
             assert given == settings[param.name], (param.name, given, settings[param.name])

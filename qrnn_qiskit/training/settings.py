@@ -325,14 +325,14 @@ class TrainSettings:
         return cls(**data)
 
     @classmethod
-    def from_config(cls, path, **overrides) -> TrainSettings:
+    def from_config(cls, config, **overrides) -> TrainSettings:
         """The settings a run folder's ``config.json`` records (``qrnn train --config FILE``), with
         ``overrides`` (flat names) taking precedence; the recorded command line is not kept.
 
         Raises:
             ValueError: for a missing or unreadable file, or one that holds no training settings.
         """
-        path = Path(path)
+        path = Path(config)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
