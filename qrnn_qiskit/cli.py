@@ -68,7 +68,12 @@ def _as_flags(message: str) -> str:
     (``--data-dir``). Only names with an underscore are translated: plain words stay words."""
     for param in click.get_current_context().command.params:
         longs = [o for o in param.opts if o.startswith("--")]
-        if param.name and "_" in param.name and longs:
+        if not (param.name and longs):
+            continue
+        # a keyword with its value (fmt='qasm3', tensorboard=True) reads as the flag and its value
+        flag_value = (lambda m, flag=longs[0], is_flag=param.is_flag: flag if is_flag else f"{flag} {m[2]}")
+        message = re.sub(rf"(?<![\w-]){param.name}=(['\"]?)([\w:.,-]+)\1", flag_value, message)
+        if "_" in param.name:
             message = re.sub(rf"(?<![\w-]){param.name}(?![\w])", longs[0], message)
     return message
 

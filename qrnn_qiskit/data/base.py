@@ -119,7 +119,8 @@ def label_word_tokens(label: int, label_bits: int, width: int) -> list[int]:
 
 def checked_length(dataset: Dataset, sequence_length: int, minimum: int) -> int:
     if sequence_length < minimum:
-        raise ValueError(f"sequence_length must be >= {minimum} for {dataset.name}, got {sequence_length}.")
+        raise ValueError(f"sentence_length (the sequence length) must be >= {minimum} for {dataset.name}, got "
+                         f"{sequence_length}.")
     return int(sequence_length)
 
 

@@ -78,7 +78,8 @@ def evaluate_on_backend(
         record = runner.submit(checkpoint.config, checkpoint.parameters, inputs, context=context)
         if out is not None:
             path = save_job_record(record, out)
-            logger.info("job ids %s saved in %s; collect later with job_ids (--job-id)", record.job_ids, path)
+            logger.info("job ids %s saved in %s; collect them later from that folder (qrnn eval CHECKPOINT --jobs "
+                        "FOLDER; jobs=FOLDER in Python)", record.job_ids, path)
         shots_result = runner.collect(checkpoint.config, record)
     result = evaluate_shots(checkpoint.config, checkpoint.parameters, dataset, shots_result, split=split, limit=limit,
                             neuron_mode=runner.neuron_mode, unscored=unscored)

@@ -40,7 +40,7 @@ def test_simple_bits_needs_memory():
     np.testing.assert_array_equal(targets, [[1, 0, 1, 0], [1, 1, 1, 1]])
     # the same input (1 at step 1) asks for different answers: only a memory of step 0 tells them apart
     assert inputs[0, 1] == inputs[1, 1] and targets[0, 1] != targets[1, 1]
-    with pytest.raises(ValueError, match="sequence_length must be >= 2 for simple-bits, got 1"):
+    with pytest.raises(ValueError, match=r"sentence_length \(the sequence length\) must be >= 2 for simple-bits, got 1"):
         get_dataset("simple-bits", sentence_length=1)
 
 
@@ -222,7 +222,7 @@ def test_digits(tmp_path):
 
 @pytest.mark.parametrize(("name", "length", "minimum"), [("elman-xor", 2, 3), ("elman-letter", 1, 2), ("dna", 3, 4), ("simple-seq", 1, 2)])
 def test_too_short_sequences(name, length, minimum):
-    with pytest.raises(ValueError, match=rf"sequence_length must be >= {minimum} for {name}, got {length}"):
+    with pytest.raises(ValueError, match=rf"sentence_length \(the sequence length\) must be >= {minimum} for {name}, got {length}"):
         get_dataset(name, sentence_length=length)
 
 

@@ -152,7 +152,10 @@ class TestErrors:
         r = runner.invoke(main, ["build", "--checkpoint", str(path), "--dataset", "simple-seq", "--sample", "7"])
         assert r.exit_code == 2 and "sample must be in [0, 2) for the test split, got 7" in r.output
         r = runner.invoke(main, ["build", "-I", "2", "--dataset", "simple-seq", "--sample", "0"])
-        assert r.exit_code == 2 and "3-bit tokens but the model has --input-width=2" in r.output
+        assert r.exit_code == 2 and "3-bit tokens but the model has --input-width 2." in r.output
+        r = runner.invoke(main, ["build", "-I", "1", "-W", "2", "-S", "1", "-k", "1", "-d", "1", "--neuron-mode", "rus:1",
+                                 "-o", str(tmp_path / "x.qasm"), "--format", "qasm2"])
+        assert r.exit_code == 2 and "export it with --format qasm3." in r.output  # the flag, not fmt='qasm3'
         r = runner.invoke(main, ["build", "--neuron-mode", "rus:0"])
         assert r.exit_code == 2 and "at least one retry" in r.output
         r = runner.invoke(main, ["build", "--target", "fake_nowhere"])
