@@ -225,8 +225,11 @@ def sweep(
         if (max_concurrent or 1) > 1 or address is not None:
             _run_on_ray(root, pending, max_concurrent, address)
         else:
-            for name, trial in pending:
+            for number, (name, trial) in enumerate(pending, 1):
+                logger.info("sweep: trial %s (%d of %d pending) starts", name, number, len(pending))
                 summary = _run_trial(trial.to_dict(), str(root / name), single_thread=False)
+                logger.info("sweep: trial %s ended (%s) after %s steps in %s s, best validation loss %s", name,
+                            summary["stopped"], summary["steps"], summary["seconds"], summary["best_validation_loss"])
                 if summary["stopped"] == "interrupted":
                     raise KeyboardInterrupt
     rows = [_row(root / name, values, target_loss) for name, _, values in trials]

@@ -50,8 +50,12 @@ def test_bad_grids_and_seeds_say_what_is_expected(tmp_path, grid, seeds, message
         sweep(TrainSettings(**BASE), tmp_path, grid=grid, seeds=seeds)
 
 
-def test_four_trials_are_four_normal_run_folders_with_a_table(tmp_path):
+def test_four_trials_are_four_normal_run_folders_with_a_table(tmp_path, caplog):
+    caplog.set_level("INFO", logger="qrnn_qiskit")
     result = sweep(TrainSettings(**BASE), tmp_path / "sw", grid=GRID, seeds="1-2", target_loss=0.5)
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("sweep: trial")]
+    assert said[0] == "sweep: trial optimizer-adam_seed-1 (1 of 4 pending) starts" and len(said) == 8
+    assert said[-1].startswith("sweep: trial optimizer-rmsprop_seed-2 ended (steps) after 10 steps in ")
     names = [row["trial"] for row in result["trials"]]
     assert names == ["optimizer-adam_seed-1", "optimizer-adam_seed-2", "optimizer-rmsprop_seed-1",
                      "optimizer-rmsprop_seed-2"]
