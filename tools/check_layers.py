@@ -39,7 +39,7 @@ LAYERS = (
     ("runners",),
     ("training",),
     ("workflows",),
-    ("torch",),
+    ("torch", "qml"),
     ("cli", "__main__"),
 )
 #: third-party packages that only an optional extra installs: imported inside the function that needs them
@@ -55,6 +55,7 @@ ALLOWED_PRIVATE = {
 OPTIONAL_MODULES = (
     "qrnn_qiskit.engine.backends.cuda_kernels",  # numba.cuda
     "qrnn_qiskit.torch",  # torch: the PyTorch module
+    "qrnn_qiskit.qml",  # qiskit_machine_learning: the NeuralNetwork adapter
 )
 
 

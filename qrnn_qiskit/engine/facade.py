@@ -198,6 +198,13 @@ class ExactEngine:
 
     def vjp(self, parameters: object, inputs: object, targets: object,
             grad_probabilities: object) -> tuple[np.ndarray, SequenceResult]:
+        """The gradient of ``sum(grad_probabilities * probabilities)`` in the parameters (see
+        :meth:`vjp_rows`, whose rows it adds in sequence order)."""
+        rows, result = self.vjp_rows(parameters, inputs, targets, grad_probabilities)
+        return self.sum_rows(rows), result
+
+    def vjp_rows(self, parameters: object, inputs: object, targets: object,
+                 grad_probabilities: object) -> tuple[np.ndarray, SequenceResult]:
         """The gradient of ``sum(grad_probabilities * probabilities)`` in the parameters: the
         vector-Jacobian product of the step distributions, for any loss on them (a torch loss, a
         classical head). Teacher forced, or every step measured with ``unscored="measure"``, as
@@ -208,8 +215,8 @@ class ExactEngine:
             grad_probabilities: ``(B, T, 2**I)`` upstream gradient of :attr:`SequenceResult.probabilities`.
 
         Returns:
-            ``(gradient, result)``: the gradient ``(P,)`` (sequence rows added in order) and the
-            distributions it is the gradient of. The compiled paths fuse the reference loss into
+            ``(rows, result)``: one gradient row ``(B, P)`` per sequence and the distributions they
+            are the gradient of. The compiled paths fuse the reference loss into
             their kernels, so the product runs on the numpy path for them (the same maths).
         """
         params, inputs, targets = validate_batch(self.config, parameters, inputs, targets)
@@ -227,7 +234,7 @@ class ExactEngine:
             rows, probs, acceptance = backend.vjp_rows(params, self._io(inputs), self._io(targets), grad_io)
         probs = probs[:, :, self.plan.token_order]
         taken = np.take_along_axis(probs, targets[..., None], axis=2)[..., 0]
-        return self.sum_rows(rows), SequenceResult(probs, targets.copy(), taken, acceptance)
+        return rows, SequenceResult(probs, targets.copy(), taken, acceptance)
 
     @staticmethod
     def sum_rows(rows: np.ndarray) -> np.ndarray:
