@@ -65,3 +65,23 @@ def test_classifier_minimises_qrnn_trains_loss_and_fits(tmp_path):
 def test_bad_teacher_says_what_is_expected():
     with pytest.raises(ValueError, match=r"teacher must be 'next' or a token in 0\.\.1, got 5"):
         QRNNNetwork(CFG, 3, teacher=5)
+
+
+def test_torch_connector_runs_on_it():
+    """qiskit-machine-learning's TorchConnector wraps the network: its forward is the network's and
+    its weight gradient of a sum of outputs is the Jacobian summed the same way (to float32's
+    precision: the connector's tensors are float32)."""
+    torch = pytest.importorskip("torch")
+    from qiskit_machine_learning.connectors import TorchConnector
+
+    network = QRNNNetwork(CFG, 3)
+    weights = CFG.initial_parameters(bias_spread=0.5, weights_spread=0.5, unitaries_spread=0.5, seed=4)
+    x = np.array([[0, 1, 1], [1, 0, 0]], dtype=float)
+    connector = TorchConnector(network, initial_weights=weights)
+    out = connector(torch.as_tensor(x))
+    np.testing.assert_allclose(out.detach().numpy(), network.forward(x, weights), atol=1e-6, rtol=0)
+    out[:, 1].sum().backward()
+    grad = next(iter(connector.parameters())).grad.numpy()
+    expected = network.backward(x, weights)[1][:, 1].sum(axis=0)
+    assert np.abs(expected).max() > 1e-2
+    np.testing.assert_allclose(grad, expected, atol=1e-6, rtol=0)
