@@ -256,12 +256,16 @@ def _check_plan(root: Path, settings: TrainSettings, grid: dict, trials) -> None
             old["settings"] = {k: v for k, v in TrainSettings.from_dict(known).to_dict().items() if k not in ("argv", "seed")}
         except (TypeError, ValueError):
             pass  # not settings this version reads: compared as they are, so refused below
-        if json.dumps(old, sort_keys=True, default=str) != text:
-            raise ValueError(
-                f"{root} holds another sweep (its plan.json differs: other settings, grid or seeds); choose a new out "
-                "folder, or rerun the same command to continue that sweep."
-            )
-        return
+        same = json.dumps({k: old.get(k) for k in ("settings", "grid")}, sort_keys=True, default=str) == \
+            json.dumps({k: plan[k] for k in ("settings", "grid")}, sort_keys=True, default=str)
+        if same and set(old.get("trials", [])) <= set(plan["trials"]):
+            if old.get("trials") != plan["trials"]:  # more seeds (or trials) for the same sweep: extend its plan
+                atomic_write_text(path, text)
+            return
+        raise ValueError(
+            f"{root} holds another sweep (its plan.json differs: other settings or grid, or trials it does not "
+            "include); choose a new out folder, rerun the same command to continue that sweep, or add seeds to it."
+        )
     atomic_write_text(path, text)
 
 

@@ -156,3 +156,15 @@ def test_the_plot_survives_a_target_no_trial_reaches_and_a_swept_zero(tmp_path):
         assert [row["steps_to_target"] for row in result["trials"]] == [None, None]
         assert result["plot"] is not None and (tmp_path / name / "sweep.png").stat().st_size > 1000
         assert json.loads((tmp_path / name / "sweep.json").read_text())["trials"][0]["steps_to_target"] is None
+
+
+def test_more_seeds_extend_a_sweep_and_fewer_are_refused(tmp_path):
+    settings = TrainSettings(**{**BASE, "steps": 5})
+    sweep(settings, tmp_path, grid=["optimizer=adam"], seeds="1")
+    first = (tmp_path / "optimizer-adam_seed-1" / "final.npz").stat().st_mtime_ns
+    result = sweep(settings, tmp_path, grid=["optimizer=adam"], seeds="1-2")  # seed 1 kept, seed 2 trained
+    assert [row["trial"] for row in result["trials"]] == ["optimizer-adam_seed-1", "optimizer-adam_seed-2"]
+    assert (tmp_path / "optimizer-adam_seed-1" / "final.npz").stat().st_mtime_ns == first
+    assert json.loads((tmp_path / "plan.json").read_text())["trials"][-1] == "optimizer-adam_seed-2"
+    with pytest.raises(ValueError, match="holds another sweep"):
+        sweep(settings, tmp_path, grid=["optimizer=adam"], seeds="2")
