@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
 from qrnn_qiskit.circuits.noise import resolve_noise
-from qrnn_qiskit.core.errors import DatasetError
+from qrnn_qiskit.core.errors import DatasetError, QRNNError
 from qrnn_qiskit.core.modes import NeuronMode
 from qrnn_qiskit.data.registry import get_dataset
 from qrnn_qiskit.evaluation.decided import evaluate_ensemble
@@ -74,8 +76,8 @@ def evaluate(
         split, limit, seed: the split, how many of its first sequences (all when ``None``), and the
             seed of the sampled measurements.
         optimization_level, layout, dynamical_decoupling, twirling: ``ibm_*``/``fake_*`` options.
-        yes: submit to a live device (else the cost is raised as ``SubmissionNotConfirmed``).
-        submit_anyway: sample or submit although the engine expects under one accepted shot a sequence.
+        yes, submit_anyway: submit to a live device (else the cost is raised as ``SubmissionNotConfirmed``);
+            sample or submit although the engine expects under one accepted shot a sequence.
         out, job_ids, jobs: folder for ``jobs.json`` and ``result.json``; collect these submitted jobs,
             or those recorded in ``jobs/jobs.json`` (its settings too), instead of submitting.
         ensemble, engine, precision: more checkpoints averaged with it; the exact engine's path and arithmetic.
@@ -83,16 +85,18 @@ def evaluate(
         unscored: don't-care steps ``postselect``-ed on their targets (the reference) or ``measure``-d.
         noise: exact: the device noise computed under (rates, or a backend: ``fake_torino``);
             aer: ``fake_<name>``, whose noise model the shots run under.
-        trajectories: on the exact backend, estimate ``unscored="measure"`` by sampled trajectories
-            (this many a sequence, pure path) instead of exactly (density path).
+        trajectories: on the exact backend, estimate ``unscored="measure"`` by sampled trajectories a
+            sequence (pure path) instead of exactly (density path).
 
     Raises:
         ValueError: unknown backends, inconsistent options. QRNNError: unreadable files, accounts, jobs; hopeless sampling.
     """
     rows = None
-    if jobs is not None:  # the record's settings replace the arguments
+    if jobs is not None:  # the record's settings replace the arguments; a fake run's figures are its result
         backend, job_ids, rows, shots, neuron_mode, dataset, split, limit = _from_job_record(
             jobs, job_ids, backend, dataset, split, limit)
+        if backend.startswith("fake_"):
+            return _fake_result(jobs, backend)
     _check_backend(backend, job_ids)
     ck = load_checkpoint(checkpoint)
     _check_model(ck, checkpoint, backend)
@@ -101,18 +105,27 @@ def evaluate(
         return _evaluate_ensemble([checkpoint, *ensemble], ck, ds, backend, split=split, limit=limit, seed=seed,
                                   engine=engine, precision=precision)
     if backend in ("exact", "aer"):
-        result = _evaluate_locally(ck, ds, backend, split=split, limit=limit, seed=seed, shots=shots,
-                                   neuron_mode=neuron_mode, noise=noise, device=device, engine=engine,
-                                   precision=precision, unscored=unscored, trajectories=trajectories,
-                                   submit_anyway=submit_anyway)
+        result = _evaluate_locally(ck, ds, backend, **dict(
+            split=split, limit=limit, seed=seed, shots=shots, neuron_mode=neuron_mode, noise=noise, device=device,
+            engine=engine, precision=precision, unscored=unscored, trajectories=trajectories, submit_anyway=submit_anyway))
     else:
         result = evaluate_on_backend(ck, ds, backend, **dict(
             split=split, limit=limit, token=token, instance=instance, yes=yes, out=out, job_ids=job_ids, rows=rows,
             source=checkpoint, shots=shots, neuron_mode=neuron_mode, seed=seed, optimization_level=optimization_level,
             layout=layout, dynamical_decoupling=dynamical_decoupling, twirling=twirling, unscored=unscored,
             submit_anyway=submit_anyway))
-    result["checkpoint"] = str(checkpoint)
-    return result
+    return {**result, "checkpoint": str(checkpoint)}
+
+
+def _fake_result(jobs, backend: str) -> dict:
+    """A fake backend's run, collected offline: its jobs ran in the process that submitted them, which
+    wrote their figures to ``result.json`` beside the record."""
+    path = Path(jobs) / "result.json"
+    if not path.is_file():
+        raise QRNNError(f"{jobs} records a run on {backend}, which ran locally and ended with the process that "
+                        f"started it, without writing {path.name} (it was interrupted). Run it again: qrnn eval "
+                        f"CHECKPOINT --backend {backend} --out {jobs}.")
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _check_backend(backend: str, job_ids) -> bool:

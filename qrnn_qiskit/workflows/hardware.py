@@ -78,8 +78,11 @@ def evaluate_on_backend(
         record = runner.submit(checkpoint.config, checkpoint.parameters, inputs, context=context)
         if out is not None:
             path = save_job_record(record, out)
-            logger.info("job ids %s saved in %s; collect them later from that folder (qrnn eval CHECKPOINT --jobs "
-                        "FOLDER; jobs=FOLDER in Python)", record.job_ids, path)
+            if live:
+                logger.info("job ids %s saved in %s; collect them later from that folder (qrnn eval CHECKPOINT --jobs "
+                            "FOLDER; jobs=FOLDER in Python)", record.job_ids, path)
+            else:  # a fake backend's jobs run here and end with this process; the figures go to result.json
+                logger.info("%s runs locally: its figures go to %s when it ends", backend, Path(out) / "result.json")
         shots_result = runner.collect(checkpoint.config, record)
     result = evaluate_shots(checkpoint.config, checkpoint.parameters, dataset, shots_result, split=split, limit=limit,
                             neuron_mode=runner.neuron_mode, unscored=unscored)

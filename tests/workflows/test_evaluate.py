@@ -173,3 +173,19 @@ def test_ensemble_members_must_match(tmp_path):
         evaluate(first, ensemble=[_member(tmp_path, "c.npz", 2, input_width=2)])
     with pytest.raises(ValueError, match="An ensemble is evaluated on the exact engine, not backend aer"):
         evaluate(first, backend="aer", ensemble=[_member(tmp_path, "d.npz", 2)])
+
+
+def test_a_fake_run_is_collected_offline_from_its_folder(small_checkpoint, tmp_path, monkeypatch):
+    """A fake backend runs in the process that submits it; `eval --jobs DIR` returns the figures it
+    wrote, with no credentials and no new shots, and says what to do when it never finished."""
+    monkeypatch.delenv("QISKIT_IBM_TOKEN", raising=False)
+    out = tmp_path / "fake"
+    ran = evaluate(small_checkpoint, backend="fake_manila", limit=2, shots=500, seed=1, out=out)
+    collected = CliRunner().invoke(main, ["eval", str(small_checkpoint), "--jobs", str(out), "--json"])
+    assert collected.exit_code == 0, collected.output
+    again = json.loads(collected.output.strip().splitlines()[-1])
+    assert again["accuracy"] == ran["accuracy"] and again["job_ids"] == ran["job_ids"]
+    (out / "result.json").unlink()
+    missing = CliRunner().invoke(main, ["eval", str(small_checkpoint), "--jobs", str(out)])
+    assert missing.exit_code == 1 and "ran locally and ended with the process" in missing.output
+    assert f"--backend fake_manila --out {out}" in missing.output
