@@ -104,16 +104,16 @@ def evaluate(
     if ensemble:
         return _evaluate_ensemble([checkpoint, *ensemble], ck, ds, backend, split=split, limit=limit, seed=seed,
                                   engine=engine, precision=precision)
-    if backend in ("exact", "aer"):
-        result = _evaluate_locally(ck, ds, backend, **dict(
-            split=split, limit=limit, seed=seed, shots=shots, neuron_mode=neuron_mode, noise=noise, device=device,
-            engine=engine, precision=precision, unscored=unscored, trajectories=trajectories, submit_anyway=submit_anyway))
-    else:
+    if not isinstance(backend, str) or backend not in ("exact", "aer"):
         result = evaluate_on_backend(ck, ds, backend, **dict(
             split=split, limit=limit, token=token, instance=instance, yes=yes, out=out, job_ids=job_ids, rows=rows,
             source=checkpoint, shots=shots, neuron_mode=neuron_mode, seed=seed, optimization_level=optimization_level,
             layout=layout, dynamical_decoupling=dynamical_decoupling, twirling=twirling, unscored=unscored,
             submit_anyway=submit_anyway))
+    else:
+        result = _evaluate_locally(ck, ds, backend, **dict(
+            split=split, limit=limit, seed=seed, shots=shots, neuron_mode=neuron_mode, noise=noise, device=device,
+            engine=engine, precision=precision, unscored=unscored, trajectories=trajectories, submit_anyway=submit_anyway))
     return {**result, "checkpoint": str(checkpoint)}
 
 
@@ -128,8 +128,15 @@ def _fake_result(jobs, backend: str) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _check_backend(backend: str, job_ids) -> bool:
-    """Whether ``backend`` is an IBM (or fake) device; a ValueError for unknown names."""
+def _check_backend(backend, job_ids) -> bool:
+    """Whether ``backend`` is an IBM (or fake) device, or a backend object; a ValueError for unknown
+    names, and for a ``Target``, which compiles but runs no shots."""
+    if not isinstance(backend, str):
+        if not (hasattr(backend, "target") and hasattr(backend, "run")):
+            raise ValueError(f"backend must be a name (exact, aer, ibm_<name>, fake_<name>) or a BackendV2 that runs "
+                             f"circuits, got {type(backend).__name__}; a Target compiles but runs no shots (build "
+                             "takes one).")
+        return True
     ibm = backend.startswith(("ibm_", "fake_"))
     if backend not in ("exact", "aer") and not ibm:
         raise ValueError(

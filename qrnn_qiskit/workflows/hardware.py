@@ -56,9 +56,8 @@ def evaluate_on_backend(
         SubmissionNotConfirmed: for a live submission without ``yes`` (the message holds the cost).
         CredentialError, QRNNError, ValueError: as :func:`connect`, :class:`IBMRunner` and collecting say.
     """
-    live = backend.startswith("ibm_")
-    service = connect(token, instance)[0] if live else None
-    runner = IBMRunner(resolve_backend(backend, service), name=backend, **runner_options)
+    live, service, device, backend = _device(backend, token, instance)
+    runner = IBMRunner(device, name=backend, **runner_options)
     inputs, _ = dataset.split(split).first(limit).engine_arrays()
     prediction = None if job_ids else predict_on_device(checkpoint.config, checkpoint.parameters, dataset,
                                                         runner.backend, split=split, limit=limit,
@@ -90,6 +89,18 @@ def evaluate_on_backend(
     if prediction is not None:
         result["predicted"] = prediction
     return _written(result, out)
+
+
+def _device(backend, token, instance) -> tuple:
+    """``(live, service, backend object, name)`` of a backend name or a ``BackendV2``: live for
+    ``ibm_*`` (credentials resolved) and for qiskit-ibm-runtime's device objects, so their cost gate holds."""
+    if isinstance(backend, str):
+        live = backend.startswith("ibm_")
+        service = connect(token, instance)[0] if live else None
+        return live, service, resolve_backend(backend, service), backend
+    module = type(backend).__module__
+    live = module.startswith("qiskit_ibm_runtime") and "fake_provider" not in module
+    return live, getattr(backend, "service", None) if live else None, backend, str(getattr(backend, "name", "backend"))
 
 
 def _precheck(checkpoint, dataset, runner, prediction: dict, *, split, limit, unscored) -> None:

@@ -189,3 +189,16 @@ def test_a_fake_run_is_collected_offline_from_its_folder(small_checkpoint, tmp_p
     missing = CliRunner().invoke(main, ["eval", str(small_checkpoint), "--jobs", str(out)])
     assert missing.exit_code == 1 and "ran locally and ended with the process" in missing.output
     assert f"--backend fake_manila --out {out}" in missing.output
+
+
+def test_a_backend_object_evaluates_as_its_name_does(small_checkpoint):
+    """evaluate(backend=FakeManilaV2()) runs the same compiled circuits as backend="fake_manila" (the
+    same seed, the same figures); a Target, which runs nothing, is refused with what to give."""
+    from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+    by_name = evaluate(small_checkpoint, backend="fake_manila", limit=2, shots=500, seed=2)
+    by_object = evaluate(small_checkpoint, backend=FakeManilaV2(), limit=2, shots=500, seed=2)
+    assert by_object["backend"] == "fake_manila"
+    assert by_object["accuracy"] == by_name["accuracy"] and by_object["acceptance"] == by_name["acceptance"]
+    with pytest.raises(ValueError, match="a Target compiles but runs no shots"):
+        evaluate(small_checkpoint, backend=FakeManilaV2().target)
