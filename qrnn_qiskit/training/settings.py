@@ -201,8 +201,10 @@ class RunSettings:
         spec = EngineSpec(self.engine, self.precision, NeuronMode.parse(self.neuron_mode), self.unscored,
                           None if self.noise is None or is_backend_name(self.noise) else self.noise)  # one check
         object.__setattr__(self, "neuron_mode", str(spec.neuron_mode))
-        if self.timeout is not None and not self.timeout > 0:
+        if self.timeout is not None and not (self.timeout > 0 and math.isfinite(self.timeout)):
             raise ValueError(f"timeout must be positive seconds, got {self.timeout}.")
+        if self.stop_at_loss is not None and not math.isfinite(self.stop_at_loss):
+            raise ValueError(f"stop_at_loss must be a finite validation loss, got {self.stop_at_loss}.")
         if self.workers > 1 and self.backend != "exact":
             raise ValueError(f"workers > 1 splits the exact engine's batches; backend {self.backend!r} runs in one process.")
         if self.address is not None and self.workers == 1:

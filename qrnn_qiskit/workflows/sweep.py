@@ -27,6 +27,7 @@ import json
 import logging
 import math
 import os
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -125,6 +126,9 @@ def parse_grid(grid: Sequence[str] | dict) -> dict[str, list]:
         parsed = [v if not isinstance(v, str) else _parse_value(key, known[key], v.strip()) for v in values]
         if not parsed:
             raise ValueError(f"grid entry {name!r} has no values.")
+        repeated = sorted({_text(v) for v in parsed if sum(_text(w) == _text(v) for w in parsed) > 1})
+        if repeated:  # 0.01 and 1e-2 are one trial, which two folders cannot both hold
+            raise ValueError(f"grid entry {name!r} gives the same value twice once parsed: {', '.join(repeated)}.")
         out[key] = parsed
     return out
 
@@ -132,7 +136,8 @@ def parse_grid(grid: Sequence[str] | dict) -> dict[str, list]:
 def trial_name(values: dict, seed: int) -> str:
     """A folder name for a trial: ``optimizer-adam_learning-rate-0.01_seed-112``."""
     parts = [f"{k.replace('_', '-')}-{_text(v)}" for k, v in values.items()] + [f"seed-{seed}"]
-    return "_".join(parts)
+    # a folder inside --out whatever the values hold (a data-dir of ../x stays a name, not a path)
+    return re.sub(r"[^A-Za-z0-9_.:+=-]", "~", "_".join(parts)).replace("..", "~~")
 
 
 def _text(value) -> str:

@@ -59,3 +59,10 @@ def test_each_group_checks_its_values_when_made():
     assert TrainSettings(noise="fake_torino").run.noise == "fake_torino"  # read when the model is known
     with pytest.raises(ValueError, match="Training settings must be a mapping"):
         TrainSettings.from_dict(["steps", 3])
+
+
+def test_stop_at_loss_and_timeout_must_be_finite():
+    with pytest.raises(ValueError, match="stop_at_loss must be a finite validation loss, got nan"):
+        TrainSettings(stop_at_loss=float("nan"))
+    with pytest.raises(ValueError, match="timeout must be positive seconds, got inf"):
+        TrainSettings(timeout=float("inf"))

@@ -168,3 +168,11 @@ def test_more_seeds_extend_a_sweep_and_fewer_are_refused(tmp_path):
     assert json.loads((tmp_path / "plan.json").read_text())["trials"][-1] == "optimizer-adam_seed-2"
     with pytest.raises(ValueError, match="holds another sweep"):
         sweep(settings, tmp_path, grid=["optimizer=adam"], seeds="2")
+
+
+def test_grid_values_that_parse_alike_and_names_that_would_leave_out(tmp_path):
+    with pytest.raises(ValueError, match=r"gives the same value twice once parsed: 0\.01"):
+        parse_grid(["learning-rate=0.01,0.010,1e-2"])
+    name = trial_name({"data_dir": "../../x"}, 1)
+    assert "/" not in name and ".." not in name and name.endswith("seed-1")
+    assert (tmp_path / name).resolve().parent == tmp_path.resolve()
