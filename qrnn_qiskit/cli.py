@@ -91,6 +91,16 @@ def _emit(result: dict, as_json: bool) -> None:
             click.echo(f"{key:32s} {value}")
 
 
+#: a run stopped by a signal exits as the shell expects (128 + the signal), after its checkpoint
+SIGNAL_EXITS = {"interrupted": 130, "terminated": 143}
+
+
+def _exit_as_stopped(summary: dict) -> None:
+    code = SIGNAL_EXITS.get(summary.get("stopped"))
+    if code is not None:
+        raise SystemExit(code)
+
+
 @click.group()
 @click.version_option(package_name="qrnn-qiskit")
 def main() -> None:
@@ -364,7 +374,9 @@ def _train_settings(ctx: click.Context, recipe: str | None, options: dict, confi
 @_library_errors
 def train_command(ctx, recipe, config, out, test, as_json, **options):
     """Train a QRNN (reference settings and loss) on the exact engine or with Aer gradients."""
-    _emit(train(_train_settings(ctx, recipe, options, config), out, test=test), as_json)
+    summary = train(_train_settings(ctx, recipe, options, config), out, test=test)
+    _emit(summary, as_json)
+    _exit_as_stopped(summary)
 
 
 @main.command("recipes")
@@ -429,7 +441,9 @@ def sweep_command(out, grid, seeds, random, max_concurrent, address, target_loss
 @_library_errors
 def resume_command(checkpoint, out, as_json, **options):
     """Continue a training run exactly from its checkpoint."""
-    _emit(resume(checkpoint, out, **options), as_json)
+    summary = resume(checkpoint, out, **options)
+    _emit(summary, as_json)
+    _exit_as_stopped(summary)
 
 
 # ------------------------------------------------------------------------------------------- plot

@@ -164,8 +164,8 @@ class ConsoleProgress(Callback):
         )
 
     def on_train_end(self, state, summary) -> None:
-        if state.stopped == "interrupted":
-            self._line(f"interrupted at step {state.step}; writing final.npz")
+        if state.stopped in ("interrupted", "terminated"):
+            self._line(f"{state.stopped} at step {state.step}; writing final.npz (qrnn resume continues it)")
         elif self._open:
             self._line("")
 

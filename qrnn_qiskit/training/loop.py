@@ -138,7 +138,7 @@ def fit(state: TrainState, callbacks: Sequence[Callback] = (), *, objective: Obj
         with _interrupt_between_steps() as interrupted:
             _loop(state, objective, callbacks, fixed, interrupted)
         if state.stopped == "steps" and state.step < state.settings.run.steps:  # the loop left early: say why
-            state.stopped = "interrupted" if interrupted.is_set() else "callback"
+            state.stopped = interrupted.reason if interrupted.is_set() else "callback"
     except KeyboardInterrupt:  # a second Ctrl-C, or an interrupt outside the main thread
         state.stopped = "interrupted"
     summary = _summary(state)
@@ -185,25 +185,30 @@ def _loop(state: TrainState, objective: Objective, callbacks, fixed, interrupted
 
 @contextlib.contextmanager
 def _interrupt_between_steps():
-    """Ctrl-C (SIGINT) sets the yielded event instead of raising mid-step, so the run stops at the
-    next step boundary and its checkpoint resumes onto the uninterrupted trajectory; a second
-    Ctrl-C raises at once. Outside the main thread (no signal handlers there) it changes nothing."""
+    """Ctrl-C (SIGINT) and SIGTERM (what cluster schedulers send) set the yielded event instead of
+    raising mid-step, so the run stops at the next step boundary (``reason``: ``interrupted`` or
+    ``terminated``) and its checkpoint resumes onto the uninterrupted trajectory; a second signal
+    raises at once. Outside the main thread (no signal handlers there) it changes nothing."""
     event = threading.Event()
+    event.reason = "interrupted"
     if threading.current_thread() is not threading.main_thread():
         yield event
         return
-    previous = signal.getsignal(signal.SIGINT)
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def handler(signum, frame):
         if event.is_set():
             raise KeyboardInterrupt
+        event.reason = "terminated" if signum == signal.SIGTERM else "interrupted"
         event.set()
 
-    signal.signal(signal.SIGINT, handler)
+    for sig in previous:
+        signal.signal(sig, handler)
     try:
         yield event
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def fixed_validation_set(dataset: Dataset, settings: TrainSettings) -> SequenceBatch | None:

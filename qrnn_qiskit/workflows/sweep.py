@@ -172,7 +172,7 @@ def _run_trial(settings_dict: dict, folder: str, single_thread: bool) -> dict:
         summary = resume(path / "final.npz", path, callbacks=[])
     else:
         summary = train(settings, path, callbacks=[])
-    if summary["stopped"] != "interrupted":
+    if summary["stopped"] not in ("interrupted", "terminated"):
         atomic_write_text(path / "summary.json", json.dumps(summary, default=str))
     return summary
 
@@ -235,7 +235,7 @@ def sweep(
                 summary = _run_trial(trial.to_dict(), str(root / name), single_thread=False)
                 logger.info("sweep: trial %s ended (%s) after %s steps in %s s, best validation loss %s", name,
                             summary["stopped"], summary["steps"], summary["seconds"], summary["best_validation_loss"])
-                if summary["stopped"] == "interrupted":
+                if summary["stopped"] in ("interrupted", "terminated"):
                     raise KeyboardInterrupt
     rows = [_row(root / name, values, target_loss) for name, _, values in trials]
     result = {"out": str(root), "swept": list(grid) + ["seed"], "target_loss": target_loss,

@@ -343,3 +343,37 @@ def test_config_json_reruns_the_run(tmp_path):
     (tmp_path / "bad.json").write_text("[1, 2]")
     bad = CliRunner().invoke(main, ["train", "--config", str(tmp_path / "bad.json")])
     assert bad.exit_code != 0 and "holds no training settings: expected a run folder's config.json" in bad.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signame", "code", "word"), [("SIGTERM", 143, "terminated"), ("SIGINT", 130, "interrupted")])
+def test_a_signal_stops_at_a_step_with_a_checkpoint_and_its_exit_code(tmp_path, signame, code, word):
+    """SIGTERM (what a cluster scheduler sends) or Ctrl-C: the run stops at the next step boundary,
+    writes final.npz and exits 128 + the signal; resumed, it ends on the uninterrupted run's
+    parameters bit for bit."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["train", "--dataset", "simple-seq", "-W", "2", "-S", "1", "--order", "1", "--degree", "2",
+            "--sentence-length", "6", "--batch-size", "2", "--learning-rate", "0.05", "--seed", "5",
+            "--steps", "4000", "--validate-every", "50"]
+    proc = subprocess.Popen([sys.executable, "-m", "qrnn_qiskit.cli", *args, "--out", str(tmp_path / "cut")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "cut" / "metrics.jsonl"
+    deadline = time.time() + 120
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 2) and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(getattr(signal, signame))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err[-500:]
+    assert f"{word} at step" in err
+    cut = load_checkpoint(tmp_path / "cut" / "final.npz")
+    steps = int(cut.meta["step"])
+    assert 100 <= steps < 4000
+    resumed = resume(tmp_path / "cut" / "final.npz", steps=steps + 30)
+    straight = train(TrainSettings(**SMALL, steps=steps + 30, validate_every=50), tmp_path / "straight", callbacks=[])
+    assert resumed["steps"] == straight["steps"] == steps + 30
+    np.testing.assert_array_equal(np.load(tmp_path / "cut" / "final.npz")["parameters"],
+                                  np.load(tmp_path / "straight" / "final.npz")["parameters"])
