@@ -57,9 +57,7 @@ class QRNNNetwork(NeuralNetwork):
 
     def _forward(self, input_data, weights) -> np.ndarray:
         inputs, targets = self._sequences(input_data)
-        measure = np.full(inputs.shape[1], True) if self.engine.spec.mixed else None
-        probs = self.engine.simulate(np.asarray(weights, float), inputs, targets, measure=measure).probabilities
-        return probs[:, -1]
+        return self.engine.distributions(np.asarray(weights, float), inputs, targets).probabilities[:, -1]
 
     def _backward(self, input_data, weights) -> tuple[None, np.ndarray]:
         inputs, targets = self._sequences(input_data)

@@ -47,8 +47,7 @@ class _Distributions(torch.autograd.Function):
     @staticmethod
     def forward(ctx, weights, engine, inputs, targets):
         params = weights.detach().cpu().numpy().astype(np.float64)
-        measure = np.full(inputs.shape[1], engine.spec.unscored == "measure") if engine.spec.mixed else None
-        result = engine.simulate(params, inputs, targets, measure=measure)
+        result = engine.distributions(params, inputs, targets)
         ctx.engine, ctx.params, ctx.inputs, ctx.targets = engine, params, inputs, targets
         probabilities = torch.as_tensor(result.probabilities, dtype=weights.dtype, device=weights.device)
         acceptance = torch.as_tensor(result.neuron_acceptance, dtype=weights.dtype, device=weights.device)

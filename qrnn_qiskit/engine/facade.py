@@ -142,12 +142,18 @@ class ExactEngine:
             out = self.backend.forward(params, self._io(inputs), self._io(targets), np.ascontiguousarray(draw), uniforms)
         return self._result(*out)
 
+    def distributions(self, parameters: object, inputs: object, targets: object) -> SequenceResult:
+        """The step distributions that :meth:`loss_and_gradient` and :meth:`vjp` differentiate:
+        every step postselected on its target, or measured with ``unscored="measure"``."""
+        inputs = np.asarray(inputs)
+        return self.simulate(parameters, inputs, targets,
+                             measure=np.full(inputs.shape[-1], self.spec.unscored == "measure"))
+
     def loss(self, parameters: object, inputs: object, targets: object, scored: object) -> float:
         """The reference loss (see :meth:`loss_and_gradient`) without its gradient."""
         params, inputs, targets = validate_batch(self.config, parameters, inputs, targets)
         scored = scored_mask(scored, inputs.shape[1])
-        measured = self.spec.unscored == "measure"
-        result = self.simulate(params, inputs, targets, measure=np.full(inputs.shape[1], measured))
+        result = self.distributions(params, inputs, targets)
         return reference_loss(result.probabilities, targets, scored, self.config.input_width)[0]
 
     def loss_and_gradient(self, parameters: object, inputs: object, targets: object,
@@ -187,14 +193,21 @@ class ExactEngine:
         """
         params, inputs, targets = validate_batch(self.config, parameters, inputs, targets)
         scored = scored_mask(scored, inputs.shape[1])
-        extra = {}
-        if isinstance(self.backend, DensityBackend):  # a device measures every step; teacher forcing projects
-            extra["actions"] = np.full(inputs.shape, MEASURE if self.spec.unscored == "measure" else TARGET, np.int8)
+        extra = {"actions": self._actions(inputs.shape)} if isinstance(self.backend, DensityBackend) else {}
         loss_rows, grad_rows, probs, acceptance = self.backend.loss_and_gradient_rows(
             params, self._io(inputs), self._io(targets), scored, **extra)
-        probs = probs[:, :, self.plan.token_order]
+        return loss_rows, grad_rows, self._forced_result(probs, targets, acceptance)
+
+    def _actions(self, shape: tuple) -> np.ndarray:
+        """The density path's action at every step of a gradient pass: a device measures every step;
+        teacher forcing projects each on its target."""
+        return np.full(shape, MEASURE if self.spec.unscored == "measure" else TARGET, np.int8)
+
+    def _forced_result(self, probs_io: np.ndarray, targets: np.ndarray, acceptance) -> SequenceResult:
+        """A gradient pass's distributions (io order) as a result in token order, taken at ``targets``."""
+        probs = probs_io[:, :, self.plan.token_order]
         taken = np.take_along_axis(probs, targets[..., None], axis=2)[..., 0]
-        return loss_rows, grad_rows, SequenceResult(probs, targets.copy(), taken, acceptance)
+        return SequenceResult(probs, targets.copy(), taken, acceptance)
 
     def vjp(self, parameters: object, inputs: object, targets: object,
             grad_probabilities: object) -> tuple[np.ndarray, SequenceResult]:
@@ -227,14 +240,12 @@ class ExactEngine:
         grad_io = np.empty_like(grad)
         grad_io[:, :, self.plan.token_order] = grad  # back to io order
         if isinstance(self.backend, DensityBackend):
-            actions = np.full(inputs.shape, MEASURE if self.spec.unscored == "measure" else TARGET, np.int8)
-            rows, probs, acceptance = self.backend.vjp_rows(params, self._io(inputs), self._io(targets), grad_io, actions)
+            rows, probs, acceptance = self.backend.vjp_rows(params, self._io(inputs), self._io(targets), grad_io,
+                                                            self._actions(inputs.shape))
         else:
             backend = self.backend if isinstance(self.backend, NumpyBackend) else NumpyBackend(self.plan, self.neuron_mode)
             rows, probs, acceptance = backend.vjp_rows(params, self._io(inputs), self._io(targets), grad_io)
-        probs = probs[:, :, self.plan.token_order]
-        taken = np.take_along_axis(probs, targets[..., None], axis=2)[..., 0]
-        return rows, SequenceResult(probs, targets.copy(), taken, acceptance)
+        return rows, self._forced_result(probs, targets, acceptance)
 
     @staticmethod
     def sum_rows(rows: np.ndarray) -> np.ndarray:

@@ -176,28 +176,29 @@ class DensityBackend:
         in a batch of another size can differ in the last bit.)"""
         if actions is None:
             actions = np.full(io_inputs.shape, MEASURE, np.int8)
-        parts = []
-        tables = self.instruments(params, True)  # the neurons' maps depend on the parameters alone
-        for start in range(0, io_inputs.shape[0], ROW_BLOCK):
-            block = slice(start, start + ROW_BLOCK)
-            run = self._run(params, io_inputs[block], io_targets[block], actions[block],
-                            np.zeros(io_inputs[block].shape), derivative=True, keep=True, tables=tables)
-            rows, grad_p = loss_rows(run.probs, io_targets[block], scored)
-            parts.append((rows, self._backward(params, run, io_inputs[block], grad_p), run.probs, run.acceptance))
+        parts = self._gradient(params, io_inputs, io_targets, actions,
+                               lambda probs, block: loss_rows(probs, io_targets[block], scored))
         return tuple(np.concatenate(items) for items in zip(*parts))
 
     def vjp_rows(self, params, io_inputs, io_targets, grad_probs, actions):
         """Per-sequence gradient rows of ``sum(grad_probs * probs)`` for any upstream gradient of the
         step distributions ``(B, T, K)`` (io order), with each step's ``actions``; also the
         distributions and acceptances."""
-        tables = self.instruments(params, True)
+        parts = self._gradient(params, io_inputs, io_targets, actions, lambda probs, block: (None, grad_probs[block]))
+        return tuple(np.concatenate(items) for items in list(zip(*parts))[1:])
+
+    def _gradient(self, params, io_inputs, io_targets, actions, upstream) -> list[tuple]:
+        """Per block of :data:`ROW_BLOCK` sequences, the run and its reverse from
+        ``upstream(probs, block) -> (extra, grad_p)``: ``(extra, gradient rows, probs, acceptance)``."""
+        tables = self.instruments(params, True)  # the neurons' maps depend on the parameters alone
         parts = []
         for start in range(0, io_inputs.shape[0], ROW_BLOCK):
             block = slice(start, start + ROW_BLOCK)
             run = self._run(params, io_inputs[block], io_targets[block], actions[block],
                             np.zeros(io_inputs[block].shape), derivative=True, keep=True, tables=tables)
-            parts.append((self._backward(params, run, io_inputs[block], grad_probs[block]), run.probs, run.acceptance))
-        return tuple(np.concatenate(items) for items in zip(*parts))
+            extra, grad_p = upstream(run.probs, block)
+            parts.append((extra, self._backward(params, run, io_inputs[block], grad_p), run.probs, run.acceptance))
+        return parts
 
     def _run(self, params, io_inputs, io_targets, actions, uniforms, *, derivative: bool, keep: bool,
              tables=None) -> _Run:

@@ -221,25 +221,24 @@ class NumpyBackend:
         if io_inputs.shape[0] == 1:
             twice = self.loss_and_gradient_rows(params, np.repeat(io_inputs, 2, 0), np.repeat(io_targets, 2, 0), scored)
             return tuple(a[:1] for a in twice)
-        tables = NeuronTables(self.plan, self.mode, params, derivative=True)
-        starts: list = []
-        none = np.zeros(io_inputs.shape, bool)
-        probs, _, _, acceptance = self.forward(params, io_inputs, io_targets, none, none, tables=tables,
-                                               starts=starts)
-        rows, grad_p = loss_rows(probs, io_targets, scored)
-        grad_rows = self._backward(params, tables, io_inputs, starts, io_targets, grad_p)
-        return rows, grad_rows, probs, acceptance
+        return self._gradient(params, io_inputs, io_targets, lambda probs: loss_rows(probs, io_targets, scored))
 
     def vjp_rows(self, params, io_inputs, io_targets, grad_probs):
         """Per-sequence gradient rows of ``sum(grad_probs * probs)`` under teacher forcing, for any
         upstream gradient ``grad_probs`` ``(B, T, K)`` of the step distributions (io order in and
         out); also the distributions and acceptances."""
+        return self._gradient(params, io_inputs, io_targets, lambda probs: (None, grad_probs))[1:]
+
+    def _gradient(self, params, io_inputs, io_targets, upstream):
+        """The teacher-forced pass, then its reverse from ``upstream(probs) -> (extra, grad_p)``:
+        ``(extra, gradient rows, probs, acceptance)``."""
         tables = NeuronTables(self.plan, self.mode, params, derivative=True)
         starts: list = []
         none = np.zeros(io_inputs.shape, bool)
         probs, _, _, acceptance = self.forward(params, io_inputs, io_targets, none, none, tables=tables,
                                                starts=starts)
-        return self._backward(params, tables, io_inputs, starts, io_targets, grad_probs), probs, acceptance
+        extra, grad_p = upstream(probs)
+        return extra, self._backward(params, tables, io_inputs, starts, io_targets, grad_p), probs, acceptance
 
     def _backward(self, params, tables: NeuronTables, io_inputs, starts, y_io, grad_p) -> np.ndarray:
         """Reverse the teacher-forced pass: per-sequence gradient rows ``(B, P)``."""
