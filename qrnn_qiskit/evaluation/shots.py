@@ -15,7 +15,7 @@ from qrnn_qiskit.engine.facade import ExactEngine
 from qrnn_qiskit.engine.spec import EngineSpec
 from qrnn_qiskit.evaluation.exact import check_unscored, evaluate_exact, postselected_log_acceptance
 
-__all__ = ["ShotResult", "check_accepted_shots", "evaluate_shots"]
+__all__ = ["ShotResult", "check_accepted_shots", "evaluate_shots", "expected_figures"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class ShotResult:
 
 def evaluate_shots(config: QRNNConfig, parameters: np.ndarray, dataset, shots: ShotResult, *, split: str = "test",
                    limit: int | None = None, neuron_mode: str | NeuronMode = "postselect",
-                   unscored: str = "postselect") -> dict:
+                   unscored: str = "postselect", expected: tuple | None = None) -> dict:
     """Score ``shots`` of the first ``limit`` sequences of ``split`` (as a runner sampled them).
 
     Shots are accepted when every deciding neuron flag reads 0 and, with ``unscored="postselect"``,
@@ -72,7 +72,8 @@ def evaluate_shots(config: QRNNConfig, parameters: np.ndarray, dataset, shots: S
     and the same meaning without noise (:func:`~qrnn_qiskit.evaluation.exact.evaluate_exact`).
     ``decided_accuracy`` counts sequences whose accepted shots read the target more often than any
     other outcome at every scored step (the majority vote a classifier on hardware uses);
-    ``accuracy_sigma`` is the binomial standard error of ``accuracy``.
+    ``accuracy_sigma`` is the binomial standard error of ``accuracy``. ``expected``: the
+    :func:`expected_figures` of these sequences when the caller computed them already.
 
     Raises:
         ValueError: when ``shots`` holds another number of sequences than are evaluated.
@@ -85,7 +86,8 @@ def evaluate_shots(config: QRNNConfig, parameters: np.ndarray, dataset, shots: S
     scored = dataset.scored()
     dont_care = dataset.ignored(targets) if unscored == "postselect" else np.zeros(targets.shape, bool)
     accepted = shots.accepted(targets, postselect=dont_care)
-    expected, expected_acceptance, expected_decided = _engine_figures(config, parameters, dataset, batch, mode, unscored)
+    expected, expected_acceptance, expected_decided = expected if expected is not None else \
+        expected_figures(config, parameters, dataset, batch, mode, unscored)
     kept = accepted.sum(axis=1)
     if kept.sum() == 0:
         raise QRNNError(_nothing_accepted(accepted.size, expected_acceptance, mode))
@@ -149,12 +151,13 @@ def _decided(shots: ShotResult, accepted, targets, scored, num_outcomes: int) ->
 _DENSITY_LANES = 10
 
 
-def _engine_figures(config, parameters, dataset, batch, mode: NeuronMode, unscored: str):
+def expected_figures(config, parameters, dataset, batch, mode: str | NeuronMode, unscored: str) -> tuple:
     """The exact engine's expected accuracy per sequence, mean expected acceptance and expected
     decided accuracy for circuits of ``mode``, without noise. Teacher-forced don't-care steps on
     the pure path; measured ones, and ``rus`` and ``keep`` neurons, on the density path, exactly,
     or, for models of more than ten lanes, by weighted trajectories (64 a sequence) of the pure
     path (``rus`` as postselection there), the accuracy as one mean."""
+    mode = NeuronMode.parse(mode)
     inputs, targets = batch.engine_arrays()
     if unscored == "postselect" and mode.kind in ("postselect", "amplify"):
         exact = ExactEngine(config, neuron_mode=mode.exact_meaning).simulate(parameters, inputs, targets)
@@ -186,7 +189,7 @@ def check_accepted_shots(config: QRNNConfig, parameters: np.ndarray, dataset, *,
     mode = NeuronMode.parse(neuron_mode)
     if acceptance is None:
         batch = dataset.split(split).first(limit)
-        acceptance = _engine_figures(config, parameters, dataset, batch, mode, unscored)[1]
+        acceptance = expected_figures(config, parameters, dataset, batch, mode, unscored)[1]
     kept = shots * acceptance
     if kept < 1.0:
         raise QRNNError(

@@ -14,8 +14,8 @@ from qrnn_qiskit.core.errors import DatasetError, QRNNError
 from qrnn_qiskit.core.modes import NeuronMode
 from qrnn_qiskit.data.registry import get_dataset
 from qrnn_qiskit.evaluation.decided import evaluate_ensemble
-from qrnn_qiskit.evaluation.exact import evaluate_exact
-from qrnn_qiskit.evaluation.shots import check_accepted_shots, evaluate_shots
+from qrnn_qiskit.evaluation.exact import check_unscored, evaluate_exact
+from qrnn_qiskit.evaluation.shots import check_accepted_shots, evaluate_shots, expected_figures
 from qrnn_qiskit.models.checkpoint import load_checkpoint
 from qrnn_qiskit.models.registry import is_qrnn
 from qrnn_qiskit.runners.aer import AerRunner
@@ -212,10 +212,12 @@ def evaluate_sampled(runner: SamplerRunner, config, parameters: np.ndarray, data
     (:func:`~qrnn_qiskit.evaluation.shots.evaluate_shots`). First, unless ``submit_anyway``, the
     exact engine's expected accepted shots a sequence must reach one
     (:func:`~qrnn_qiskit.evaluation.shots.check_accepted_shots`)."""
+    check_unscored(unscored)
+    batch = dataset.split(split).first(limit)
+    expected = expected_figures(config, parameters, dataset, batch, runner.neuron_mode, unscored)  # once, for both
     if not submit_anyway:
         check_accepted_shots(config, parameters, dataset, shots=runner.shots, split=split, limit=limit,
-                             neuron_mode=runner.neuron_mode, unscored=unscored)
-    inputs, _ = dataset.split(split).first(limit).engine_arrays()
-    shots = runner.sample(config, parameters, inputs)
+                             neuron_mode=runner.neuron_mode, unscored=unscored, acceptance=expected[1])
+    shots = runner.sample(config, parameters, batch.engine_arrays()[0])
     return evaluate_shots(config, parameters, dataset, shots, split=split, limit=limit,
-                          neuron_mode=runner.neuron_mode, unscored=unscored)
+                          neuron_mode=runner.neuron_mode, unscored=unscored, expected=expected)
