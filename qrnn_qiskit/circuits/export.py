@@ -245,8 +245,13 @@ def load_qasm(path: str | os.PathLike) -> QuantumCircuit:
             f"The sidecar {sidecar_path} names inputs {missing[:5]} that {path} does not declare; "
             "the two files do not belong together."
         )
+    lengths = sidecar.get("vectors") or {}
+    if not isinstance(lengths, dict) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                                                for n in lengths.values()):
+        raise ValueError(f"The sidecar {sidecar_path} has a malformed 'vectors' field: expected vector names mapped to "
+                         f"their lengths, got {str(lengths)[:80]}.")
     if names:
-        restored = _restored_parameters(names, sidecar.get("vectors") or {})
+        restored = _restored_parameters(names, lengths)
         circuit = circuit.assign_parameters({present[q]: restored[q] for q in names}, inplace=False)
     circuit.metadata = {**(circuit.metadata or {}), "qrnn": sidecar.get("qrnn", {})}
     return circuit

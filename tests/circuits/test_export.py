@@ -165,3 +165,14 @@ def test_reloaded_circuit_binds_a_list_as_the_original(tmp_path):
     np.testing.assert_allclose(rb.probabilities, ra.probabilities, atol=1e-10)
     # the order matters: the same values in another order give other probabilities
     assert not np.allclose(ra.probabilities, run_postselected(circuit.assign_parameters(values[::-1]), [1], 1).probabilities)
+
+
+def test_a_malformed_vectors_field_names_the_sidecar(tmp_path):
+    cfg = QRNNConfig(input_width=1, workspace=2, stages=1, order=1, degree=1)
+    path = export_qasm(qrnn_sequence(cfg, 1), tmp_path / "v.qasm")
+    sidecar = path.with_name(path.name + ".json")
+    data = json.loads(sidecar.read_text())
+    data["vectors"] = ["w", 3]
+    sidecar.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"v\.qasm\.json has a malformed 'vectors' field: expected vector names mapped"):
+        load_qasm(path)
