@@ -96,6 +96,11 @@ SIGNAL_EXITS = {"interrupted": 130, "terminated": 143}
 
 
 def _exit_as_stopped(summary: dict) -> None:
+    if summary.get("stopped") == "diverged":
+        raise click.ClickException(
+            f"training diverged at step {summary['diverged_at_step']} ({summary['diverged']} not finite). The last "
+            f"finite state, step {summary['steps']}, is in {summary['checkpoints']['last']}: continue with a smaller "
+            f"learning rate, `qrnn resume {summary['out']} --learning-rate LR`.")
     code = SIGNAL_EXITS.get(summary.get("stopped"))
     if code is not None:
         raise SystemExit(code)
@@ -367,14 +372,16 @@ def _train_settings(ctx: click.Context, recipe: str | None, options: dict, confi
 @click.option("--config", type=click.Path(dir_okay=False),
               help="rerun the settings of a run's config.json; options given beside it override them")
 @click.option("--out", type=click.Path(file_okay=False), default=_default(train, "out"),
-              show_default=True, help="run folder (config.json, metrics.jsonl, best.npz, final.npz)")
+              show_default=True, help="run folder (config.json, metrics.jsonl, best.npz, last.npz, final.npz); "
+              "refused if it holds files")
+@click.option("--overwrite", is_flag=True, help="replace the run in a --out that holds one")
 @click.option("--test", is_flag=True, help="evaluate the best checkpoint on the test split at the end")
 @click.option("--json", "as_json", is_flag=True, help="end with one JSON line summarising the run")
 @click.pass_context
 @_library_errors
-def train_command(ctx, recipe, config, out, test, as_json, **options):
+def train_command(ctx, recipe, config, out, overwrite, test, as_json, **options):
     """Train a QRNN (reference settings and loss) on the exact engine or with Aer gradients."""
-    summary = train(_train_settings(ctx, recipe, options, config), out, test=test)
+    summary = train(_train_settings(ctx, recipe, options, config), out, overwrite=overwrite, test=test)
     _emit(summary, as_json)
     _exit_as_stopped(summary)
 
@@ -418,8 +425,10 @@ def sweep_command(out, grid, seeds, random, max_concurrent, address, target_loss
 
 
 @main.command("resume")
-@click.argument("checkpoint", type=click.Path(dir_okay=False))
-@click.option("--out", type=click.Path(file_okay=False), help="run folder (default: the checkpoint's)")
+@click.argument("checkpoint", type=click.Path())
+@click.option("--out", type=click.Path(file_okay=False),
+              help="run folder (default: the checkpoint's own; another must be new or empty)")
+@click.option("--overwrite", is_flag=True, help="replace the run in another --out that holds one")
 @click.option("--learning-rate", type=float, help="new learning rate from here on")
 @click.option("--batch-size", type=int, help="new batch size")
 @click.option("--steps", type=int, help="new total number of steps")
@@ -440,7 +449,8 @@ def sweep_command(out, grid, seeds, random, max_concurrent, address, target_loss
 @click.option("--json", "as_json", is_flag=True, help="end with one JSON line summarising the run")
 @_library_errors
 def resume_command(checkpoint, out, as_json, **options):
-    """Continue a training run exactly from its checkpoint."""
+    """Continue a training run exactly from CHECKPOINT: a run folder (its newest checkpoint) or a
+    checkpoint file."""
     summary = resume(checkpoint, out, **options)
     _emit(summary, as_json)
     _exit_as_stopped(summary)

@@ -4,7 +4,7 @@ The loop (:func:`qrnn_qiskit.training.loop.fit`) calls, on every callback in ord
 ``on_train_start(state)``, ``on_step(state)`` after each optimiser step,
 ``on_validation(state, record, improved, batch)`` after each validation and
 ``on_train_end(state, summary)`` once, also after Ctrl-C. A run folder is written by
-:class:`CheckpointWriter` (``config.json``, ``best.npz``, ``final.npz``), :class:`MetricsWriter`
+:class:`CheckpointWriter` (``config.json``, ``best.npz``, ``last.npz``, ``final.npz``), :class:`MetricsWriter`
 (``metrics.jsonl``) and :class:`TensorBoardWriter`; :class:`ConsoleProgress` and :class:`ShowSamples`
 talk to a person. Subclass :class:`Callback` for your own (early stopping: set ``state.stop``).
 """
@@ -45,10 +45,14 @@ class Callback:
 
 class CheckpointWriter(Callback):
     """``config.json`` at the start (a resumed run: only into a new folder), ``best.npz`` on each
-    improvement, ``final.npz`` at the end."""
+    improvement, ``last.npz`` at the start, every ``checkpoint_every`` steps or
+    ``checkpoint_seconds`` seconds (whichever comes first) and at the end, and ``final.npz`` at the
+    end (after a signal or a divergence too: the last finite state). Every write is atomic, so a
+    kill loses at most one interval and never leaves a half-written file."""
 
     def __init__(self, out: str | Path) -> None:
         self.out = Path(out)
+        self._written = (0, 0.0)  # (step, time) of the last last.npz
 
     def on_train_start(self, state) -> None:
         path = self.out / "config.json"
@@ -61,6 +65,17 @@ class CheckpointWriter(Callback):
             if state.resumed_from is not None:
                 document["resumed_from"] = state.resumed_from
             atomic_write_text(path, json.dumps(document, indent=1))
+        self._write_last(state)  # the newest checkpoint from the start: a resumed folder's older final is not
+
+    def on_step(self, state) -> None:
+        run = state.settings.run
+        step, when = self._written
+        if state.step - step >= run.checkpoint_every or time.perf_counter() - when >= run.checkpoint_seconds:
+            self._write_last(state)
+
+    def _write_last(self, state) -> None:
+        save_checkpoint(self.out / "last.npz", state.to_checkpoint("last"))
+        self._written = (state.step, time.perf_counter())
 
     def on_validation(self, state, record, improved, batch) -> None:
         if improved:
@@ -68,6 +83,7 @@ class CheckpointWriter(Callback):
 
     def on_train_end(self, state, summary) -> None:
         save_checkpoint(self.out / "final.npz", state.to_checkpoint("final"))
+        self._write_last(state)
 
 
 class MetricsWriter(Callback):
@@ -166,6 +182,8 @@ class ConsoleProgress(Callback):
     def on_train_end(self, state, summary) -> None:
         if state.stopped in ("interrupted", "terminated"):
             self._line(f"{state.stopped} at step {state.step}; writing final.npz (qrnn resume continues it)")
+        elif state.stopped == "diverged":
+            self._line(f"diverged at step {state.step + 1}; writing the last finite state (step {state.step})")
         elif self._open:
             self._line("")
 

@@ -17,6 +17,7 @@ Ray workers' (:mod:`~qrnn_qiskit.training.distributed`) and Aer's (composed in
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import threading
 import time
@@ -91,14 +92,54 @@ def exact_objective(state: TrainState, gradient: Callable | None = None) -> Exac
                           loss=state.settings.optimizer.loss, clip=state.settings.optimizer.grad_clip)
 
 
-def _train_step(state: TrainState, objective: Objective) -> None:
-    optimizer = state.optimizer
-    objective.start(state.dataset.batch(state.settings.data.batch_size, state.rng, "train"))
+class _Diverged(Exception):
+    """The loss, the gradient or the parameters became NaN or infinite during a step."""
+
+
+def _finite(objective: Objective) -> Callable:
+    """``objective`` as a function that raises :class:`_Diverged` instead of returning (or being
+    called with) non-finite numbers."""
+
+    def call(values: np.ndarray) -> tuple[float, np.ndarray]:
+        if not np.all(np.isfinite(values)):
+            raise _Diverged("parameters")
+        loss, grad = objective(values)
+        if not math.isfinite(loss):
+            raise _Diverged(f"loss {loss}")
+        if not np.all(np.isfinite(grad)):
+            raise _Diverged("gradient")
+        return loss, grad
+
+    return call
+
+
+def _optimizer_step(state: TrainState, optimizer, objective: Callable) -> tuple[np.ndarray, float]:
     if optimizer.uses_closure:
-        state.parameters, state.last_loss = optimizer.step_closure(state.parameters, objective)
-    else:
-        state.last_loss, grad = objective(state.parameters)
-        state.parameters = optimizer.step(state.parameters, grad)
+        return optimizer.step_closure(state.parameters, objective)
+    loss, grad = objective(state.parameters)
+    return optimizer.step(state.parameters, grad), loss
+
+
+def _train_step(state: TrainState, objective: Objective) -> None:
+    """One optimiser step; on divergence the state is put back as it was before it (the last
+    finite parameters, moments and random streams) and the run stops (``stopped="diverged"``)."""
+    optimizer = state.optimizer
+    before = (state.parameters.copy(), {k: v.copy() for k, v in optimizer.state.items()}, state.rng.bit_generator.state,
+              state.last_loss)
+    objective.start(state.dataset.batch(state.settings.data.batch_size, state.rng, "train"))
+    finite = _finite(objective)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflowing step is caught below, not warned of
+            parameters, loss = _optimizer_step(state, optimizer, finite)
+        if not np.all(np.isfinite(parameters)):
+            raise _Diverged("parameters")
+    except _Diverged as exc:
+        state.parameters, moments, state.rng.bit_generator.state, state.last_loss = before
+        optimizer.load_state(moments)
+        state.stopped = "diverged"
+        state.diverged = {"step": state.step + 1, "what": str(exc)}
+        return
+    state.parameters, state.last_loss = parameters, loss
     state.step += 1
 
 
@@ -123,7 +164,9 @@ def fit(state: TrainState, callbacks: Sequence[Callback] = (), *, objective: Obj
     """Train ``state`` in place until ``steps``, a stop condition or Ctrl-C; returns the summary.
 
     Stops: ``stop_at_loss`` (a validation loss below it), ``timeout`` (seconds, earlier pieces
-    counted), a callback setting ``state.stop``, or Ctrl-C; ``state.stopped`` names which. In the
+    counted), a callback setting ``state.stop``, Ctrl-C or SIGTERM, or divergence (a NaN or infinite
+    loss, gradient or parameter: the state is put back to the step before, and the summary names
+    the step, ``diverged_at_step``); ``state.stopped`` names which. In the
     main thread Ctrl-C takes effect at the next step boundary (a second one at once), so the
     checkpoint it leaves resumes exactly; a KeyboardInterrupt raised by a callback also stops it.
     ``objective`` replaces the exact engine's on the whole batch (Aer shots, Ray workers);
@@ -156,6 +199,7 @@ def _summary(state: TrainState) -> dict:
         "seconds": round(seconds, 3),
         "seconds_per_step": round(seconds / max(state.step, 1), 4),
         "stopped": state.stopped,
+        **({"diverged_at_step": state.diverged["step"], "diverged": state.diverged["what"]} if state.diverged else {}),
         "model": state.settings.model.kind,
         "num_parameters": state.config.num_parameters,
     }
@@ -166,6 +210,8 @@ def _loop(state: TrainState, objective: Objective, callbacks, fixed, interrupted
     run = state.settings.run
     while state.step < run.steps and not state.stop and not interrupted.is_set():
         _train_step(state, objective)
+        if state.stopped == "diverged":
+            return
         for callback in callbacks:
             callback.on_step(state)
         if state.step % run.validate_every == 0 or state.step == run.steps:

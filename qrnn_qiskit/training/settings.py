@@ -169,6 +169,10 @@ class RunSettings:
     validate_every: int = _option(10, "steps between validations (and best-checkpoint updates)")
     stop_at_loss: float | None = _option(None, "stop once the validation loss falls below this", type=float)
     timeout: float | None = _option(None, "stop after this many seconds (a resumed run counts its earlier time)", type=float)
+    checkpoint_every: int = _option(100, "write last.npz, a resumable checkpoint, every this many steps "
+                                    "(or sooner, by --checkpoint-seconds)")
+    checkpoint_seconds: float = _option(60.0, "write last.npz at least this often, in seconds of training",
+                                        type=float)
     tensorboard: bool = _option(False, "also write TensorBoard event files (tensorboard extra)")
     backend: str = _option("exact", "exact engine, or gradients from Aer shots of the real circuits", choices=BACKENDS)
     engine: str = _option("cpu", "exact engine path: compiled CPU kernels, the numpy reference, or CUDA kernels on a GPU "
@@ -194,7 +198,10 @@ class RunSettings:
     def __post_init__(self) -> None:
         for name, allowed in (("backend", BACKENDS), ("gradient", GRADIENTS), ("device", DEVICES)):
             _choice(name, getattr(self, name), allowed)
-        _positive_ints(self, ("steps", "validate_every", "shots", "workers"))
+        _positive_ints(self, ("steps", "validate_every", "shots", "workers", "checkpoint_every"))
+        if isinstance(self.checkpoint_seconds, bool) or not isinstance(self.checkpoint_seconds, (int, float)) or \
+                not (self.checkpoint_seconds > 0 and math.isfinite(self.checkpoint_seconds)):
+            raise ValueError(f"checkpoint_seconds must be positive seconds, got {self.checkpoint_seconds!r}.")
         if self.noise is not None and not is_backend_name(self.noise):
             rates = parse_noise(self.noise)  # checked here; a backend's is read when the model is known
             object.__setattr__(self, "noise", rates.rates() or "none")

@@ -41,6 +41,7 @@ class TrainState:
     stopped: str | None = None
     stop: bool = False  # a callback sets it to end the run after the current step
     resumed_from: dict | None = None
+    diverged: dict | None = None  # {"step": the step that diverged, "what": what became non-finite}
     noise: NoiseSpec | None = None  # the run's noise, resolved for its model (from a backend: read once)
     started: float = field(default_factory=time.perf_counter)
 

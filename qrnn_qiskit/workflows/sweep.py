@@ -39,6 +39,7 @@ from qrnn_qiskit.core.errors import QRNNError
 from qrnn_qiskit.core.io import atomic_write_text
 from qrnn_qiskit.training.distributed import connect_ray, one_kernel_thread
 from qrnn_qiskit.training.plot import read_metrics
+from qrnn_qiskit.training.runfolder import CHECKPOINTS
 from qrnn_qiskit.training.settings import TrainSettings
 from qrnn_qiskit.workflows.train import resume, train
 
@@ -168,10 +169,10 @@ def _run_trial(settings_dict: dict, folder: str, single_thread: bool) -> dict:
     if single_thread:  # a Ray task holds one CPU
         one_kernel_thread(settings.run.engine)
     path = Path(folder)
-    if (path / "final.npz").is_file():
-        summary = resume(path / "final.npz", path, callbacks=[])
-    else:
-        summary = train(settings, path, callbacks=[])
+    if any((path / name).is_file() for name in CHECKPOINTS):  # a trial stopped early: its newest checkpoint
+        summary = resume(path, callbacks=[])
+    else:  # new, or stopped before its first checkpoint: nothing in it to keep
+        summary = train(settings, path, overwrite=True, callbacks=[])
     if summary["stopped"] not in ("interrupted", "terminated"):
         atomic_write_text(path / "summary.json", json.dumps(summary, default=str))
     return summary

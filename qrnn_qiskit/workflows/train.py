@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qrnn_qiskit.core.errors import CheckpointError
 from qrnn_qiskit.evaluation.exact import evaluate_exact
 from qrnn_qiskit.models.checkpoint import load_checkpoint
 from qrnn_qiskit.runners.aer import AerRunner
@@ -24,6 +25,7 @@ from qrnn_qiskit.training.callbacks import (
 )
 from qrnn_qiskit.training.distributed import DataParallelObjective
 from qrnn_qiskit.training.loop import exact_objective, fit
+from qrnn_qiskit.training.runfolder import checkpoints_in, newest_checkpoint, run_folder, trim_metrics
 from qrnn_qiskit.training.settings import TrainSettings
 from qrnn_qiskit.training.state import TrainState
 
@@ -32,29 +34,32 @@ __all__ = ["resume", "train"]
 logger = logging.getLogger("qrnn_qiskit")
 
 
-def train(settings: TrainSettings, out: str | Path = "runs/qrnn", *, test: bool = False,
+def train(settings: TrainSettings, out: str | Path = "runs/qrnn", *, overwrite: bool = False, test: bool = False,
           callbacks: Sequence[Callback] | None = None) -> dict:
     """Train a model into the run folder ``out``; returns the summary (best validation loss,
     steps, seconds, why it stopped, checkpoint paths, and with ``test`` the best checkpoint's test
     figures).
 
-    The run folder (``config.json``, ``metrics.jsonl``, ``best.npz``, ``final.npz``, TensorBoard
-    events with ``tensorboard``) is always written; ``callbacks`` are added after those
+    The run folder (``config.json``, ``metrics.jsonl``, ``best.npz``, ``last.npz``, ``final.npz``,
+    TensorBoard events with ``tensorboard``) is always written; ``callbacks`` are added after those
     writers, and ``None`` means a progress bar and sample display on standard error
-    (``[]`` for silence).
+    (``[]`` for silence). A folder with files in it is refused unless ``overwrite`` (its run
+    files are replaced); a folder another process trains into is always refused.
 
     Raises:
         ValueError: for invalid settings.
         DatasetError: when the dataset's files are missing or malformed.
+        RunFolderError: for a folder in use or not empty.
     """
     dataset = settings.load_dataset()
-    return _run(TrainState.initial(settings, dataset), Path(out), test, callbacks)
+    return _run(TrainState.initial(settings, dataset), Path(out), test, callbacks, overwrite=overwrite)
 
 
 def resume(
     checkpoint: str | Path,
     out: str | Path | None = None,
     *,
+    overwrite: bool = False,
     learning_rate: float | None = None,
     batch_size: int | None = None,
     steps: int | None = None,
@@ -71,8 +76,12 @@ def resume(
     test: bool = False,
     callbacks: Sequence[Callback] | None = None,
 ) -> dict:
-    """Continue a run from its ``final.npz`` or ``best.npz`` (same trajectory unless overridden)
-    into ``out`` (default: the checkpoint's folder).
+    """Continue a run (same trajectory unless overridden) from ``checkpoint``: a run folder (its
+    newest checkpoint of ``final.npz``, ``last.npz`` and ``best.npz``) or one of those files.
+
+    It writes into the checkpoint's own folder (``out`` left out or the same), whose
+    ``metrics.jsonl`` is cut back to the resumed step, or into a new, empty ``out`` (``overwrite``:
+    one whose run files may be replaced), which starts with the earlier metrics up to that step.
 
     A new ``learning_rate`` holds from here on (schedule entries already passed are dropped). A
     new ``validation_size`` (0 for the whole split) changes only how the best checkpoint is
@@ -85,41 +94,71 @@ def resume(
     Raises:
         ValueError: for a checkpoint that was not written by a training run, or ``steps`` below the
             step it was written at.
+        CheckpointError: for a missing or unreadable checkpoint (naming the folder's others).
+        RunFolderError: for an ``out`` in use by another process, or holding another run.
     """
-    ck = load_checkpoint(checkpoint)
-    if "rng_state" not in ck.meta or "settings" not in ck.meta:
-        raise ValueError(f"{checkpoint} was not written by a training run (qrnn train); it cannot be resumed.")
-    if steps is not None and steps < int(ck.meta["step"]):
-        raise ValueError(f"steps (--steps) is the run's new total, and {checkpoint} is at step {ck.meta['step']}: "
-                         f"got {steps}. Give a total of at least {ck.meta['step']}.")
-    settings = TrainSettings.from_dict(ck.meta["settings"])
+    checkpoint, ck = _resume_source(checkpoint)
     pairs = (("learning_rate", learning_rate), ("batch_size", batch_size), ("steps", steps), ("timeout", timeout),
              ("stop_at_loss", stop_at_loss),
              ("validation_size", validation_size), ("workers", workers), ("address", address), ("engine", engine),
              ("precision", precision), ("neuron_mode", neuron_mode), ("unscored", unscored), ("noise", noise))
-    overrides = {k: v for k, v in pairs if v is not None}
-    schedule = settings.optimizer.lr_schedule
-    if learning_rate is not None and schedule:
-        overrides["lr_schedule"] = [entry for entry in schedule if entry[0] > int(ck.meta["step"])] or None
-    settings = settings.replace(**overrides)
+    settings = _resumed_settings(checkpoint, ck, {k: v for k, v in pairs if v is not None})
     state = TrainState.from_checkpoint(ck, settings, settings.load_dataset())
-    return _run(state, Path(out) if out is not None else Path(checkpoint).parent, test, callbacks)
+    own = checkpoint.parent
+    target = Path(out) if out is not None else own
+    continuing = target.resolve() == own.resolve()
+    return _run(state, target, test, callbacks, overwrite=overwrite, continuing=continuing, source=own)
 
 
-def _run(state: TrainState, out: Path, test: bool, callbacks: Sequence[Callback] | None) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
-    writers: list[Callback] = [CheckpointWriter(out), MetricsWriter(out)]
-    if state.settings.run.tensorboard:
-        writers.append(TensorBoardWriter(out))
-    extra = [ConsoleProgress(), ShowSamples()] if callbacks is None else list(callbacks)
-    objective = _objective(state)
-    try:
-        summary = fit(state, writers + extra, objective=objective)
-    finally:  # Ctrl-C and failures too: no Ray workers are left behind
-        getattr(objective, "close", lambda: None)()
-    summary.update({"checkpoints": {"best": str(out / "best.npz"), "final": str(out / "final.npz")},
+def _resumed_settings(checkpoint: Path, ck, overrides: dict) -> TrainSettings:
+    """The settings of the run ``ck`` continues, with ``overrides``."""
+    if "rng_state" not in ck.meta or "settings" not in ck.meta:
+        raise ValueError(f"{checkpoint} was not written by a training run (qrnn train); it cannot be resumed.")
+    steps = overrides.get("steps")
+    if steps is not None and steps < int(ck.meta["step"]):
+        raise ValueError(f"steps (--steps) is the run's new total, and {checkpoint} is at step {ck.meta['step']}: "
+                         f"got {steps}. Give a total of at least {ck.meta['step']}.")
+    settings = TrainSettings.from_dict(ck.meta["settings"])
+    schedule = settings.optimizer.lr_schedule
+    if overrides.get("learning_rate") is not None and schedule:
+        overrides["lr_schedule"] = [entry for entry in schedule if entry[0] > int(ck.meta["step"])] or None
+    return settings.replace(**overrides)
+
+
+def _resume_source(checkpoint: str | Path):
+    """The checkpoint file to resume from (a run folder's newest) and its contents."""
+    path = Path(checkpoint)
+    if path.is_dir():
+        path, ck = newest_checkpoint(path)
+        logger.info("resuming %s (step %s)", path, ck.meta.get("step"))
+        return path, ck
+    if not path.exists():
+        others = checkpoints_in(path.parent) if path.parent.is_dir() else ""
+        hint = f" {path.parent} holds {others}: `qrnn resume {path.parent}` continues from the newest." if others else ""
+        raise CheckpointError(f"No checkpoint at {path}.{hint}")
+    return path, load_checkpoint(path)
+
+
+def _run(state: TrainState, out: Path, test: bool, callbacks: Sequence[Callback] | None, *, overwrite: bool = False,
+         continuing: bool = False, source: Path | None = None) -> dict:
+    with run_folder(out, overwrite=overwrite, continuing=continuing):
+        writers: list[Callback] = [CheckpointWriter(out), MetricsWriter(out)]
+        if state.settings.run.tensorboard:
+            writers.append(TensorBoardWriter(out))
+        extra = [ConsoleProgress(), ShowSamples()] if callbacks is None else list(callbacks)
+        objective = _objective(state)
+        if source is not None:  # no metrics line twice: the resumed step's successors go
+            dropped = trim_metrics(source / "metrics.jsonl", out / "metrics.jsonl", state.step)
+            if dropped:
+                logger.info("metrics.jsonl: %d line(s) after step %d (or unreadable) dropped", dropped, state.step)
+        try:
+            summary = fit(state, writers + extra, objective=objective)
+        finally:  # Ctrl-C and failures too: no Ray workers are left behind
+            getattr(objective, "close", lambda: None)()
+    summary.update({"checkpoints": {"best": str(out / "best.npz"), "last": str(out / "last.npz"),
+                                    "final": str(out / "final.npz")},
                     "out": str(out), "backend": state.settings.run.backend})
-    if test:
+    if test and (out / "best.npz").is_file():  # none: stopped (diverged, interrupted) before a validation
         best = load_checkpoint(out / "best.npz")
         figures = evaluate_exact(best.config, best.parameters, state.dataset, split="test", seed=state.settings.run.seed,
                                  engine=state.engine_spec)

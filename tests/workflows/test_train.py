@@ -165,7 +165,8 @@ def test_fixed_validation_set(tmp_path):
     assert config["settings"]["validation_size"] == 0 and config["resumed_from"]["step"] == 4
     assert config["resumed_from"]["settings"]["validation_size"] is None
     switched = [json.loads(line) for line in (tmp_path / "switched" / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in switched] == [6]
+    # a new folder starts with the run's history up to the resumed step, then goes on
+    assert [r["step"] for r in switched] == [2, 4, 6] and switched[:2] == runs["random"]
     assert summary["best_validation_loss"] == pytest.approx(switched[-1]["validation_loss"], abs=1e-15)
     with pytest.raises(ValueError, match="validation_size must be 0"):
         train(TrainSettings(**base, validation_size=-1), tmp_path / "bad")
