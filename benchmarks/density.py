@@ -34,7 +34,7 @@ import numpy as np
 from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.core.noise import NoiseSpec
 from qrnn_qiskit.engine import ExactEngine
-from qrnn_qiskit.engine.backends.density import density_bytes
+from qrnn_qiskit.engine.memory import density_bytes
 from qrnn_qiskit.engine.spec import EngineSpec
 
 # per-neuron rates of the order of what noise_from_backend reads off fake_torino for small models

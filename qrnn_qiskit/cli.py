@@ -197,11 +197,13 @@ def datasets_command(ctx, data_dir):
               help="folder to download into (default: $QRNN_DATA_DIR, else ~/.cache/qrnn-qiskit/data)")
 @click.option("--mirror", help="base URL holding every file flat (default: the reference repository and the MNIST mirror)")
 @click.option("--timeout", type=float, default=_default(fetch, "timeout"), show_default=True,
-              help="seconds to wait for a server")
+              help="seconds to wait for each read from a server")
+@click.option("--total-timeout", type=float, default=_default(fetch, "total_timeout"), show_default=True,
+              help="seconds a file's whole download may take")
 @_library_errors
-def fetch_command(name, dir, mirror, timeout):
+def fetch_command(name, dir, mirror, timeout, total_timeout):
     """Download and check the data files of dataset NAME (or `all`)."""
-    paths = fetch(name, dir, mirror=mirror, timeout=timeout)
+    paths = fetch(name, dir, mirror=mirror, timeout=timeout, total_timeout=total_timeout)
     folder = paths[0].parent if paths else "(nothing to fetch: this dataset is generated or bundled)"
     click.echo(f"{len(paths)} file(s) checked in {folder}")
 
@@ -212,14 +214,15 @@ def fetch_command(name, dir, mirror, timeout):
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="checkpoint to write (default FILE stem + .qrnn.npz)")
 @click.option("--order", "-k", type=int, default=None,
               help="neuron order (default: the .tar's stored arguments or the .npz's sidecar .json, else 2)")
+@click.option("--overwrite", is_flag=True, help="replace an existing output checkpoint")
 @_library_errors
-def import_reference(file, output, order):
+def import_reference(file, output, order, overwrite):
     """Convert a model trained by the reference PyTorch implementation to a qrnn-qiskit checkpoint.
 
     FILE is an .npz of its state dict (with an optional sidecar .json of settings), or one of its
     checkpoint .tar files (needs the torch extra; read with weights_only, never unpickled freely).
     """
-    path = import_file(file, output, order=order)
+    path = import_file(file, output, order=order, overwrite=overwrite)
     cfg = load_checkpoint(path).config
     click.echo(f"wrote {path}: I={cfg.input_width} W={cfg.workspace} S={cfg.stages} order={cfg.order} "
                f"degree={cfg.degree}, {cfg.num_parameters} parameters")

@@ -51,6 +51,10 @@ __all__ = ["QRNNConfig", "NeuronSpec", "Stage", "check_parameters", "check_token
            "num_parameters"]
 
 _MAX_LANES = 24
+#: work stages and neuron order beyond any QRNN of the paper by far (it uses S <= 4, k <= 3); a
+#: k-th order neuron's activation is tan**(2**k), which overflows a float long before k = 16
+_MAX_STAGES = 256
+_MAX_ORDER = 16
 
 
 def num_neuron_weights(num_sources: int, degree: int) -> int:
@@ -64,11 +68,13 @@ def num_parameters(input_width: int, workspace: int, stages: int, degree: int) -
     return (workspace + stages * workspace + input_width) * (1 + d) + stages * workspace
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
+def _check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}.")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {value}.")
     return int(value)
 
 
@@ -208,8 +214,8 @@ class QRNNConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_width", _check_int("input_width", self.input_width, 1))
         object.__setattr__(self, "workspace", _check_int("workspace", self.workspace, 1))
-        object.__setattr__(self, "stages", _check_int("stages", self.stages, 0))
-        object.__setattr__(self, "order", _check_int("order", self.order, 1))
+        object.__setattr__(self, "stages", _check_int("stages", self.stages, 0, _MAX_STAGES))
+        object.__setattr__(self, "order", _check_int("order", self.order, 1, _MAX_ORDER))
         object.__setattr__(self, "degree", _check_int("degree", self.degree, 1))
         if isinstance(self.bias, bool) or not isinstance(self.bias, (int, float, np.floating)):
             raise TypeError(f"bias must be a real number, got {type(self.bias).__name__}.")

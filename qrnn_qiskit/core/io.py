@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import zipfile
@@ -57,10 +58,46 @@ def read_npz(path: Path, what: str, error: type[Exception] = CheckpointError) ->
         raise error(
             f"{path} is not a {kind}: a {what} is an .npz archive, and this file is not one (it starts with {magic!r})."
         )
+    _check_headers(path, what, error)
     try:
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
     except ValueError:  # object arrays: never loaded, and numpy's advice to allow pickles is not passed on
         raise error(f"{path} is not a {what} of plain arrays: it holds pickled objects, which are never loaded.") from None
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise error(f"{path} is not a readable {what} (truncated or damaged .npz archive: {exc}).") from exc
+
+
+#: deflate cannot expand data more than about 1032-fold; a member claiming more is forged
+_MAX_EXPANSION = 1100
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _check_headers(path: Path, what: str, error: type[Exception]) -> None:
+    """Read every array's header (shape, dtype) before any data, and refuse an array whose claimed
+    size its archive member cannot hold: a forged header would otherwise allocate that size."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                limit = info.file_size
+                if info.compress_type != zipfile.ZIP_STORED:
+                    limit = min(limit, info.compress_size * _MAX_EXPANSION + 2**20)
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    read_header = _HEADER_READERS.get(version)
+                    if read_header is None:
+                        continue  # a newer header version: np.load checks it
+                    shape, _, dtype = read_header(member)
+                if dtype.hasobject:
+                    continue  # refused by np.load below without reading it
+                claimed = math.prod(shape) * dtype.itemsize
+                if claimed > limit:
+                    raise error(
+                        f"{path} is not a readable {what}: its array {info.filename[:-4]!r} claims shape {shape} "
+                        f"({claimed:,} bytes of {dtype}), but its archive member holds {info.file_size:,} bytes. "
+                        "The file is damaged or forged; nothing was allocated."
+                    )
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
         raise error(f"{path} is not a readable {what} (truncated or damaged .npz archive: {exc}).") from exc

@@ -31,6 +31,10 @@ _SPELLING = re.compile(r"^(postselect|rus|amplify|keep)(?::(-?\d+))?$")
 DEFAULT_USES = 5
 
 
+#: the largest amplify:L (uses of each level's attempt) and rus:R (retries) accepted
+MAX_USES = 99
+MAX_RETRIES = 64
+
 @dataclass(frozen=True)
 class NeuronMode:
     """A neuron mode: ``kind`` (``"postselect"``, ``"rus"``, ``"amplify"`` or ``"keep"``),
@@ -65,6 +69,11 @@ class NeuronMode:
             raise ValueError(
                 f"amplify needs an odd number L >= 3 of uses of each level's attempt, got amplify:{self.uses}; "
                 "for example amplify:3, amplify:5 or amplify:7."
+            )
+        if self.uses > MAX_USES or self.retries > MAX_RETRIES:
+            raise ValueError(
+                f"{self} is beyond what the circuits and the engine build: amplify:L takes L up to {MAX_USES} (each "
+                f"level's gates grow L-fold, per level) and rus:R up to {MAX_RETRIES} retries."
             )
         object.__setattr__(self, "retries", int(self.retries))
         object.__setattr__(self, "uses", int(self.uses))

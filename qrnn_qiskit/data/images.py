@@ -15,6 +15,7 @@ from qrnn_qiskit.core import optionals
 from qrnn_qiskit.core.errors import DatasetError
 from qrnn_qiskit.data.base import SPLITS, Labelled, SequenceBatch, bits_to_tokens, label_word_tokens, split_indices
 from qrnn_qiskit.data.cache import default_data_dir
+from qrnn_qiskit.data.stamps import check_stamp
 
 __all__ = ["MNISTCsv", "MNISTFeatures", "MNISTIdx", "SklearnDigits", "require_dir"]
 
@@ -168,6 +169,7 @@ def _read_int_csv(path: Path, width: int, maximum: int) -> np.ndarray:
             f"Missing data file {path}; expected the reference's csv.gz files there "
             "(`qrnn datasets fetch NAME --dir FOLDER` downloads them)."
         )
+    check_stamp(path)
     rows = []
     try:
         with gzip.open(path, "rt", newline="") as handle:
@@ -281,6 +283,7 @@ class MNISTIdx(_ImageSet):
 
 
 def _read_idx(path: Path, ndim: int) -> np.ndarray:
+    check_stamp(path)
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as handle:

@@ -29,7 +29,12 @@ from qrnn_qiskit.core.errors import DatasetError
 from qrnn_qiskit.core.io import read_npz
 from qrnn_qiskit.data.base import SPLITS, Dataset, Labelled, SequenceBatch, check_batch_size, split_indices
 
-__all__ = ["load_user_dataset", "is_user_dataset"]
+__all__ = ["load_user_dataset", "is_user_dataset", "MAX_TOKEN", "MAX_CLASSES"]
+
+#: a token is written onto at most 8 io qubits
+MAX_TOKEN = 255
+#: labels are written as tokens after the sequence; more classes than this is not a QRNN task
+MAX_CLASSES = 1024
 
 
 def is_user_dataset(name: str) -> bool:
@@ -84,7 +89,7 @@ def _read_csv(path: Path) -> dict[str, np.ndarray]:
                     rows.append([int(v) for v in row[2:]])
                 except ValueError as exc:
                     raise DatasetError(f"{path} line {number}: labels and tokens must be integers ({exc}).") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DatasetError(f"{path} is not a readable csv file: {exc}") from None
     if not rows:
         raise DatasetError(f"{path} holds no sequences.")
@@ -126,9 +131,18 @@ def _tokens(path: Path, array: np.ndarray, what: str, width: int | None) -> tupl
         np.issubdtype(array.dtype, np.floating) and np.all(np.isfinite(array)) and np.all(array == np.round(array))
     ):
         raise DatasetError(f"{path}: '{what}' must be integer tokens, got dtype {array.dtype}.")
+    if array.dtype.kind == "u" and array.size and array.max() > MAX_TOKEN:
+        raise DatasetError(f"{path}: '{what}' holds token {array.max()}; tokens are at most {MAX_TOKEN} (8 bits).")
+    if array.dtype.kind == "f" and array.size and np.abs(array).max() > MAX_TOKEN:
+        raise DatasetError(f"{path}: '{what}' holds token {np.abs(array).max():g}; tokens are 0..{MAX_TOKEN} (8 bits).")
     array = array.astype(np.int64)
     if array.min() < 0:
         raise DatasetError(f"{path}: '{what}' holds negative tokens (smallest {array.min()}); tokens are 0..2**I - 1.")
+    if array.max() > MAX_TOKEN:
+        raise DatasetError(
+            f"{path}: '{what}' holds token {array.max()} ({int(array.max()).bit_length()} bits); a token has at most 8 "
+            f"bits (0..{MAX_TOKEN}), one per io qubit. Split wider values into several steps."
+        )
     width = max(1, int(array.max()).bit_length()) if width is None else width
     if array.max() >= 1 << width:
         raise DatasetError(
@@ -141,10 +155,16 @@ def _tokens(path: Path, array: np.ndarray, what: str, width: int | None) -> tupl
 def _width(path: Path, arrays: dict) -> int | None:
     if "input_width" not in arrays:
         return None
-    width = int(np.asarray(arrays["input_width"]).reshape(-1)[0])
-    if not 1 <= width <= 8:
-        raise DatasetError(f"{path}: input_width must be 1..8 bits per token, got {width}.")
-    return width
+    return _small_int(path, arrays, "input_width", 1, 8)
+
+
+def _small_int(path: Path, arrays: dict, name: str, low: int, high: int) -> int:
+    """The one integer in ``arrays[name]``, within ``[low, high]``."""
+    value = np.asarray(arrays[name]).reshape(-1)
+    if value.size != 1 or value.dtype.kind not in "iu" or not low <= int(value[0]) <= high:
+        raise DatasetError(f"{path}: '{name}' must be one integer from {low} to {high}, got {value[:4]!r} "
+                           f"(dtype {value.dtype}).")
+    return int(value[0])
 
 
 class UserSequences(Dataset):
@@ -197,7 +217,10 @@ class UserLabelled(Labelled):
                 f"{path}: 'labels' must be one integer per sequence ({sequences.shape[0]}), got dtype {labels.dtype} "
                 f"and shape {labels.shape}."
             )
-        classes = int(np.asarray(arrays["num_classes"]).reshape(-1)[0]) if "num_classes" in arrays else int(labels.max()) + 1
+        if labels.size and labels.max() >= MAX_CLASSES:
+            raise DatasetError(f"{path}: 'labels' holds label {labels.max()}; at most {MAX_CLASSES} classes are supported.")
+        classes = _small_int(path, arrays, "num_classes", 2, MAX_CLASSES) if "num_classes" in arrays else \
+            int(labels.max()) + 1
         if labels.min() < 0 or labels.max() >= classes or classes < 2:
             raise DatasetError(
                 f"{path}: labels must lie in 0..{classes - 1} (num_classes={classes}, at least 2), got labels in "

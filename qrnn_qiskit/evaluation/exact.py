@@ -8,7 +8,7 @@ import numpy as np
 from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.core.noise import NoiseSpec
 from qrnn_qiskit.data.base import Dataset, SequenceBatch
-from qrnn_qiskit.engine.backends.density import density_bytes
+from qrnn_qiskit.engine.memory import check_memory, density_bytes
 from qrnn_qiskit.engine.results import reference_loss
 from qrnn_qiskit.engine.spec import EngineSpec
 from qrnn_qiskit.models.classical import check_loss
@@ -71,14 +71,14 @@ def evaluate_exact(
     engine = make_engine(config, engine=spec)
     data = batch if batch is not None else dataset.split(split)
     inputs, targets = data.engine_arrays()
+    _check_size(config, spec, min(chunk, inputs.shape[0]), inputs.shape[1], trajectories)
     sums, log_acceptance = _accumulate(engine, spec, parameters, dataset, inputs, targets, chunk, loss, unscored,
                                        trajectories, np.random.default_rng(seed))
     result = _figures(dataset, split if batch is None else "batch", inputs.shape[0], sums, log_acceptance)
     result.update(neuron_mode=str(spec.neuron_mode), unscored=unscored if trajectories is not None else spec.unscored)
     if spec.noise is not None:
         result["noise"] = spec.noise.to_dict()
-    if trajectories is not None:
-        result["trajectories"] = int(trajectories)
+    result.update({"trajectories": int(trajectories)} if trajectories is not None else {})
     return result
 
 
@@ -196,6 +196,14 @@ def check_unscored(unscored: str) -> None:
     """Raises ValueError unless ``unscored`` is one of :data:`UNSCORED`."""
     if unscored not in UNSCORED:
         raise ValueError(f"unscored must be one of {', '.join(UNSCORED)}, got {unscored!r}.")
+
+
+def _check_size(config, spec: EngineSpec, batch: int, steps: int, trajectories: int | None) -> None:
+    """The engine's memory for one chunk, refused before anything of that size is allocated."""
+    if isinstance(config, QRNNConfig):
+        check_memory(config, batch, steps, density=spec.mixed, complex_amplitudes=spec.complex_amplitudes, block=1,
+                     trajectories=trajectories, gradient=False, path=spec.backend,
+                     options="--trajectories or the model (I+W)" if trajectories else "the model (I+W)")
 
 
 def _check_options(config, dataset, unscored, trajectories) -> None:

@@ -72,7 +72,10 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise CheckpointError(f"{path} has an unreadable metadata block: {exc}") from exc
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path} is not a qrnn-qiskit checkpoint: its meta is a JSON {type(meta).__name__}, "
+                              "not an object.")
+    if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a qrnn-qiskit checkpoint (format {meta.get('format')!r}).")
     version = meta.get("version")
     if not isinstance(version, int) or version > VERSION:
@@ -80,6 +83,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             f"{path} has checkpoint version {version!r}; this qrnn-qiskit reads versions up to "
             f"{VERSION}. Upgrade qrnn-qiskit to read it."
         )
+    _check_meta(path, meta)
     try:
         config = config_from_dict(meta["model"])
         params = config.validate_parameters(arrays.pop("parameters"))
@@ -87,3 +91,37 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise CheckpointError(f"{path} has an inconsistent model description: {exc}") from exc
     state = {name[len("state/") :]: value for name, value in arrays.items() if name.startswith("state/")}
     return Checkpoint(config=config, parameters=params, meta=meta, state=state)
+
+
+#: the largest step count a checkpoint may claim (a training run of 10^9 steps is years)
+MAX_STEP = 10**9
+#: the fields a training run writes, each with what a checkpoint may hold there
+_OBJECTS = ("model", "settings", "rng_state", "validation_rng_state", "validation", "reference_settings")
+
+
+def _check_meta(path: Path, meta: dict) -> None:
+    """Refuse meta fields of the wrong type or out of range, naming the field and what is expected."""
+
+    def bad(name: str, expected: str) -> CheckpointError:
+        return CheckpointError(f"{path} has a damaged checkpoint: meta field {name!r} is {meta[name]!r:.80}; "
+                               f"expected {expected}.")
+
+    for name in _OBJECTS:
+        if name in meta and not isinstance(meta[name], dict):
+            raise bad(name, "a JSON object")
+    if "model" not in meta:
+        raise CheckpointError(f"{path} has a damaged checkpoint: its meta has no 'model' field.")
+    step = meta.get("step", 0)
+    if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= MAX_STEP:
+        raise bad("step", f"an integer from 0 to {MAX_STEP}")
+    seconds = meta.get("seconds", 0.0)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < float("inf"):
+        raise bad("seconds", "a finite number of seconds >= 0")
+    best = meta.get("best_validation_loss", float("inf"))
+    if isinstance(best, bool) or not isinstance(best, (int, float)) or best != best:
+        raise bad("best_validation_loss", "a number (Infinity before the first validation), not NaN")
+    for name in ("dataset", "kind", "source"):
+        if meta.get(name) is not None and not isinstance(meta[name], str):
+            raise bad(name, "a string")
+    if meta.get("noise") is not None and not isinstance(meta["noise"], dict):
+        raise bad("noise", "a JSON object or null")

@@ -154,14 +154,26 @@ def import_reference_npz(path: str | os.PathLike, *, order: int | None = None) -
             settings = json.loads(sidecar.read_text(encoding="utf-8"))
         except ValueError as exc:
             raise CheckpointError(f"The sidecar {sidecar} is not valid JSON: {exc}") from exc
+        if not isinstance(settings, dict):
+            raise CheckpointError(f"The sidecar {sidecar} holds a JSON {type(settings).__name__}; expected an object "
+                                  "of the reference's settings (order, initial_bias, dataset).")
     if order is None:
-        order = int(settings.get("order", 2))
-    bias = float(settings.get("initial_bias", math.pi / 2))
+        order = _sidecar_number(sidecar, settings, "order", 2, int)
+    bias = _sidecar_number(sidecar, settings, "initial_bias", math.pi / 2, float)
     config, params = state_dict_to_parameters(state, order=order, bias=bias)
     meta = {"source": str(path.name), "reference_settings": settings}
     if "dataset" in settings:
         meta["dataset"] = settings["dataset"]
     return Checkpoint(config=config, parameters=params, meta=meta)
+
+
+def _sidecar_number(sidecar: Path, settings: dict, name: str, default, kind):
+    value = settings.get(name, default)
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if not ok or (kind is int and (value != int(value) or not 1 <= value <= 16)):
+        expected = "an integer from 1 to 16" if kind is int else "a finite number"
+        raise CheckpointError(f"The sidecar {sidecar} has {name} {value!r}; expected {expected}.")
+    return kind(value)
 
 
 # Settings copied from the reference's argparse Namespace into the checkpoint's metadata.
@@ -301,18 +313,22 @@ def read_reference(path: str | os.PathLike, *, order: int | None = None) -> Chec
     return import_reference_npz(path, order=order)
 
 
-def import_reference(file: str | os.PathLike, output: str | os.PathLike | None = None, *, order: int | None = None) -> Path:
+def import_reference(file: str | os.PathLike, output: str | os.PathLike | None = None, *, order: int | None = None,
+                     overwrite: bool = False) -> Path:
     """Convert a model trained by the reference PyTorch implementation to a qrnn-qiskit checkpoint.
 
     ``file`` is an ``.npz`` of its state dict (with an optional sidecar ``.json`` of settings) or
     one of its checkpoint ``.tar`` files (torch extra; read with ``weights_only``, never unpickled
     freely). The checkpoint is written atomically to ``output`` (default: ``file`` with the suffix
-    ``.qrnn.npz``); returns its path.
+    ``.qrnn.npz``), which must not exist unless ``overwrite``; returns its path.
 
     Raises:
         CheckpointError: for missing, unsafe, damaged or inconsistent files.
+        FileExistsError: for an existing ``output`` without ``overwrite``.
         MissingOptionalDependency: for a ``.tar`` without the torch extra.
     """
-    checkpoint = read_reference(file, order=order)
     target = Path(output) if output is not None else Path(file).with_suffix(".qrnn.npz")
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} exists; pass overwrite=True to replace it, or another output (-o).")
+    checkpoint = read_reference(file, order=order)
     return save_checkpoint(target, checkpoint)

@@ -20,7 +20,7 @@ import numpy as np
 
 from qrnn_qiskit.core import optionals
 from qrnn_qiskit.core.io import atomic_write_text
-from qrnn_qiskit.engine.backends.density import density_bytes
+from qrnn_qiskit.engine.memory import density_bytes
 from qrnn_qiskit.models.checkpoint import save_checkpoint
 from qrnn_qiskit.models.registry import make_engine
 

@@ -181,19 +181,33 @@ def one_kernel_thread(engine: str) -> None:
 
 
 def _check_reachable(address: str) -> None:
-    """Fail fast on a ``HOST:PORT`` that nothing answers (Ray itself retries for minutes).
+    """Fail fast on a ``HOST:PORT`` that nothing answers, or that answers but is not Ray (Ray
+    itself retries for minutes). Ray's head and client ports speak gRPC, that is HTTP/2: sent the
+    HTTP/2 connection preface, a gRPC server answers with a SETTINGS frame (type 4).
 
     Raises:
         ValueError: for an address that is not ``HOST:PORT``.
-        QRNNError: when nothing accepts a connection there within 5 seconds.
+        QRNNError: when nothing accepts a connection there within 5 seconds, or what does is not gRPC.
     """
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         raise ValueError(f"address must be 'auto' or 'HOST:PORT' of a Ray head node, got {address!r}.")
+    hint = "start one with `ray start --head` or leave address out for a local instance."
     try:
-        socket.create_connection((host, int(port)), timeout=5).close()
+        with socket.create_connection((host, int(port)), timeout=5) as conn:
+            conn.sendall(_HTTP2_PREFACE)
+            conn.settimeout(5)
+            answer = conn.recv(64)
+    except TimeoutError:
+        answer = None
     except OSError as exc:
-        raise QRNNError(
-            f"Could not reach the Ray cluster at address {address!r} ({exc}); start one with `ray start --head` "
-            "or leave address out for a local instance."
-        ) from None
+        raise QRNNError(f"Could not reach the Ray cluster at address {address!r} ({exc}); {hint}") from None
+    if answer is None or len(answer) < 9 or answer[3] != 4:
+        heard = "nothing within 5 s" if not answer else repr(answer[:40])
+        raise QRNNError(f"The service at address {address!r} does not answer as a Ray cluster does (gRPC over "
+                        f"HTTP/2; it answered {heard}). Give the head node's address (`ray start --head` prints "
+                        f"it), or {hint.split(' or ')[1]}")
+
+
+#: the HTTP/2 client connection preface and an empty SETTINGS frame (RFC 9113, section 3.4)
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"

@@ -55,6 +55,14 @@ def _positive_ints(group, names) -> None:
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
 
 
+def _at_most(group, limits: dict) -> None:
+    """Size settings checked before anything is allocated."""
+    for name, limit in limits.items():
+        value = getattr(group, name)
+        if value > limit:
+            raise ValueError(f"{name} must be at most {limit:,}, got {value:,}.")
+
+
 def _choice(name: str, value, allowed) -> None:
     if value not in allowed:
         raise ValueError(f"Unknown {name} {value!r}; expected one of {', '.join(allowed)}.")
@@ -82,6 +90,7 @@ class DataSettings:
 
     def __post_init__(self) -> None:
         _positive_ints(self, ("sentence_length", "batch_size"))
+        _at_most(self, {"sentence_length": 100_000, "batch_size": 1_000_000})
         if is_user_dataset(self.dataset) and Path(self.dataset).exists():  # stored resolved: eval from elsewhere finds it
             object.__setattr__(self, "dataset", str(Path(self.dataset).resolve()))
         size = self.validation_size
@@ -116,6 +125,7 @@ class ModelSettings:
     def __post_init__(self) -> None:
         _choice("model", self.kind, MODELS)
         _positive_ints(self, ("hidden",))
+        _at_most(self, {"hidden": 4096})
 
     def config(self, input_width: int):
         """The model on a dataset of ``input_width``-bit tokens: a :class:`QRNNConfig`, or a

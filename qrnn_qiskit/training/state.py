@@ -12,8 +12,11 @@ import numpy as np
 
 from qrnn_qiskit.circuits.noise import resolve_noise
 from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.core.errors import CheckpointError
 from qrnn_qiskit.core.noise import NoiseSpec
 from qrnn_qiskit.data.base import Dataset
+from qrnn_qiskit.engine.backends.density import ROW_BLOCK
+from qrnn_qiskit.engine.memory import check_memory
 from qrnn_qiskit.engine.spec import EngineSpec
 from qrnn_qiskit.models.checkpoint import Checkpoint, load_checkpoint
 from qrnn_qiskit.training.optim import Optimizer, make_optimizer
@@ -80,6 +83,12 @@ class TrainState:
     def _blank(cls, settings: TrainSettings, dataset: Dataset) -> TrainState:
         """Model, optimiser and random streams of ``settings``; parameters not drawn yet."""
         config = settings.model.config(dataset.input_width)
+        if isinstance(config, QRNNConfig):  # refused before anything of that size is allocated
+            spec = settings.run.engine_spec()
+            rows = settings.data.batch_size * max(1, dataset.num_classes)  # per class for classification sets
+            check_memory(config, rows, dataset.sequence_length - 1, density=spec.mixed,
+                         complex_amplitudes=spec.complex_amplitudes, block=ROW_BLOCK, path=spec.backend,
+                         options="--batch-size, the model (--workspace, --stages) or the sequence length")
         opt = settings.optimizer
         optimizer = make_optimizer(opt.optimizer, config.num_parameters, opt.schedule, opt.weight_decay)
         # validation draws from its own stream, so when and how often it runs never changes training
@@ -116,11 +125,18 @@ class TrainState:
         if checkpoint.config != state.config:
             raise ValueError(f"The checkpoint's model {checkpoint.config} differs from the settings' {state.config}.")
         state.parameters = checkpoint.parameters.copy()
-        state.optimizer.load_state(
-            {k[len("optimizer/"):]: v for k, v in checkpoint.state.items() if k.startswith("optimizer/")}
-        )
-        state.rng.bit_generator.state = meta["rng_state"]
-        state.validation_rng.bit_generator.state = meta["validation_rng_state"]
+        try:
+            state.optimizer.load_state(
+                {k[len("optimizer/"):]: v for k, v in checkpoint.state.items() if k.startswith("optimizer/")}
+            )
+        except ValueError as exc:  # a damaged file, not a bad option
+            raise CheckpointError(f"The checkpoint's optimiser state cannot be resumed: {exc}") from None
+        for name, rng in (("rng_state", state.rng), ("validation_rng_state", state.validation_rng)):
+            try:
+                rng.bit_generator.state = meta[name]
+            except (KeyError, TypeError, ValueError) as exc:
+                raise CheckpointError(f"The checkpoint's meta field {name!r} is not a {type(rng.bit_generator).__name__} "
+                                      f"state ({exc!r:.80}); it cannot be resumed exactly.") from None
         state.step = int(meta["step"])
         state.best = float(meta.get("best_validation_loss", math.inf))
         state.seconds_before = float(meta.get("seconds", 0.0))

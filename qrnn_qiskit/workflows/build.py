@@ -23,7 +23,7 @@ from qrnn_qiskit.core.modes import NeuronMode
 from qrnn_qiskit.data.registry import get_dataset
 from qrnn_qiskit.engine import ExactEngine
 from qrnn_qiskit.engine.amplified import neuron_failure_bound
-from qrnn_qiskit.engine.backends.density import density_bytes
+from qrnn_qiskit.engine.memory import density_bytes
 from qrnn_qiskit.models.checkpoint import load_checkpoint
 from qrnn_qiskit.models.registry import is_qrnn
 from qrnn_qiskit.runners.ibm import connect, resolve_backend

@@ -179,10 +179,19 @@ def _run_trial(settings_dict: dict, folder: str, single_thread: bool) -> dict:
 
 
 def _finished(folder: Path) -> dict | None:
-    try:
-        return json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    """A trial's ``summary.json``; None while it has none (a damaged one is reported and rerun)."""
+    path = folder / "summary.json"
+    if not path.is_file():
         return None
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        summary = exc
+    if isinstance(summary, dict) and isinstance(summary.get("stopped"), str):
+        return summary
+    logger.warning("sweep: %s is not a trial summary (%.80s); the trial is continued from its checkpoints", path,
+                   summary)
+    return None
 
 
 def sweep(
@@ -255,7 +264,7 @@ def _check_plan(root: Path, settings: TrainSettings, grid: dict, trials) -> None
     root.mkdir(parents=True, exist_ok=True)
     text = json.dumps(plan, sort_keys=True, default=str)
     if path.is_file():
-        old = json.loads(path.read_text(encoding="utf-8"))
+        old = _read_plan(path)
         # a plan written before a setting existed holds that setting at its default
         known = {k: v for k, v in old.get("settings", {}).items() if k not in ("argv", "seed")}
         try:
@@ -273,6 +282,18 @@ def _check_plan(root: Path, settings: TrainSettings, grid: dict, trials) -> None
             "include); choose a new out folder, rerun the same command to continue that sweep, or add seeds to it."
         )
     atomic_write_text(path, text)
+
+
+def _read_plan(path: Path) -> dict:
+    try:
+        plan = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise QRNNError(f"{path} is not a sweep plan (not JSON: {exc}). Move it away to start the sweep anew, or "
+                        "choose another out folder.") from None
+    if not (isinstance(plan, dict) and isinstance(plan.get("settings"), dict) and isinstance(plan.get("trials"), list)):
+        raise QRNNError(f"{path} is not a sweep plan: expected a JSON object with 'settings' (an object), 'grid' and "
+                        f"'trials' (a list), got {str(plan):.80}. Move it away, or choose another out folder.")
+    return plan
 
 
 def _run_on_ray(root: Path, pending, max_concurrent: int | None, address: str | None) -> None:

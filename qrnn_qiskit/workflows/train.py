@@ -103,7 +103,11 @@ def resume(
              ("validation_size", validation_size), ("workers", workers), ("address", address), ("engine", engine),
              ("precision", precision), ("neuron_mode", neuron_mode), ("unscored", unscored), ("noise", noise))
     settings = _resumed_settings(checkpoint, ck, {k: v for k, v in pairs if v is not None})
-    state = TrainState.from_checkpoint(ck, settings, settings.load_dataset())
+    dataset = settings.load_dataset()
+    try:
+        state = TrainState.from_checkpoint(ck, settings, dataset)
+    except (KeyError, TypeError, ValueError) as exc:  # resume changes no model: the file disagrees with itself
+        raise CheckpointError(f"{checkpoint} cannot be resumed: {exc}") from None
     own = checkpoint.parent
     target = Path(out) if out is not None else own
     continuing = target.resolve() == own.resolve()
@@ -118,7 +122,10 @@ def _resumed_settings(checkpoint: Path, ck, overrides: dict) -> TrainSettings:
     if steps is not None and steps < int(ck.meta["step"]):
         raise ValueError(f"steps (--steps) is the run's new total, and {checkpoint} is at step {ck.meta['step']}: "
                          f"got {steps}. Give a total of at least {ck.meta['step']}.")
-    settings = TrainSettings.from_dict(ck.meta["settings"])
+    try:
+        settings = TrainSettings.from_dict(ck.meta["settings"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{checkpoint} holds training settings this version cannot use: {exc}") from None
     schedule = settings.optimizer.lr_schedule
     if overrides.get("learning_rate") is not None and schedule:
         overrides["lr_schedule"] = [entry for entry in schedule if entry[0] > int(ck.meta["step"])] or None

@@ -79,7 +79,7 @@ def test_fetch_downloads_checks_and_is_found_without_a_data_dir(served, tmp_path
     result = CliRunner().invoke(main, ["datasets", "fetch", "mnist01", "--mirror", server.url])
     assert result.exit_code == 0, result.output
     assert f"6 file(s) checked in {cache}" in result.output
-    assert _leftovers(cache) == sorted(MNIST01)
+    assert _leftovers(cache) == sorted([".qrnn-stamps.json", *MNIST01])  # the files and their stamps
     for name in MNIST01:
         assert hashlib.sha256((cache / name).read_bytes()).hexdigest() == REFERENCE_SHA256[name]
     # every command finds the cache without a data folder
@@ -182,3 +182,101 @@ def test_without_data_the_error_names_fetch():
     with pytest.raises(DatasetError, match=r"pass data_dir, the folder holding them, or download them into the cache "
                                            r"\(.*absent\) with `qrnn datasets fetch mnist01`"):
         get_dataset("mnist01")
+
+
+class _Dribble:
+    """A server on 127.0.0.1 that answers HTTP and then sends one byte every 0.1 s, forever;
+    with ``garbage``, a server that answers something other than HTTP."""
+
+    def __init__(self, garbage: bool = False) -> None:
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/"
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, args=(garbage,), daemon=True).start()
+
+    def _serve(self, garbage: bool) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.recv(65536)
+            if garbage:
+                conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n\x00\x01binary\r\n\r\n")
+                conn.close()
+                continue
+            conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 100000000\r\n\r\n")
+            try:
+                while not self.stop.is_set():
+                    conn.sendall(b"x")
+                    time.sleep(0.1)
+            except OSError:
+                pass
+            conn.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+def test_a_download_that_never_ends_stops_at_its_total_timeout(tmp_path):
+    """Each read arrives within the per-read timeout, so only the total bounds it."""
+    server = _Dribble()
+    try:
+        started = time.monotonic()
+        with pytest.raises(DatasetError, match=r"took more than 1\.5 s in all \(total_timeout\); nothing was written"):
+            fetch("mnist01", tmp_path / "a", mirror=server.url, timeout=5, total_timeout=1.5)
+        assert time.monotonic() - started < 10
+    finally:
+        server.close()
+    assert _leftovers(tmp_path / "a") == []
+    result = CliRunner().invoke(main, ["datasets", "fetch", "mnist01", "--dir", str(tmp_path / "b"), "--mirror",
+                                       "http://127.0.0.1:9/", "--total-timeout", "nan"])
+    assert result.exit_code == 2 and "--total-timeout must be positive seconds, got nan" in result.output
+
+
+def test_a_mirror_that_does_not_speak_http_is_a_clear_error(tmp_path):
+    server = _Dribble(garbage=True)
+    try:
+        with pytest.raises(DatasetError, match=r"Could not download http://127\.0\.0\.1:\d+/mnist-simple-0-train"):
+            fetch("mnist01", tmp_path / "a", mirror=server.url, timeout=5)
+    finally:
+        server.close()
+    assert _leftovers(tmp_path / "a") == []
+
+
+def test_a_killed_downloads_part_file_is_removed_on_the_next_run(served, tmp_path):
+    import os
+
+    server, _ = served
+    target = tmp_path / "data"
+    target.mkdir()
+    stale, live = target / f".{MNIST01[0]}.abc.part", target / f".{MNIST01[1]}.def.part"
+    stale.write_bytes(b"half")
+    live.write_bytes(b"half")
+    os.utime(stale, (time.time() - 120, time.time() - 120))  # untouched for longer than the timeout
+    fetch("mnist01", target, mirror=server.url, timeout=60)
+    assert not stale.exists() and live.exists()  # a download still writing (touched within the timeout) is left
+
+
+def test_a_cached_file_changed_after_fetch_is_refused_on_read(served, tmp_path):
+    """The recompressed half file of the review: fetched and stamped, then rewritten with half its
+    lines; reading it names the file instead of evaluating on fewer images."""
+    import gzip
+
+    server, _ = served
+    target = tmp_path / "data"
+    fetch("mnist01", target, mirror=server.url)
+    assert get_dataset("mnist01", data_dir=target).split("test").inputs.shape[0] > 0  # reads while unchanged
+    path = target / "mnist-simple-0-test.csv.gz"
+    lines = gzip.decompress(path.read_bytes()).splitlines(keepends=True)
+    path.write_bytes(gzip.compress(b"".join(lines[: len(lines) // 2])))
+    with pytest.raises(DatasetError, match=r"mnist-simple-0-test\.csv\.gz changed since `qrnn datasets fetch` "
+                                           r"checked it .*its sha256 no longer matches"):
+        get_dataset("mnist01", data_dir=target).split("test")
+    fetch("mnist01", target, mirror=server.url)  # fetch replaces it, and it reads again
+    assert get_dataset("mnist01", data_dir=target).split("test").inputs.shape[0] > 0

@@ -189,11 +189,15 @@ def test_readout_error_by_hand():
     np.testing.assert_allclose(p, [0.9 * q[0] + 0.2 * q[1], 0.1 * q[0] + 0.8 * q[1]], atol=1e-15, rtol=0)
 
 
-def test_memory_is_refused_with_its_figure_before_allocating():
+def test_memory_is_refused_with_its_figure_before_allocating(monkeypatch):
+    """4 sequences of 4**13 numbers, 3 copies a step: 4 * 67M * 8 B * 3 = 6.0 GiB, refused under a
+    1 GiB limit before anything is allocated."""
+    monkeypatch.setenv("QRNN_MEMORY_LIMIT", "1G")
     cfg = QRNNConfig(input_width=2, workspace=11, stages=1, order=1, degree=1)
     engine = ExactEngine(cfg, EngineSpec("numpy", unscored="measure"))
     params = cfg.initial_parameters(seed=1)
-    with pytest.raises(QRNNError, match=r"GiB for 4 sequences of I\+W = 13 lanes"):
+    with pytest.raises(QRNNError, match=r"needs about 6\.\d GiB \(states 6\.0 GiB\) for 4 sequence\(s\) of 1 steps on "
+                                        r"I\+W = 13 lanes, more than the 1\.0 GiB allowed"):
         engine.simulate(params, np.zeros((4, 2), int), np.zeros((4, 2), int), measure=[True, True])
 
 

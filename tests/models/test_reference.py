@@ -157,3 +157,24 @@ def test_reference_mnist01_model_through_a_tar(shared_dir, tmp_path):
     from_tar = read_reference(tar)
     assert from_tar.config == from_npz.config and from_tar.config.num_parameters == 1212
     np.testing.assert_array_equal(from_tar.parameters, from_npz.parameters)
+
+
+def test_import_refuses_to_overwrite_and_names_bad_sidecars(tmp_path, small_model):
+    config, params = small_model
+    np.savez(tmp_path / "ref.npz", **reference_state_dict(config, params))
+    out = tmp_path / "out.npz"
+    out.write_bytes(b"precious")
+    result = CliRunner().invoke(main, ["import-reference", str(tmp_path / "ref.npz"), "-o", str(out), "--order", "1"])
+    assert result.exit_code == 1 and "exists; pass --overwrite to replace it" in result.output
+    assert out.read_bytes() == b"precious"
+    result = CliRunner().invoke(main, ["import-reference", str(tmp_path / "ref.npz"), "-o", str(out), "--order", "1",
+                                       "--overwrite"])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(load_checkpoint(out).parameters, params)
+    for text, message in (("[1, 2]", r"holds a JSON list; expected an object"),
+                          ('{"order": "two"}', r"has order 'two'; expected an integer from 1 to 16"),
+                          ('{"order": 1e9}', r"has order 1000000000.0; expected an integer from 1 to 16"),
+                          ('{"initial_bias": null}', r"has initial_bias None; expected a finite number")):
+        (tmp_path / "ref.json").write_text(text)
+        with pytest.raises(CheckpointError, match=r"The sidecar .*ref\.json " + message):
+            import_reference_npz(tmp_path / "ref.npz")

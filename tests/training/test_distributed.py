@@ -143,3 +143,40 @@ def test_shard_bounds_are_array_split_s_and_align_to_blocks():
             aligned = [0, *shard_bounds(count, workers, 8), count]
             assert all(b % 8 == 0 for b in aligned[1:-1] if b < count)
             assert sorted(aligned) == aligned  # in order, covering every sequence once
+
+
+def test_an_address_that_is_not_ray_fails_within_seconds(tmp_path):
+    """A real HTTP server on 127.0.0.1 (ray.init would wait on it for minutes) and a port that
+    accepts but never answers are refused within seconds; a real local Ray head's address passes."""
+    import http.server
+    import socket
+    import threading
+    import time
+
+    from qrnn_qiskit.core.errors import QRNNError
+    from qrnn_qiskit.training.distributed import _check_reachable
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    try:
+        started = time.monotonic()
+        with pytest.raises(QRNNError, match=r"at address '127\.0\.0\.1:\d+' does not answer as a Ray cluster does "
+                                            r"\(gRPC over HTTP/2; it answered b'"):
+            train(TrainSettings(**SMALL, workers=2, address=f"127.0.0.1:{httpd.server_address[1]}"), tmp_path / "a",
+                  callbacks=[])
+        assert time.monotonic() - started < 10
+        with pytest.raises(QRNNError, match=r"it answered nothing within 5 s"):
+            _check_reachable(f"127.0.0.1:{silent.getsockname()[1]}")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        silent.close()
+    assert not (tmp_path / "a").exists() and not ray.is_initialized()
+    ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR")
+    try:
+        _check_reachable(ray.get_runtime_context().gcs_address)  # a real head answers gRPC: no error
+    finally:
+        ray.shutdown()

@@ -33,6 +33,7 @@ from qrnn_qiskit.engine.backends.density_kernels import apply_channel
 from qrnn_qiskit.engine.backends.numpy import loss_rows
 from qrnn_qiskit.engine.backends.reductions import TINY
 from qrnn_qiskit.engine.instrument import neuron_instrument
+from qrnn_qiskit.engine.memory import check_memory, density_bytes
 from qrnn_qiskit.engine.plan import StepPlan, zeta_adjoint
 
 __all__ = ["DRAW", "MEASURE", "ROW_BLOCK", "TARGET", "DensityBackend", "density_bytes"]
@@ -41,11 +42,6 @@ TARGET, DRAW, MEASURE = 0, 1, 2
 
 #: sequences a gradient pass takes at once (see :meth:`DensityBackend.loss_and_gradient_rows`)
 ROW_BLOCK = 8
-
-
-def density_bytes(num_lanes: int, batch: int, complex_amplitudes: bool = False) -> int:
-    """Bytes of one batch's states: ``batch * 4**num_lanes`` numbers."""
-    return batch * (4**num_lanes) * (16 if complex_amplitudes else 8)
 
 
 def _pauli_channel(lam: float) -> np.ndarray:
@@ -204,7 +200,7 @@ class DensityBackend:
              tables=None) -> _Run:
         cfg = self.plan.config
         batch, steps = io_inputs.shape
-        self._check_memory(batch)
+        self._check_memory(batch, keep)
         tables = self.instruments(params, derivative) if tables is None else tables
         run = _Run(self._ops(params, tables), tables, batch, steps, cfg.num_outcomes)
         rho = np.zeros((batch, 1 << cfg.workspace, 1 << cfg.workspace), self.dtype)
@@ -216,14 +212,9 @@ class DensityBackend:
             rho = self._measure(run, full, t, io_targets[:, t], actions[:, t], uniforms[:, t])
         return run
 
-    def _check_memory(self, batch: int) -> None:
-        need = density_bytes(self.plan.num_lanes, batch, self.complex) * 8  # states kept for one step's reverse
-        if need > 8 * 2**30:
-            raise QRNNError(
-                f"The density path needs about {need / 2**30:.1f} GiB for {batch} sequences of I+W = "
-                f"{self.plan.num_lanes} lanes (4**(I+W) numbers a sequence, several copies a step); use a "
-                "smaller batch or model, or the pure-state engine (unscored postselect, no noise)."
-            )
+    def _check_memory(self, batch: int, keep: bool) -> None:
+        check_memory(self.plan.config, batch, 1, density=True, complex_amplitudes=self.complex, block=batch, gradient=keep,
+                     options="the batch or the model (I+W), or use the pure-state engine (unscored postselect, no noise)")
 
     def _step(self, run: _Run, rho_ws: np.ndarray, io_in: np.ndarray, saved: list | None) -> np.ndarray:
         """The unnormalised full state after one step's channels, from the normalised ``rho_ws``."""
