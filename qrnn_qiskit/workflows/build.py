@@ -23,7 +23,7 @@ from qrnn_qiskit.core.modes import NeuronMode
 from qrnn_qiskit.data.registry import get_dataset
 from qrnn_qiskit.engine import ExactEngine
 from qrnn_qiskit.engine.amplified import neuron_failure_bound
-from qrnn_qiskit.engine.memory import density_bytes
+from qrnn_qiskit.engine.memory import check_memory, density_bytes
 from qrnn_qiskit.models.checkpoint import load_checkpoint
 from qrnn_qiskit.models.registry import is_qrnn
 from qrnn_qiskit.runners.ibm import connect, resolve_backend
@@ -235,6 +235,8 @@ def _amplification_report(config: QRNNConfig, mode: NeuronMode) -> dict:
 def _expected_acceptance(config, parameters, inputs, expected, mode: NeuronMode) -> dict:
     """The exact engine's acceptance of one bound sequence (logs, and geometric means per step)."""
     meaning = mode.exact_meaning
+    check_memory(config, 1, inputs.shape[0], gradient=False, path="cpu", complex_amplitudes=mode.is_amplify,
+                 options="the model (--input-width, --workspace)")
     result = ExactEngine(config, neuron_mode=meaning).simulate(parameters, inputs[None], expected[None])
     ancillas = np.log10(result.neuron_acceptance[0])
     joint = ancillas + np.log10(result.outcome_probability[0])
