@@ -14,7 +14,7 @@ from qrnn_qiskit.cli import main
 def test_build_report_json():
     result = CliRunner().invoke(main, ["build", "-I", "2", "-W", "3", "-S", "1", "-k", "2", "-d", "2", "--json"])
     assert result.exit_code == 0, result.output
-    info = json.loads(result.output)
+    info = json.loads(result.stdout)
     # 1 step, 3 + 3 + 2 = 8 neurons x 3 ancilla measurements + 2 io measurements
     assert info["logical"]["measurements"] == 8 * 3 + 2
     assert info["logical"]["qubits"] == 2 + 3 + 2

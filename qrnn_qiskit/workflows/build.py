@@ -6,7 +6,10 @@ bind, targets, export); :func:`build_circuits` is the same for a :class:`QRNNCon
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +34,8 @@ from qrnn_qiskit.workflows.evaluate import checkpoint_dataset
 
 __all__ = ["BuildResult", "build", "build_circuits", "format_report"]
 
+
+logger = logging.getLogger("qrnn_qiskit")
 
 @dataclass
 class BuildResult:
@@ -167,22 +172,46 @@ def build_circuits(
     mode = NeuronMode.parse(neuron_mode)
     length, bits = _length_and_bits(config, length, sample)
     choose_strategy(synthesis, 1, 1)  # checks the name before anything is built
+    if sample is not None:  # the acceptance's engine run: refused now, not after minutes of building
+        check_memory(config, 1, length, gradient=False, path="cpu", options="the model (--input-width, --workspace)")
     options = {"weights": parameters, "neuron_mode": mode, "synthesis": synthesis}
-    circuit = qrnn_sequence(config, length, inputs=bits, **options)
-    # target reports transpile one step (inputs symbolic) and scale it; build it only for them
-    step = qrnn_sequence(config, 1, **options) if targets else None
-    report = _logical(config, circuit, mode, parameters, sample, synthesis)
-    report["targets"] = [
-        transpile_report(step, target, length=length, optimization_level=optimization_level, layout=layout,
-                         pass_manager=pass_manager)
-        for target in targets
-    ]
+    with _phase(f"building the {length}-step circuit ({config.num_qubits} qubits)"):  # and one step for the targets
+        circuit, step = (qrnn_sequence(config, length, inputs=bits, **options),
+                         qrnn_sequence(config, 1, **options) if targets else None)
+    with _phase("logical figures" + (" and the exact acceptance" if sample is not None else "")):
+        report = _logical(config, circuit, mode, parameters, sample, synthesis)
+    report["targets"] = [_target_report(step, target, length, optimization_level, layout, pass_manager)
+                         for target in targets]
     if compare_synthesis:
-        report["synthesis"]["compare"] = _compare_strategies(config, options, targets, optimization_level)
+        with _phase("comparing the synthesis strategies"):
+            report["synthesis"]["compare"] = _compare_strategies(config, options, targets, optimization_level)
     if output is not None:
-        export_qasm(circuit, output, fmt=fmt)
-        report["output"] = {"path": str(Path(output)), "format": fmt}
+        report["output"] = _export(circuit, output, fmt)
     return BuildResult(config, circuit, step, report)
+
+
+def _export(circuit: QuantumCircuit, output, fmt: str) -> dict:
+    with _phase(f"writing {fmt} to {output}"):
+        export_qasm(circuit, output, fmt=fmt)
+    return {"path": str(Path(output)), "format": fmt}
+
+
+def _target_report(step, target, length, optimization_level, layout, pass_manager) -> dict:
+    with _phase(f"transpiling one step for {getattr(target, 'name', target)}"):
+        return transpile_report(step, target, length=length, optimization_level=optimization_level, layout=layout,
+                                pass_manager=pass_manager)
+
+
+@contextlib.contextmanager
+def _phase(what: str):
+    """A progress line on the package's logger when a phase of the build starts, and its time when
+    it took a second or more (``qrnn build`` prints them on standard error)."""
+    logger.info("build: %s ...", what)
+    started = time.perf_counter()
+    yield
+    seconds = time.perf_counter() - started
+    if seconds >= 1.0:
+        logger.info("build: %s took %.1f s", what, seconds)
 
 
 def _logical(config: QRNNConfig, circuit: QuantumCircuit, mode: NeuronMode, parameters, sample, synthesis: str) -> dict:
@@ -235,8 +264,6 @@ def _amplification_report(config: QRNNConfig, mode: NeuronMode) -> dict:
 def _expected_acceptance(config, parameters, inputs, expected, mode: NeuronMode) -> dict:
     """The exact engine's acceptance of one bound sequence (logs, and geometric means per step)."""
     meaning = mode.exact_meaning
-    check_memory(config, 1, inputs.shape[0], gradient=False, path="cpu", complex_amplitudes=mode.is_amplify,
-                 options="the model (--input-width, --workspace)")
     result = ExactEngine(config, neuron_mode=meaning).simulate(parameters, inputs[None], expected[None])
     ancillas = np.log10(result.neuron_acceptance[0])
     joint = ancillas + np.log10(result.outcome_probability[0])

@@ -245,7 +245,7 @@ def test_eval_defaults_to_the_training_data_folder(tiny_mnist, tmp_path):
     assert trained.exit_code == 0, trained.output
     result = CliRunner().invoke(main, ["eval", str(out / "best.npz"), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["sequences"] == 3 + 4  # the tiny test split: 3 zeros, 4 ones
+    assert json.loads(result.stdout)["sequences"] == 3 + 4  # the tiny test split: 3 zeros, 4 ones
     elsewhere = CliRunner().invoke(main, ["eval", str(out / "best.npz"), "--data-dir", str(tmp_path / "none")])
     assert elsewhere.exit_code != 0 and "none" in elsewhere.output
     moved = tmp_path / "moved"
@@ -258,7 +258,7 @@ def test_eval_defaults_to_the_training_data_folder(tiny_mnist, tmp_path):
     # a run trained elsewhere (a committed one) finds the data cache of `qrnn datasets fetch`
     cached = CliRunner().invoke(main, ["eval", str(out / "best.npz"), "--json"], env={"QRNN_DATA_DIR": str(moved)})
     assert cached.exit_code == 0, cached.output
-    assert json.loads(cached.output)["sequences"] == 3 + 4
+    assert json.loads(cached.stdout)["sequences"] == 3 + 4
 
 
 def test_umap_and_tsne_follow_the_reference_layout_by_hand(tmp_path):

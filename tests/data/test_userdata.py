@@ -63,11 +63,11 @@ def test_own_data_trains_evaluates_and_builds(tmp_path):
     assert summary["best_validation_loss"] < first["validation_loss"]  # it learns
     evaluated = CliRunner().invoke(main, ["eval", str(out / "best.npz"), "--json"])  # the dataset from the checkpoint
     assert evaluated.exit_code == 0, evaluated.output
-    assert json.loads(evaluated.output)["sequences"] == 10
+    assert json.loads(evaluated.stdout)["sequences"] == 10
     built = CliRunner().invoke(main, ["build", "--checkpoint", str(out / "best.npz"), "--dataset", data, "--sample", "0",
                                       "--json", "--no-compare"])
     assert built.exit_code == 0, built.output
-    assert json.loads(built.output)["length"] == 4
+    assert json.loads(built.stdout)["length"] == 4
 
 
 @pytest.mark.parametrize(("content", "message"), [

@@ -275,10 +275,10 @@ class TestCommands:
         from qrnn_qiskit.cli import main
 
         args = ["build", "-I", "1", "-W", "2", "-S", "1", "-k", "2", "-d", "2", "--no-compare", "--json"]
-        post = json.loads(CliRunner().invoke(main, args).output)
+        post = json.loads(CliRunner().invoke(main, args).stdout)
         result = CliRunner().invoke(main, [*args, "--neuron-mode", "amplify:3"])
         assert result.exit_code == 0, result.output
-        amp = json.loads(result.output)
+        amp = json.loads(result.stdout)
         info = amp["amplification"]
         assert info["parameter_blocks_per_neuron"] == 36 and info["attempts_per_neuron"] == 18
         assert info["failure_bound_per_level"] == pytest.approx(FixedPointSchedule(3).delta ** 2)

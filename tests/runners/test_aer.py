@@ -92,7 +92,7 @@ def test_eval_on_aer(tmp_path):
     path = save_checkpoint(tmp_path / "m.npz", Checkpoint(cfg, params, {"dataset": "simple-seq", "settings": {"sentence_length": 3}}))
     result = CliRunner().invoke(main, ["eval", str(path), "--backend", "aer", "--shots", "4000", "--json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["backend"] == "aer" and report["accepted_shots"] > 0
     total = report["sequences"] * report["shots"]
     assert abs(report["acceptance"] - report["expected_acceptance"]) <= 5 * np.sqrt(report["expected_acceptance"] / total)
@@ -102,7 +102,7 @@ def test_eval_on_aer(tmp_path):
         main, ["eval", str(path), "--backend", "aer", "--shots", "2000", "--neuron-mode", "rus:2", "--json"]
     )
     assert result.exit_code == 0, result.output
-    rus = json.loads(result.output)
+    rus = json.loads(result.stdout)
     assert rus["acceptance"] > report["acceptance"]
     total = rus["sequences"] * rus["shots"]
     p = rus["expected_acceptance"]

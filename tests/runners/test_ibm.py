@@ -235,7 +235,7 @@ def test_build_reports_for_a_live_backend(cloud):
     r = CliRunner().invoke(main, ["build", "-I", "1", "-W", "2", "-S", "1", "--order", "1", "--degree", "1",
                                   "--target", "ibm_manila", "--token", SECRET, "--instance", CRN, "--json"])
     assert r.exit_code == 0, r.output
-    report = json.loads(r.output)
+    report = json.loads(r.stdout)
     (target,) = report["targets"]
     assert target["target"] == "ibm_manila" and target["backend_qubits"] == 5 and target["two_qubit_gates"] > 0
     assert 0 < target["success_probability_estimate"] < 1

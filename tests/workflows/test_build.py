@@ -30,7 +30,7 @@ def test_acceptance_equals_the_gate_level_postselection(tmp_path):
         main, ["build", "--checkpoint", str(path), "--dataset", "simple-seq", "--sample", "0", "--json", "--no-report"]
     )
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["length"] == 19 and report["logical"]["parameters"] == 0
     # independent: evolve the bound circuit gate by gate and project every measurement
     seq = np.array([t % 4 for t in range(20)])
@@ -103,7 +103,7 @@ def test_report_compares_strategies_side_by_side():
     assert table["phase-polynomial"]["generic"] < table["multiplexer"]["generic"] < table["mc"]["generic"]
     r = CliRunner().invoke(main, ["build", "-I", "3", "-W", "5", "-d", "3", "--synthesis", "mc", "--no-compare", "--json"])
     assert r.exit_code == 0, r.output
-    report = json.loads(r.output)
+    report = json.loads(r.stdout)
     assert report["synthesis"]["neuron_shapes"][0]["chosen"] == "mc" and "compare" not in report["synthesis"]
     assert report["logical"]["controlled_rotations"]["3"] > 0
     r = CliRunner().invoke(main, ["build", "--synthesis", "gray"])
@@ -250,3 +250,24 @@ def test_build_takes_a_backend_a_target_and_a_pass_manager():
     assert custom["layout_strategy"] == "custom" and "success_probability_estimate" in by_target
     with pytest.raises(NotImplementedError, match="A Target only compiles"):
         TargetBackend(backend.target).run(None)
+
+
+def test_build_shows_its_phases_and_refuses_an_oversized_acceptance_at_once(monkeypatch):
+    """Progress on standard error, one line a phase (the JSON on standard output stays clean), and
+    a model whose acceptance the engine cannot hold refused before any circuit is built."""
+    import time
+
+    result = CliRunner().invoke(main, ["build", "-I", "2", "-W", "3", "-S", "1", "-k", "2", "-d", "2", "--target",
+                                       "generic", "--json"])
+    assert result.exit_code == 0, result.output
+    phases = [line for line in result.stderr.splitlines() if line.startswith("build: ")]
+    assert phases[:4] == ["build: building the 1-step circuit (7 qubits) ...", "build: logical figures ...",
+                          "build: transpiling one step for generic ...", "build: comparing the synthesis strategies ..."]
+    assert json.loads(result.stdout)["logical"]["qubits"] == 7
+    monkeypatch.setenv("QRNN_MEMORY_LIMIT", "64M")
+    started = time.monotonic()
+    refused = CliRunner().invoke(main, ["build", "-I", "3", "-W", "12", "-S", "1", "-k", "1", "-d", "1", "--dataset",
+                                        "simple-seq", "--sample", "0"])
+    assert refused.exit_code == 1 and "I+W = 15 lanes, more than the 64.0 MiB allowed" in refused.output
+    assert "Lower the model (--input-width, --workspace)" in refused.output and "build: building" not in refused.output
+    assert time.monotonic() - started < 5

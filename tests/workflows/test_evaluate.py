@@ -120,7 +120,7 @@ def test_ensemble_averages_the_members_distributions_by_hand(tmp_path):
     # the command line is the same call
     r = CliRunner().invoke(main, ["eval", str(paths[0]), "--ensemble", str(paths[1]), "--ensemble", str(paths[2]), "--json"])
     assert r.exit_code == 0, r.output
-    assert json.loads(r.output)["expected_accuracy"] == result["expected_accuracy"]
+    assert json.loads(r.stdout)["expected_accuracy"] == result["expected_accuracy"]
 
 
 def test_an_ensembles_later_word_never_sees_an_earlier_words_target(tmp_path):

@@ -58,7 +58,7 @@ def test_run_folder_and_cli_json(tmp_path):
     assert set(record) >= {"step", "loss", "validation_loss", "character_error_rate", "min_postselection_probability", "seconds"}
     evaluated = CliRunner().invoke(main, ["eval", str(out / "best.npz"), "--json"])
     assert evaluated.exit_code == 0, evaluated.output
-    assert 0 <= json.loads(evaluated.output)["accuracy"] <= 1
+    assert 0 <= json.loads(evaluated.stdout)["accuracy"] <= 1
 
 
 def test_bad_settings(tmp_path):
