@@ -129,7 +129,7 @@ class EngineSpec:
     def meaning(self) -> str:
         """The circuits' meaning in words: neurons, don't-care steps, noise."""
         noise = "no noise" if self.noise is None else f"noise {self.noise.rates()}"
-        return f"neurons {self.neuron_mode}, don't-care steps {self.unscored}d, {noise}"
+        return f"neurons {self.neuron_mode}, don't-care steps {self.unscored.removesuffix('e')}ed, {noise}"
 
     def to_dict(self) -> dict:
         out = {"engine": self.path, "precision": self.precision, "neuron_mode": str(self.neuron_mode)}

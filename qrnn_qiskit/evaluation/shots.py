@@ -194,10 +194,10 @@ def check_accepted_shots(config: QRNNConfig, parameters: np.ndarray, dataset, *,
     if kept < 1.0:
         raise QRNNError(
             f"Nothing to score: the exact engine expects {kept:.3g} accepted shots a sequence ({shots} shots x an "
-            f"acceptance of {acceptance:.3e} a shot, neurons {mode}, don't-care steps {unscored}d), so about "
+            f"acceptance of {acceptance:.3e} a shot, neurons {mode}, don't-care steps {unscored.removesuffix('e')}ed), so about "
             f"{1 / max(acceptance, 1e-300):.3g} shots per accepted one. Raise it with more shots (--shots), a "
             "shorter sequence, neurons that keep their shots (--neuron-mode keep or rus:R) or measured don't-care "
-            "steps (--unscored measure); or sample anyway with --submit-anyway (submit_anyway=True)."
+            "steps (--unscored measure); or sample anyway with submit_anyway=True."
         )
     return kept
 

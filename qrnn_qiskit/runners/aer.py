@@ -83,6 +83,10 @@ class AerRunner(SamplerRunner):
         sampler = SamplerV2(options={"backend_options": options, "run_options": run_options})
         super().__init__(sampler, shots=shots, neuron_mode=neuron_mode)
 
+    @property
+    def label(self) -> str:
+        return f"aer ({self.device}" + (f", {self.noise_name}'s noise)" if self.noise_name else ")")
+
     def circuit_synthesis(self, numeric_weights: bool) -> str:
         # qiskit-aer 0.18.2 executes a multiplexer (UCGate) inside an if_else body wrongly (the
         # same circuit agrees gate for gate with the mc build, which Aer runs correctly), so rus

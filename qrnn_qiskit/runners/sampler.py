@@ -11,6 +11,9 @@ backend, say) plug in by the sampler they hold and, where they need one, a trans
 
 from __future__ import annotations
 
+import logging
+import time
+
 import numpy as np
 from qiskit import QuantumCircuit
 from qiskit.circuit import ParameterVector
@@ -21,6 +24,8 @@ from qrnn_qiskit.core.errors import QRNNError
 from qrnn_qiskit.core.modes import NeuronMode
 from qrnn_qiskit.evaluation.shots import ShotResult
 from qrnn_qiskit.runners.shots import parameter_order, shots_from_bits
+
+logger = logging.getLogger("qrnn_qiskit")
 
 __all__ = ["SamplerRunner", "check_shots"]
 
@@ -113,6 +118,17 @@ class SamplerRunner:
         if inputs.ndim != 2:
             raise ValueError(f"inputs must have shape (batch, steps), got {inputs.shape}.")
         length = inputs.shape[1]
+        started = time.perf_counter()
+        logger.info("%s: building and compiling the %d-step circuit (%d qubits) ...", self.label, length,
+                    config.num_qubits)
         circuit = self.circuit(config, length, params)
+        logger.info("%s: %d sequence(s) x %d shots (%d operations a shot; circuit ready after %.1f s) ...", self.label,
+                    inputs.shape[0], self.shots, circuit.size(), time.perf_counter() - started)
         result = self.run([(circuit, self.input_values(config, circuit, inputs))])
+        logger.info("%s: sampled in %.1f s", self.label, time.perf_counter() - started)
         return self.to_shots(config, result[0], length, inputs.shape[0])
+
+    @property
+    def label(self) -> str:
+        """Who samples, in progress lines."""
+        return type(self).__name__

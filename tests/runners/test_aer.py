@@ -159,7 +159,7 @@ class TestErrors:
         monkeypatch.setattr(runner, "sample", lambda *a, **k: pytest.fail("sampled a hopeless evaluation"))
         expected = 8 * per_sequence.mean()
         assert expected < 1
-        with pytest.raises(QRNNError, match=rf"expects {expected:.3g} accepted shots a sequence \(8 shots x .*--submit-anyway"):
+        with pytest.raises(QRNNError, match=rf"expects {expected:.3g} accepted shots a sequence \(8 shots x .*submit_anyway=True"):
             evaluate_sampled(runner, cfg, params, dataset)
 
 
@@ -175,3 +175,13 @@ def test_zero_weights_keep_every_multiplexer_matrix():
     first = shots.neurons_ok[0, :, 0].mean()
     assert first == pytest.approx(exact.neuron_acceptance[0, 0], abs=5 * np.sqrt(0.25 / 4000))
     assert ok.sum() > 0
+
+
+def test_sampling_reports_its_progress(caplog):
+    """Three progress lines: building, what is sampled (sequences x shots, the circuit's size), done."""
+    caplog.set_level("INFO", logger="qrnn_qiskit")
+    AerRunner(shots=50, seed=1).sample(GRAD_CFG, GRAD_PARAMS, np.array([[1, 0], [0, 1], [1, 1]]))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("aer (CPU)")]
+    assert lines[0] == "aer (CPU): building and compiling the 2-step circuit (3 qubits) ..."
+    assert lines[1].startswith("aer (CPU): 3 sequence(s) x 50 shots (") and "operations a shot" in lines[1]
+    assert lines[2].startswith("aer (CPU): sampled in ") and len(lines) == 3
