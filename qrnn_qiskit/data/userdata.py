@@ -54,7 +54,7 @@ def load_user_dataset(path: str | os.PathLike) -> Dataset:
         raise DatasetError(f"No dataset file at {path}; expected an .npz or .csv file of token sequences.")
     arrays = _read_csv(path) if path.suffix.lower() == ".csv" else _read_npz(path)
     splits = _splits(path, arrays.get("split"), _rows(path, arrays))
-    if "sequences" in arrays:
+    if _labelled(arrays):
         return UserLabelled(path, arrays, splits)
     return UserSequences(path, arrays, splits)
 
@@ -96,8 +96,13 @@ def _read_csv(path: Path) -> dict[str, np.ndarray]:
     return {"sequences": np.array(rows), "labels": np.array(labels), "split": np.array(splits)}
 
 
+def _labelled(arrays: dict) -> bool:
+    """Labelled sequences (not sequence to sequence): what the file holds both of decides."""
+    return {"sequences", "labels"} <= set(arrays) and not {"inputs", "targets"} <= set(arrays)
+
+
 def _rows(path: Path, arrays: dict) -> int:
-    first = arrays["sequences"] if "sequences" in arrays else arrays["inputs"]
+    first = arrays["sequences"] if _labelled(arrays) else arrays["inputs"]
     if first.ndim != 2 or first.shape[0] == 0 or first.shape[1] == 0:
         raise DatasetError(f"{path}: expected a non-empty 2-D array of token sequences (N, L), got shape {first.shape}.")
     return first.shape[0]

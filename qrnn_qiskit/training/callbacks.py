@@ -69,9 +69,14 @@ class CheckpointWriter(Callback):
 
     def on_step(self, state) -> None:
         run = state.settings.run
-        step, when = self._written
-        if state.step - step >= run.checkpoint_every or time.perf_counter() - when >= run.checkpoint_seconds:
+        validates = state.step % run.validate_every == 0 or state.step == run.steps
+        if self._due(state) and not validates:  # a validation step is written after it (on_validation)
             self._write_last(state)
+
+    def _due(self, state) -> bool:
+        run = state.settings.run
+        step, when = self._written
+        return state.step - step >= run.checkpoint_every or time.perf_counter() - when >= run.checkpoint_seconds
 
     def _write_last(self, state) -> None:
         save_checkpoint(self.out / "last.npz", state.to_checkpoint("last"))
@@ -80,6 +85,8 @@ class CheckpointWriter(Callback):
     def on_validation(self, state, record, improved, batch) -> None:
         if improved:
             save_checkpoint(self.out / "best.npz", state.to_checkpoint("best", record))
+        if self._due(state):  # after the validation: its random stream is where a resumed run expects it
+            self._write_last(state)
 
     def on_train_end(self, state, summary) -> None:
         save_checkpoint(self.out / "final.npz", state.to_checkpoint("final"))

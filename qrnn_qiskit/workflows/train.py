@@ -149,7 +149,8 @@ def _resume_source(checkpoint: str | Path):
 def _run(state: TrainState, out: Path, test: bool, callbacks: Sequence[Callback] | None, *, overwrite: bool = False,
          continuing: bool = False, source: Path | None = None) -> dict:
     with run_folder(out, overwrite=overwrite, continuing=continuing):
-        writers: list[Callback] = [CheckpointWriter(out), MetricsWriter(out)]
+        # metrics first: a checkpoint at step s then always follows the metrics lines up to s
+        writers: list[Callback] = [MetricsWriter(out), CheckpointWriter(out)]
         if state.settings.run.tensorboard:
             writers.append(TensorBoardWriter(out))
         extra = [ConsoleProgress(), ShowSamples()] if callbacks is None else list(callbacks)

@@ -27,7 +27,7 @@ JSON = st.recursive(
 )
 FIELDS = ("step", "seconds", "best_validation_loss", "settings", "rng_state", "validation_rng_state", "model",
           "dataset", "noise", "kind", "format", "version")
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_any_npz_dataset_loads_or_gets_a_dataset_error(tmp_path_factory, arrays)
     dataset.batch(2, np.random.default_rng(0))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=JSON, summary=JSON)
 def test_any_sweep_plan_or_summary_gets_an_answer_or_a_clear_error(run, tmp_path_factory, plan, summary):
     args = ["sweep", "--dataset", "simple-seq", "-W", "2", "-S", "1", "--order", "1", "--degree", "1", "--steps", "2",
@@ -114,3 +114,12 @@ def test_any_sweep_plan_or_summary_gets_an_answer_or_a_clear_error(run, tmp_path
     assert result.exit_code == 0
     shutil.rmtree(root)
     shutil.rmtree(fresh)
+
+
+def test_the_case_the_fuzzer_found(tmp_path):
+    """inputs and targets beside a stray 'sequences' (no labels): sequence to sequence, as its
+    complete pair says (it was a KeyError: 'labels')."""
+    path = tmp_path / "data.npz"
+    np.savez(path, inputs=np.zeros((10, 3), int), targets=np.zeros((10, 3), int), sequences=np.zeros((2, 2)))
+    dataset = load_user_dataset(path)
+    assert dataset.split("train").inputs.shape == (6, 3)

@@ -119,8 +119,10 @@ def test_last_npz_is_written_every_n_steps(tmp_path):
             seen.append(load_checkpoint(path).meta["step"] if path.exists() else None)
 
     train(TrainSettings(**SMALL, steps=12, validate_every=100, checkpoint_every=4), tmp_path / "run", callbacks=[Watch()])
-    # after step s (before this step's write is seen by the next hook): 0 at the start, then 4, 8, 12
-    assert seen == [0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12]
+    # as each step's hooks see it: 0 from the start, then 4 and 8; step 12 validates (the last step),
+    # so its write waits for the validation, whose random stream a resumed run must continue
+    assert seen == [0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 8]
+    assert load_checkpoint(tmp_path / "run" / "last.npz").meta["step"] == 12
 
 
 def test_divergence_stops_with_the_last_finite_state_and_names_the_step(tmp_path):
@@ -175,12 +177,14 @@ def _wait_for_lines(metrics, count, proc, seconds=120):
 @pytest.mark.slow
 def test_two_writers_the_second_is_refused_and_the_first_is_intact(tmp_path):
     run = tmp_path / "run"
-    first = _start(["train", *CLI_SMALL, "--steps", "4000", "--validate-every", "50"], run)
+    # far more steps than the test lasts: the first run is still writing when the others try
+    first = _start(["train", *CLI_SMALL, "--steps", "10000000", "--validate-every", "50"], run)
     try:
         _wait_for_lines(run / "metrics.jsonl", 1, first)
         for args in (["train", *CLI_SMALL, "--seed", "6", "--steps", "10", "--overwrite"], ["resume", str(run)]):
             second = subprocess.run([sys.executable, "-m", "qrnn_qiskit.cli", *args, "--out", str(run)],
                                     capture_output=True, text=True, timeout=120)
+            assert first.poll() is None  # still running: a real second writer
             assert second.returncode == 1 and f"is in use by process {first.pid} " in second.stderr, second.stderr
             assert "Traceback" not in second.stderr
         first.send_signal(signal.SIGINT)
@@ -197,7 +201,7 @@ def test_two_writers_the_second_is_refused_and_the_first_is_intact(tmp_path):
 @pytest.mark.slow
 def test_kill_9_loses_at_most_the_checkpoint_interval_and_resume_ends_bit_for_bit(tmp_path):
     run, every = tmp_path / "run", 20
-    proc = _start(["train", *CLI_SMALL, "--steps", "4000", "--validate-every", "50", "--checkpoint-every", str(every)],
+    proc = _start(["train", *CLI_SMALL, "--steps", "10000000", "--validate-every", "50", "--checkpoint-every", str(every)],
                   run)
     _wait_for_lines(run / "metrics.jsonl", 3, proc)
     time.sleep(np.random.default_rng().uniform(0, 0.5))  # a random step
