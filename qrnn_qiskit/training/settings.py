@@ -55,6 +55,16 @@ def _positive_ints(group, names) -> None:
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
 
 
+def _positive_seconds(group, optional: dict) -> None:
+    """Durations: finite positive numbers, or None where ``optional[name]`` (no limit)."""
+    for name, may_be_none in optional.items():
+        value = getattr(group, name)
+        if value is None and may_be_none:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+            raise ValueError(f"{name} must be positive seconds, got {value!r}.")
+
+
 def _at_most(group, limits: dict) -> None:
     """Size settings checked before anything is allocated."""
     for name, limit in limits.items():
@@ -209,17 +219,13 @@ class RunSettings:
         for name, allowed in (("backend", BACKENDS), ("gradient", GRADIENTS), ("device", DEVICES)):
             _choice(name, getattr(self, name), allowed)
         _positive_ints(self, ("steps", "validate_every", "shots", "workers", "checkpoint_every"))
-        if isinstance(self.checkpoint_seconds, bool) or not isinstance(self.checkpoint_seconds, (int, float)) or \
-                not (self.checkpoint_seconds > 0 and math.isfinite(self.checkpoint_seconds)):
-            raise ValueError(f"checkpoint_seconds must be positive seconds, got {self.checkpoint_seconds!r}.")
+        _positive_seconds(self, {"checkpoint_seconds": False, "timeout": True})
         if self.noise is not None and not is_backend_name(self.noise):
             rates = parse_noise(self.noise)  # checked here; a backend's is read when the model is known
             object.__setattr__(self, "noise", rates.rates() or "none")
         spec = EngineSpec(self.engine, self.precision, NeuronMode.parse(self.neuron_mode), self.unscored,
                           None if self.noise is None or is_backend_name(self.noise) else self.noise)  # one check
         object.__setattr__(self, "neuron_mode", str(spec.neuron_mode))
-        if self.timeout is not None and not (self.timeout > 0 and math.isfinite(self.timeout)):
-            raise ValueError(f"timeout must be positive seconds, got {self.timeout}.")
         if self.stop_at_loss is not None and not math.isfinite(self.stop_at_loss):
             raise ValueError(f"stop_at_loss must be a finite validation loss, got {self.stop_at_loss}.")
         if self.workers > 1 and self.backend != "exact":
