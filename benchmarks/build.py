@@ -2,7 +2,9 @@
 
 Prints one JSON line per (model, T): median-of-N seconds to build the T-step circuit (symbolic
 weights and inputs), to export it as OpenQASM 3, and to produce the report (logical figures of the
-whole circuit plus the generic-basis transpile of one step, scaled to T), with the 2-qubit gate
+whole circuit plus the generic-basis transpile of one step, scaled to T), and to derive the same
+logical figures and OpenQASM from the distinct steps (``UnrolledSequence``, what ``qrnn build``
+does; checked equal), with the 2-qubit gate
 count and depth on the generic basis {cx, rz, sx, x} (default synthesis ``auto``); then, per
 model and block-synthesis strategy, the 2-qubit gates and depth of one cell step on the generic
 basis and on fake_torino (with the default and the compact layout, and the SWAP overhead).
@@ -23,6 +25,7 @@ from qrnn_qiskit.circuits import qrnn_sequence
 from qrnn_qiskit.circuits.export import export_qasm
 from qrnn_qiskit.circuits.report import logical_report
 from qrnn_qiskit.circuits.targets import transpile_report
+from qrnn_qiskit.circuits.unrolled import UnrolledSequence
 from qrnn_qiskit.core.config import QRNNConfig
 
 MODELS = {
@@ -59,9 +62,18 @@ def main() -> None:
                 return logical_report(circuit), transpile_report(step, "generic", length=length)
 
             report_s, (logical, generic) = median_time(report, args.repeats)
+
+            def steps():  # what qrnn build does: the figures and the text from the distinct steps
+                sequence = UnrolledSequence(config, length)
+                return sequence.logical_report(), sequence.export(folder / f"{name}-{length}-steps.qasm")
+
+            steps_s, (steps_logical, _) = median_time(steps, args.repeats)
+            identical = (folder / f"{name}-{length}-steps.qasm").read_bytes() == (folder / f"{name}-{length}.qasm").read_bytes()
             print(json.dumps({
                 "benchmark": "build", "model": name, "steps": length, "repeats": args.repeats,
                 "build_s": round(build_s, 3), "export_s": round(export_s, 3), "report_s": round(report_s, 3),
+                "steps_logical_and_export_s": round(steps_s, 3), "steps_same_figures": steps_logical == logical,
+                "steps_same_qasm": identical,
                 "operations": sum(logical["operations"].values()), "measurements": logical["measurements"],
                 "two_qubit_gates_generic": generic["two_qubit_gates"], "depth_generic": generic["depth"],
                 "qasm_mib": round((folder / f"{name}-{length}.qasm").stat().st_size / 2**20, 2),

@@ -163,8 +163,9 @@ def build(report, as_json, draw, **options):
     """Build the QRNN as Qiskit circuits, report them (logical and per target), export OpenQASM."""
     result = build_qrnn(options.pop("checkpoint"), **options)
     if draw:
-        if result.circuit.size() > 2000:
-            raise click.ClickException(f"--draw is for small circuits; this one has {result.circuit.size()} operations.")
+        size = sum(result.report["logical"]["operations"].values())
+        if size > 2000:
+            raise click.ClickException(f"--draw is for small circuits; this one has {size} operations.")
         click.echo(result.circuit.draw(output="text", fold=120))
     if as_json:
         click.echo(json.dumps(result.report))

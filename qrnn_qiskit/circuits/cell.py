@@ -44,7 +44,8 @@ from qrnn_qiskit.circuits.neuron import NeuronGates, emit_neuron
 from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.core.modes import NeuronMode
 
-__all__ = ["NEURON_NOISE", "WRITE_NOISE", "qrnn_cell", "qrnn_sequence", "weight_parameters", "input_parameters"]
+__all__ = ["NEURON_NOISE", "WRITE_NOISE", "qrnn_cell", "qrnn_sequence", "weight_parameters", "input_parameters",
+           "checked_values", "sequence_registers"]
 
 #: the labels of the identity gates ``noise_markers`` puts where the engine's noise acts
 NEURON_NOISE = "qrnn_neuron_noise"
@@ -134,16 +135,16 @@ def qrnn_sequence(
         ValueError: for a non-positive length, wrong weight or input counts, input bits that are
             not 0/1, or an unknown neuron mode or synthesis.
     """
-    length, weights, inputs = _checked_values(config, length, weights, inputs)
+    length, weights, inputs = checked_values(config, length, weights, inputs)
     mode = NeuronMode.parse(neuron_mode)
-    circuit = _registers(config, length, mode, name)
+    circuit = sequence_registers(config, length, mode, name)
     emitter = _CellEmitter(circuit, config, weights, inputs, mode, synthesis, insert_barriers, noise_markers)
     for step in range(length):
         emitter.step(step)
     return circuit
 
 
-def _registers(config: QRNNConfig, length: int, mode: NeuronMode, name: str) -> QuantumCircuit:
+def sequence_registers(config: QRNNConfig, length: int, mode: NeuronMode, name: str) -> QuantumCircuit:
     """An empty circuit on ``io``, ``ws``, ``anc`` with the classical registers ``out`` and ``flag``."""
     io = QuantumRegister(config.input_width, "io")
     ws = QuantumRegister(config.workspace, "ws")
@@ -155,7 +156,7 @@ def _registers(config: QRNNConfig, length: int, mode: NeuronMode, name: str) -> 
     return circuit
 
 
-def _checked_values(config: QRNNConfig, length, weights, inputs) -> tuple[int, list | np.ndarray, list | np.ndarray]:
+def checked_values(config: QRNNConfig, length, weights, inputs) -> tuple[int, list | np.ndarray, list | np.ndarray]:
     """The length, weights and input bits of :func:`qrnn_sequence`, checked (parameters where omitted)."""
     if not isinstance(config, QRNNConfig):
         raise TypeError(f"config must be a QRNNConfig, got {type(config).__name__}.")

@@ -25,7 +25,7 @@ from qiskit.circuit import Parameter, ParameterVector, ParameterVectorElement
 
 from qrnn_qiskit.core.io import atomic_write_text
 
-__all__ = ["export_qasm", "load_qasm", "SIDECAR_SUFFIX"]
+__all__ = ["export_qasm", "load_qasm", "qasm3_header", "write_export", "SIDECAR_SUFFIX"]
 
 SIDECAR_SUFFIX = ".json"
 _INPUT_DECL = re.compile(r"^input\s+float\[64\]\s+([^\s;]+)\s*;", re.MULTILINE)  # OpenQASM 3 allows Unicode letters
@@ -62,14 +62,21 @@ def export_qasm(circuit: QuantumCircuit, path: str | os.PathLike, *, fmt: str = 
             text, names = direct
         else:
             text, names = _qiskit_qasm3(circuit)
+    return write_export(path, text, fmt, names, circuit.metadata.get("qrnn", {}) if circuit.metadata else {},
+                        circuit.parameters)
+
+
+def write_export(path, text: str, fmt: str, names: dict[str, str], qrnn: dict, parameters) -> Path:
+    """Write ``text`` to ``path`` and the sidecar beside it: the declared inputs' Qiskit names,
+    the model (``qrnn``) and the lengths of the ``ParameterVector``s among ``parameters``."""
     path = Path(path)
     sidecar = {
         "format": fmt,
-        "qrnn": dict(circuit.metadata.get("qrnn", {})) if circuit.metadata else {},
+        "qrnn": dict(qrnn),
         "parameters": names,
         # the vectors' lengths, so that load_qasm rebuilds them: binding a list then follows their
         # indices (w[2] before w[10]), as on the circuit that was exported
-        "vectors": {p.vector.name: len(p.vector) for p in circuit.parameters if isinstance(p, ParameterVectorElement)},
+        "vectors": {p.vector.name: len(p.vector) for p in parameters if isinstance(p, ParameterVectorElement)},
     }
     atomic_write_text(path, text)
     atomic_write_text(path.with_name(path.name + SIDECAR_SUFFIX), json.dumps(sidecar, indent=1) + "\n")
@@ -121,25 +128,32 @@ _RESERVED = {"input", "output", "qubit", "bit", "measure", "reset", "if", "else"
 
 def _dumps_qasm3(circuit: QuantumCircuit) -> tuple[str, dict[str, str]] | None:
     """OpenQASM 3 for circuits of the QRNN gate set, or None when something else is present."""
+    header = qasm3_header(circuit.parameters, circuit.qregs, circuit.cregs)
+    if header is None:
+        return None
+    writer, names = header
+    registers = {bit: f"{reg.name}[{i}]" for reg in circuit.qregs + circuit.cregs for i, bit in enumerate(reg)}
+    if len(registers) != circuit.num_qubits + circuit.num_clbits or not writer.emit(circuit, registers, ""):
+        return None
+    return "\n".join(writer.lines) + "\n", names
+
+
+def qasm3_header(parameters, qregs, cregs) -> tuple[_Qasm3Writer, dict[str, str]] | None:
+    """A writer holding the program's header (inputs, registers) and the declared inputs' Qiskit
+    names; None when a name cannot be an OpenQASM 3 identifier (Qiskit's exporter then writes it)."""
     names: dict[str, str] = {}
-    for parameter in circuit.parameters:
+    for parameter in parameters:
         ident = _identifier(parameter.name)
         if ident is None or ident in names:
             return None
         names[ident] = parameter.name
-    registers = {bit: f"{reg.name}[{i}]" for reg in circuit.qregs + circuit.cregs for i, bit in enumerate(reg)}
-    register_names = [r.name for r in circuit.qregs + circuit.cregs]
-    if len(registers) != circuit.num_qubits + circuit.num_clbits or any(
-        not _IDENTIFIER.match(n) or n in _RESERVED or n in names for n in register_names
-    ):
+    if any(not _IDENTIFIER.match(r.name) or r.name in _RESERVED or r.name in names for r in [*qregs, *cregs]):
         return None
     writer = _Qasm3Writer()
     writer.lines += [f"input float[64] {ident};" for ident in names]
-    writer.lines += [f"qubit[{r.size}] {r.name};" for r in circuit.qregs]
-    writer.lines += [f"bit[{r.size}] {r.name};" for r in circuit.cregs]
-    if not writer.emit(circuit, registers, ""):
-        return None
-    return "\n".join(writer.lines) + "\n", names
+    writer.lines += [f"qubit[{r.size}] {r.name};" for r in qregs]
+    writer.lines += [f"bit[{r.size}] {r.name};" for r in cregs]
+    return writer, names
 
 
 class _Qasm3Writer:

@@ -17,10 +17,9 @@ import numpy as np
 from qiskit import QuantumCircuit
 
 from qrnn_qiskit.circuits import qrnn_sequence
-from qrnn_qiskit.circuits.export import export_qasm
-from qrnn_qiskit.circuits.report import logical_report
 from qrnn_qiskit.circuits.synthesis import SYMBOLIC_STRATEGIES, choose_strategy, strategy_cnot_counts
-from qrnn_qiskit.circuits.targets import transpile_report
+from qrnn_qiskit.circuits.targets import transpile_report, two_qubit_gates
+from qrnn_qiskit.circuits.unrolled import UnrolledSequence
 from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.core.modes import NeuronMode
 from qrnn_qiskit.data.registry import get_dataset
@@ -39,13 +38,19 @@ logger = logging.getLogger("qrnn_qiskit")
 
 @dataclass
 class BuildResult:
-    """The built circuit, the circuit of one step (what target reports transpile; ``None``
-    without targets) and the report."""
+    """The built sequence (its steps; the whole circuit is built when :attr:`circuit` is first
+    read), the circuit of one step (what target reports transpile; ``None`` without targets) and
+    the report."""
 
     config: QRNNConfig
-    circuit: QuantumCircuit
+    sequence: UnrolledSequence
     step_circuit: QuantumCircuit | None
     report: dict = field(default_factory=dict)
+
+    @property
+    def circuit(self) -> QuantumCircuit:
+        """The whole unrolled circuit (built on first use: seconds for hundreds of steps)."""
+        return self.sequence.circuit
 
 
 def build(
@@ -171,28 +176,35 @@ def build_circuits(
     """
     mode = NeuronMode.parse(neuron_mode)
     length, bits = _length_and_bits(config, length, sample)
-    choose_strategy(synthesis, 1, 1)  # checks the name before anything is built
-    if sample is not None:  # the acceptance's engine run: refused now, not after minutes of building
-        check_memory(config, 1, length, gradient=False, path="cpu", options="the model (--input-width, --workspace)")
+    _refuse_early(config, synthesis, sample, length)
     options = {"weights": parameters, "neuron_mode": mode, "synthesis": synthesis}
-    with _phase(f"building the {length}-step circuit ({config.num_qubits} qubits)"):  # and one step for the targets
-        circuit, step = (qrnn_sequence(config, length, inputs=bits, **options),
-                         qrnn_sequence(config, 1, **options) if targets else None)
+    with _phase(f"building the {length}-step circuit's cell step ({config.num_qubits} qubits)"):
+        sequence = UnrolledSequence(config, length, inputs=bits, **options)
+        # one step with symbolic inputs, for the targets and the comparison: the sequence's own when it has them
+        symbolic = sequence.step_circuit(0) if bits is None else qrnn_sequence(config, 1, **options)
+    step = symbolic if targets else None
     with _phase("logical figures" + (" and the exact acceptance" if sample is not None else "")):
-        report = _logical(config, circuit, mode, parameters, sample, synthesis)
+        report = _logical(config, sequence, mode, parameters, sample, synthesis)
     report["targets"] = [_target_report(step, target, length, optimization_level, layout, pass_manager)
                          for target in targets]
     if compare_synthesis:
         with _phase("comparing the synthesis strategies"):
-            report["synthesis"]["compare"] = _compare_strategies(config, options, targets, optimization_level)
+            report["synthesis"]["compare"] = _compare_strategies(config, options, targets, optimization_level, symbolic)
     if output is not None:
-        report["output"] = _export(circuit, output, fmt)
-    return BuildResult(config, circuit, step, report)
+        report["output"] = _export(sequence, output, fmt)
+    return BuildResult(config, sequence, step, report)
 
 
-def _export(circuit: QuantumCircuit, output, fmt: str) -> dict:
+def _refuse_early(config: QRNNConfig, synthesis: str, sample, length: int) -> None:
+    """What can be refused before anything is built: the strategy's name, and the acceptance's engine run."""
+    choose_strategy(synthesis, 1, 1)
+    if sample is not None:
+        check_memory(config, 1, length, gradient=False, path="cpu", options="the model (--input-width, --workspace)")
+
+
+def _export(sequence: UnrolledSequence, output, fmt: str) -> dict:
     with _phase(f"writing {fmt} to {output}"):
-        export_qasm(circuit, output, fmt=fmt)
+        sequence.export(output, fmt=fmt)
     return {"path": str(Path(output)), "format": fmt}
 
 
@@ -214,13 +226,14 @@ def _phase(what: str):
         logger.info("build: %s took %.1f s", what, seconds)
 
 
-def _logical(config: QRNNConfig, circuit: QuantumCircuit, mode: NeuronMode, parameters, sample, synthesis: str) -> dict:
+def _logical(config: QRNNConfig, sequence: UnrolledSequence, mode: NeuronMode, parameters, sample,
+             synthesis: str) -> dict:
     """The report's target-free part: model, logical figures, amplification, acceptance, synthesis."""
     report = {"model": config.to_dict(), "num_parameters": config.num_parameters,
-              "length": circuit.metadata["qrnn"]["length"], "neuron_mode": str(mode)}
+              "length": sequence.length, "neuron_mode": str(mode)}
     if mode.is_amplify:
         report["amplification"] = _amplification_report(config, mode)
-    report["logical"] = logical_report(circuit)
+    report["logical"] = sequence.logical_report()
     lanes = config.num_lanes
     report["density_path"] = {"numbers_per_sequence": 4**lanes,
                               "mib_per_sequence": density_bytes(lanes, 1, mode.is_amplify) / 2**20}
@@ -299,15 +312,17 @@ def _synthesis_report(config: QRNNConfig, synthesis: str) -> dict:
     }
 
 
-def _compare_strategies(config: QRNNConfig, options: dict, targets, optimization_level: int) -> dict:
-    """2-qubit gates of one step per symbolic strategy, generic basis and each target."""
+def _compare_strategies(config: QRNNConfig, options: dict, targets, optimization_level: int,
+                        built: QuantumCircuit) -> dict:
+    """2-qubit gates of one step per symbolic strategy, generic basis and each target (``built``:
+    the step already built with symbolic inputs, reused for the strategy it uses throughout)."""
+    used = {choose_strategy(options["synthesis"], len(spec.sources), config.degree) for spec in config.neurons}
     compare: dict[str, dict] = {}
     for strategy in SYMBOLIC_STRATEGIES:
-        one = qrnn_sequence(config, 1, **{**options, "synthesis": strategy})
-        compare[strategy] = {}
-        for target in ("generic", *targets):
-            figures = transpile_report(one, target, optimization_level=optimization_level, layout="default")
-            compare[strategy][figures["target"]] = figures["two_qubit_gates_per_step"]
+        one = built if used == {strategy} else \
+            qrnn_sequence(config, 1, **{**options, "synthesis": strategy})
+        compare[strategy] = dict(two_qubit_gates(one, target, optimization_level=optimization_level)
+                                 for target in ("generic", *targets))
     return {
         "two_qubit_gates_per_step": compare,
         "note": "one step transpiled per strategy; device targets with the default layout",

@@ -261,7 +261,7 @@ def test_build_shows_its_phases_and_refuses_an_oversized_acceptance_at_once(monk
                                        "generic", "--json"])
     assert result.exit_code == 0, result.output
     phases = [line for line in result.stderr.splitlines() if line.startswith("build: ")]
-    assert phases[:4] == ["build: building the 1-step circuit (7 qubits) ...", "build: logical figures ...",
+    assert phases[:4] == ["build: building the 1-step circuit's cell step (7 qubits) ...", "build: logical figures ...",
                           "build: transpiling one step for generic ...", "build: comparing the synthesis strategies ..."]
     assert json.loads(result.stdout)["logical"]["qubits"] == 7
     monkeypatch.setenv("QRNN_MEMORY_LIMIT", "64M")
