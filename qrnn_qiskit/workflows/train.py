@@ -193,8 +193,10 @@ def _aer_gradient(state: TrainState) -> AerGradient:
     inputs, targets = state.dataset.batch(state.settings.data.batch_size, np.random.default_rng(0)).engine_arrays()
     rows = estimator.evaluations_per_step(inputs.shape[1]) * inputs.shape[0]
     seconds = estimator.estimate_seconds(inputs, targets)
+    how = ("one density-matrix run a row, measurements deferred, shots drawn per step" if estimator.sampling == "per-step"
+           else "every shot through the mid-circuit measurements")
     logger.info(
-        "aer %s: %d circuit rows x %d shots = %s shots per step, about %.1f s per step (%.1f min for %d steps)",
-        run.gradient, rows, run.shots, f"{rows * run.shots:,}", seconds, seconds * run.steps / 60, run.steps,
+        "aer %s: %d circuit rows x %d shots (%s), about %.1f s per step (%.1f min for %d steps)",
+        run.gradient, rows, run.shots, how, seconds, seconds * run.steps / 60, run.steps,
     )
     return estimator

@@ -55,7 +55,8 @@ def _loss_noise(shots: int) -> tuple[np.ndarray, float, np.ndarray]:
 
 
 @pytest.mark.slow
-def test_parameter_shift_from_shots_matches_the_exact_gradient():
+@pytest.mark.parametrize("sampling", ["per-step", "per-shot"])
+def test_parameter_shift_from_shots_matches_the_exact_gradient(sampling):
     from qrnn_qiskit.engine.shift import shift_plan
 
     shots = 8000  # sigma <= 0.07 of the largest component: a wrong gradient fails
@@ -66,7 +67,9 @@ def test_parameter_shift_from_shots_matches_the_exact_gradient():
     np.add.at(variance, owners, (coeffs * per_row) ** 2)
     sigma = np.sqrt(variance)
     assert np.all(sigma < 0.2 * np.abs(exact).max())  # the bound is tight enough to see a wrong gradient
-    loss, estimate = AerGradient(GRAD_CFG, AerRunner(shots=shots, seed=3), "param-shift")(GRAD_PARAMS, *GRAD_DATA)
+    gradient = AerGradient(GRAD_CFG, AerRunner(shots=shots, seed=3), "param-shift", sampling=sampling)
+    assert gradient.sampling == sampling
+    loss, estimate = gradient(GRAD_PARAMS, *GRAD_DATA)
     assert np.all(np.abs(estimate - exact) <= 5 * sigma), (estimate - exact) / sigma
     assert loss == pytest.approx(ExactEngine(GRAD_CFG).loss(GRAD_PARAMS, *GRAD_DATA), abs=5 * per_row)
 
