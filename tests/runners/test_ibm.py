@@ -293,3 +293,38 @@ def test_fake_backend_amplified_with_measured_dont_care_steps(tmp_path):
     assert expected == pytest.approx(10 ** exact["measure"]["log10_expected_acceptance"], rel=0.05)
     # the device's noise only loses shots: accepted, but not more than the ideal figure allows
     assert 0 < measured["acceptance"] <= expected + 5 * np.sqrt(expected * (1 - expected) / 500)
+
+
+class _ScriptedJob:
+    """A job whose status walks through a script, one entry a poll (the runtime's job interface)."""
+
+    def __init__(self, statuses):
+        self.statuses, self.polls = list(statuses), 0
+
+    def done(self):
+        return self.statuses[min(self.polls, len(self.statuses) - 1)] == "DONE"
+
+    def status(self):
+        status = self.statuses[min(self.polls, len(self.statuses) - 1)]
+        self.polls += 1
+        return status
+
+
+def test_waiting_for_a_job_says_each_status_and_repeats_a_long_one(caplog):
+    from qrnn_qiskit.runners.ibm.runner import wait_for_job
+
+    job = _ScriptedJob(["QUEUED", "QUEUED", "QUEUED", "RUNNING", "DONE"])
+    with caplog.at_level("INFO", logger="qrnn_qiskit"):
+        wait_for_job(job, "ibm_test: job 1 of 1 (abc)", poll_seconds=0.0, repeat_seconds=3600)
+    lines = [r.getMessage() for r in caplog.records]
+    assert [line.split(",")[0] for line in lines[:2]] == ["ibm_test: job 1 of 1 (abc): QUEUED",
+                                                          "ibm_test: job 1 of 1 (abc): RUNNING"]
+    assert lines[-1].startswith("ibm_test: job 1 of 1 (abc): done after") and len(lines) == 3
+    caplog.clear()
+    with caplog.at_level("INFO", logger="qrnn_qiskit"):
+        wait_for_job(_ScriptedJob(["QUEUED"] * 3 + ["DONE"]), "j", poll_seconds=0.0, repeat_seconds=0.0)
+    assert sum("QUEUED" in r.getMessage() for r in caplog.records) == 3  # repeated while it stays
+    caplog.clear()
+    with caplog.at_level("INFO", logger="qrnn_qiskit"):
+        wait_for_job(_ScriptedJob(["DONE"]), "j", poll_seconds=0.0)
+    assert caplog.records == []  # a finished job waits silently

@@ -12,7 +12,9 @@ ISA circuit touches.
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +28,31 @@ from qrnn_qiskit.evaluation.shots import ShotResult
 from qrnn_qiskit.runners.ibm.backends import backend_limit, is_fake
 from qrnn_qiskit.runners.ibm.jobs import JobRecord
 from qrnn_qiskit.runners.sampler import SamplerRunner, check_shots
+
+logger = logging.getLogger("qrnn_qiskit")
+#: seconds between status polls of a job being waited for, and between repeated lines of one status
+POLL_SECONDS = 10.0
+REPEAT_SECONDS = 120.0
+
+
+def wait_for_job(job, label: str, *, poll_seconds: float | None = None, repeat_seconds: float | None = None) -> None:
+    """Wait until ``job`` is done, with a progress line (``qrnn_qiskit`` logger, INFO: the command
+    line shows it) when its status changes and every ``repeat_seconds`` while it stays, so that a
+    queued job does not sit silent for hours. Jobs without ``done()`` are left to ``result()``."""
+    poll = POLL_SECONDS if poll_seconds is None else poll_seconds
+    repeat = REPEAT_SECONDS if repeat_seconds is None else repeat_seconds
+    started = time.monotonic()
+    said, said_at = None, started
+    while hasattr(job, "done") and not job.done():
+        status = job.status()
+        status = str(getattr(status, "name", status))  # a JobStatus (local jobs) or the runtime's string
+        now = time.monotonic()
+        if status != said or now - said_at >= repeat:
+            logger.info("%s: %s, waited %.0f s", label, status, now - started)
+            said, said_at = status, now
+        time.sleep(poll)
+    if said is not None:
+        logger.info("%s: done after %.0f s", label, time.monotonic() - started)
 
 __all__ = ["IBMRunner", "PreparedCircuit"]
 
@@ -185,7 +212,8 @@ class IBMRunner(SamplerRunner):
                     raise QRNNError(f"Could not fetch job {job_id!r} from IBM Quantum ({type(exc).__name__}: {exc}).") from None
             jobs.append(job)
         parts = []
-        for job, rows in zip(jobs, record.rows):
+        for k, (job, rows) in enumerate(zip(jobs, record.rows)):
+            wait_for_job(job, f"{record.backend}: job {k + 1} of {len(jobs)} ({job.job_id()})")
             result = job.result()
             parts.append(self.to_shots(config, result[0], record.length, rows))
         return ShotResult(
