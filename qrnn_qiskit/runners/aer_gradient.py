@@ -44,25 +44,33 @@ class AerGradient:
         method: ``param-shift`` or ``spsa``.
         spsa_c, spsa_gamma: SPSA perturbation ``c / (k + 1) ** gamma``.
         seed: randomness of the SPSA perturbations.
-        sampling: ``per-step`` (default where it applies: noiseless postselected circuits): each
+        sampling: ``None`` (default): ``per-step`` where it applies and pays (noiseless
+            postselected circuits whose density matrix has no more entries than the shots have
+            amplitudes), else ``per-shot``. ``per-step``: each
             row's exact ``Q`` from one density-matrix run with the measurements deferred, and the
             runner's shots drawn per step from it (:mod:`qrnn_qiskit.runners.aer_deferred`; the same
-            expected loss and gradient, 16x faster per step on the simple-bits model); ``per-shot``:
+            expected loss and gradient, 43x faster a step on the simple-bits model); ``per-shot``:
             every shot through the mid-circuit measurements (what a device does; the only way with
-            noise or rus neurons, which fall back to it, as do models of more than 12 qubits,
-            whose density matrix would pass 1 GiB).
+            noise or rus neurons, which fall back to it, as do models too wide for the density
+            matrix to pay: ``2**(n+2) > shots``, 9 qubits and more at 1,024 shots).
     """
 
     def __init__(self, config: QRNNConfig, runner: AerRunner, method: str = "param-shift", *, spsa_c: float = 0.1,
-                 spsa_gamma: float = 0.101, seed: int | None = 0, sampling: str = "per-step") -> None:
+                 spsa_gamma: float = 0.101, seed: int | None = 0, sampling: str | None = None) -> None:
         if method not in GRADIENTS:
             raise ValueError(f"Unknown gradient method {method!r}; expected one of {GRADIENTS}.")
-        if sampling not in SAMPLINGS:
-            raise ValueError(f"Unknown sampling {sampling!r}; expected one of {SAMPLINGS}.")
+        if sampling is not None and sampling not in SAMPLINGS:
+            raise ValueError(f"Unknown sampling {sampling!r}; expected one of {SAMPLINGS} (or None: the cheaper).")
         self.config, self.runner, self.method = config, runner, method
-        deferrable = getattr(runner, "noise_name", None) is None and runner.neuron_mode.kind == "postselect" \
+        possible = getattr(runner, "noise_name", None) is None and runner.neuron_mode.kind == "postselect" \
             and 16 * 4 ** (config.num_qubits + 1) <= _DENSITY_LIMIT
-        self.sampling = sampling if deferrable else "per-shot"
+        if sampling == "per-step" and not possible:
+            raise ValueError(f"sampling 'per-step' needs a noiseless postselected model of at most 12 qubits; this runner "
+                             f"has noise {getattr(runner, 'noise_name', None)!r}, neuron mode {runner.neuron_mode} and "
+                             f"the model {config.num_qubits} qubits. Use 'per-shot'.")
+        if sampling is None:
+            sampling = "per-step" if possible and _density_pays(config.num_qubits, runner.shots) else "per-shot"
+        self.sampling = sampling
         self._deferred = DeferredJoints(config, self._circuit, device=runner.device, seed=runner.seed) \
             if self.sampling == "per-step" else None
         self.engine = ExactEngine(config)
@@ -144,6 +152,14 @@ class AerGradient:
 #: the largest density matrix (bytes) the per-step sampling builds a row (13 qubits with the
 #: reject qubit: 1 GiB); wider models sample per shot, whose memory grows as 2**qubits
 _DENSITY_LIMIT = 2**30
+
+
+def _density_pays(qubits: int, shots: int) -> bool:
+    """Whether one density-matrix run a row costs less than ``shots`` statevector shots: its
+    ``4**(n+1)`` entries against ``shots * 2**n`` amplitudes (Aer spent 20-30 ns an entry or
+    amplitude and gate on both at 4-5 qubits; measured 43x faster a step at 4 qubits and 1,024
+    shots, and minutes a row at the paper's 10-qubit simple-seq, where shots win)."""
+    return 4 ** (qubits + 1) <= shots * 2**qubits
 _FLOOR = 1e-12  # added to estimated joints: a step that kept no shot must not divide by zero
 
 

@@ -73,10 +73,18 @@ def test_per_step_draws_are_unbiased_binomials():
     np.testing.assert_allclose(spread, np.sqrt(exact * (1 - exact) / shots), rtol=0.25, atol=1e-3)
 
 
-def test_what_cannot_be_deferred_samples_per_shot():
-    assert AerGradient(SIMPLE_BITS, AerRunner(shots=16)).sampling == "per-step"
+def test_what_cannot_be_deferred_or_does_not_pay_samples_per_shot():
+    # the density matrix pays when 4**(n+1) entries <= shots x 2**n amplitudes: 2**(n+2) <= shots
+    assert AerGradient(SIMPLE_BITS, AerRunner(shots=64)).sampling == "per-step"  # 4 qubits
+    assert AerGradient(SIMPLE_BITS, AerRunner(shots=32)).sampling == "per-shot"
+    assert AerGradient(SIMPLE_BITS, AerRunner(shots=32), sampling="per-step").sampling == "per-step"  # if asked
+    wide = QRNNConfig(input_width=3, workspace=5, stages=1, order=1, degree=1)  # 9 qubits
+    assert AerGradient(wide, AerRunner(shots=1024)).sampling == "per-shot"
+    assert AerGradient(wide, AerRunner(shots=2048)).sampling == "per-step"
     assert AerGradient(SIMPLE_BITS, AerRunner(shots=16, neuron_mode="rus:1")).sampling == "per-shot"
     assert AerGradient(SIMPLE_BITS, AerRunner(shots=16, noise="fake_manila")).sampling == "per-shot"
+    with pytest.raises(ValueError, match="needs a noiseless postselected model .* neuron mode rus:1"):
+        AerGradient(SIMPLE_BITS, AerRunner(shots=16, neuron_mode="rus:1"), sampling="per-step")
     with pytest.raises(ValueError, match="Unknown sampling 'exact'"):
         AerGradient(SIMPLE_BITS, AerRunner(shots=16), sampling="exact")
     with pytest.raises(QRNNError, match="control flow"):
