@@ -100,12 +100,16 @@ def test_results_do_not_depend_on_the_number_of_threads():
     try:
         numba.set_num_threads(1)
         one = engine.loss_and_gradient(params, inputs, targets, np.ones(9, bool))
+        one_forward = engine.simulate(params, inputs, targets)
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
         many = engine.loss_and_gradient(params, inputs, targets, np.ones(9, bool))
+        many_forward = engine.simulate(params, inputs, targets)
     finally:
         numba.set_num_threads(before)
     assert one[0] == many[0]
     np.testing.assert_array_equal(one[1], many[1])
+    np.testing.assert_array_equal(one_forward.probabilities, many_forward.probabilities)
+    np.testing.assert_array_equal(one_forward.neuron_acceptance, many_forward.neuron_acceptance)
 
 
 def test_float32_is_close_to_float64_and_measurably_different():
