@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -41,3 +44,36 @@ def load_model_or_skip(path: str, benchmark: str):
             if {"meta", "parameters"} <= set(data.files):
                 return load_checkpoint(path)
     return read_reference(path)
+
+
+_CLI_CHILD = """
+import sys
+sys.path.insert(0, {root!r})
+import qrnn_qiskit
+assert qrnn_qiskit.__file__.startswith({root!r}), qrnn_qiskit.__file__
+from qrnn_qiskit.cli import main
+main()
+"""
+
+
+def qrnn_in_checkout(root: str, args: list[str], env: dict | None = None) -> float:
+    """Wall seconds of the command ``qrnn ARGS`` in a new process that runs checkout ``root``'s
+    package (checked), with ``env`` added to the environment; exits naming the checkout if it fails."""
+    command = [sys.executable, "-c", _CLI_CHILD.format(root=root), *args]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=root)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{root}: qrnn {args[0]} failed:\n{done.stderr[-2000:]}")
+    return seconds
+
+
+def checkout_rounds(description: str, rounds: int) -> tuple[list[str], list[list[str]]]:
+    """Parse ``CHECKOUT... [--rounds N]``: the checkouts' resolved roots, and per round the order to
+    run them in (reversed every other round, so that the machine's drift falls on all alike)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("checkouts", nargs="+", help="repository roots; the first is the baseline")
+    parser.add_argument("--rounds", type=int, default=rounds)
+    args = parser.parse_args()
+    roots = [str(Path(c).resolve()) for c in args.checkouts]
+    return roots, [roots if k % 2 == 0 else roots[::-1] for k in range(args.rounds)]

@@ -13,42 +13,26 @@ Usage: python benchmarks/build_command.py .                       # this checkou
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _shared import checkout_rounds, qrnn_in_checkout
 
 ARGS = ["build", "-I", "2", "-W", "8", "-S", "2", "-k", "2", "-d", "2", "-T", "99", "--json"]
 
 
 def _run(root: str, output: Path) -> float:
-    env = {**os.environ, "PYTHONPATH": root}
-    child = (f"import qrnn_qiskit; assert qrnn_qiskit.__file__.startswith({root!r}), qrnn_qiskit.__file__\n"
-             "from qrnn_qiskit.cli import main; main()")
-    command = [sys.executable, "-c", child, *ARGS, "-o", str(output)]
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{root}: qrnn build failed:\n{done.stderr[-2000:]}")
-    return seconds
+    return qrnn_in_checkout(root, [*ARGS, "-o", str(output)])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkouts", nargs="+", help="repository roots; the first is the baseline")
-    parser.add_argument("--rounds", type=int, default=4)
-    args = parser.parse_args()
-    roots = [str(Path(c).resolve()) for c in args.checkouts]
+    roots, rounds = checkout_rounds(__doc__.splitlines()[0], 4)
     folder = Path(tempfile.mkdtemp(prefix="qrnn-build-command-"))
     times: dict[str, list[float]] = {root: [] for root in roots}
-    for round_index in range(args.rounds):
-        for root in roots if round_index % 2 == 0 else roots[::-1]:
+    for round_index, order in enumerate(rounds):
+        for root in order:
             times[root].append(_run(root, folder / f"{roots.index(root)}.qasm"))
     texts = {(folder / f"{i}.qasm").read_bytes() for i in range(len(roots))}
     base = statistics.median(times[roots[0]])

@@ -15,49 +15,26 @@ Usage: python benchmarks/first_use.py .
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-CHILD = """
-import sys
-sys.path.insert(0, {root!r})
-import qrnn_qiskit
-assert qrnn_qiskit.__file__.startswith({root!r}), qrnn_qiskit.__file__
-from qrnn_qiskit.cli import main
-main()
-"""
+from _shared import checkout_rounds, qrnn_in_checkout
 
 
 def _run(root: str, cache: Path, out: Path) -> float:
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
-    command = [sys.executable, "-c", CHILD.format(root=root), "train", "--recipe", "digits01", "--steps", "1",
-               "--out", str(out), "--overwrite", "--json"]
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{root}: qrnn train failed:\n{done.stderr[-2000:]}")
-    return seconds
+    return qrnn_in_checkout(root, ["train", "--recipe", "digits01", "--steps", "1", "--out", str(out), "--overwrite",
+                                   "--json"], env={"NUMBA_CACHE_DIR": str(cache)})
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkouts", nargs="+", help="repository roots; the first is the baseline")
-    parser.add_argument("--rounds", type=int, default=2)
-    args = parser.parse_args()
-    roots = [str(Path(c).resolve()) for c in args.checkouts]
+    roots, rounds = checkout_rounds(__doc__.splitlines()[0], 2)
     folder = Path(tempfile.mkdtemp(prefix="qrnn-first-use-"))
     cold: dict[str, list[float]] = {root: [] for root in roots}
     warm: dict[str, list[float]] = {root: [] for root in roots}
-    for round_index in range(args.rounds):
-        for root in roots if round_index % 2 == 0 else roots[::-1]:
+    for round_index, order in enumerate(rounds):
+        for root in order:
             cache = folder / f"cache-{round_index}-{roots.index(root)}"
             cache.mkdir()
             cold[root].append(_run(root, cache, folder / "run"))
