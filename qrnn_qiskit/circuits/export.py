@@ -25,7 +25,7 @@ from qiskit.circuit import Parameter, ParameterVector, ParameterVectorElement
 
 from qrnn_qiskit.core.io import atomic_write_text
 
-__all__ = ["export_qasm", "load_qasm", "qasm3_header", "write_export", "SIDECAR_SUFFIX"]
+__all__ = ["export_qasm", "load_qasm", "qasm3_header", "qasm3_lines", "write_export", "SIDECAR_SUFFIX"]
 
 SIDECAR_SUFFIX = ".json"
 _INPUT_DECL = re.compile(r"^input\s+float\[64\]\s+([^\s;]+)\s*;", re.MULTILINE)  # OpenQASM 3 allows Unicode letters
@@ -131,16 +131,24 @@ def _dumps_qasm3(circuit: QuantumCircuit) -> tuple[str, dict[str, str]] | None:
     header = qasm3_header(circuit.parameters, circuit.qregs, circuit.cregs)
     if header is None:
         return None
-    writer, names = header
+    lines, names = header
     registers = {bit: f"{reg.name}[{i}]" for reg in circuit.qregs + circuit.cregs for i, bit in enumerate(reg)}
-    if len(registers) != circuit.num_qubits + circuit.num_clbits or not writer.emit(circuit, registers, ""):
+    body = qasm3_lines(circuit, registers) if len(registers) == circuit.num_qubits + circuit.num_clbits else None
+    if body is None:
         return None
-    return "\n".join(writer.lines) + "\n", names
+    return "\n".join(lines + body) + "\n", names
 
 
-def qasm3_header(parameters, qregs, cregs) -> tuple[_Qasm3Writer, dict[str, str]] | None:
-    """A writer holding the program's header (inputs, registers) and the declared inputs' Qiskit
-    names; None when a name cannot be an OpenQASM 3 identifier (Qiskit's exporter then writes it)."""
+def qasm3_lines(circuit: QuantumCircuit, registers: dict) -> list[str] | None:
+    """The OpenQASM 3 lines of ``circuit``'s instructions, each bit written as ``registers[bit]``
+    says; None at the first instruction outside the QRNN gate set."""
+    writer = _Qasm3Writer()
+    return writer.lines if writer.emit(circuit, registers, "") else None
+
+
+def qasm3_header(parameters, qregs, cregs) -> tuple[list[str], dict[str, str]] | None:
+    """The program's header lines (version, includes, inputs, registers) and the declared inputs'
+    Qiskit names; None when a name cannot be an OpenQASM 3 identifier (Qiskit's exporter then writes it)."""
     names: dict[str, str] = {}
     for parameter in parameters:
         ident = _identifier(parameter.name)
@@ -149,18 +157,18 @@ def qasm3_header(parameters, qregs, cregs) -> tuple[_Qasm3Writer, dict[str, str]
         names[ident] = parameter.name
     if any(not _IDENTIFIER.match(r.name) or r.name in _RESERVED or r.name in names for r in [*qregs, *cregs]):
         return None
-    writer = _Qasm3Writer()
-    writer.lines += [f"input float[64] {ident};" for ident in names]
-    writer.lines += [f"qubit[{r.size}] {r.name};" for r in qregs]
-    writer.lines += [f"bit[{r.size}] {r.name};" for r in cregs]
-    return writer, names
+    lines = ["OPENQASM 3.0;", 'include "stdgates.inc";']
+    lines += [f"input float[64] {ident};" for ident in names]
+    lines += [f"qubit[{r.size}] {r.name};" for r in qregs]
+    lines += [f"bit[{r.size}] {r.name};" for r in cregs]
+    return lines, names
 
 
 class _Qasm3Writer:
-    """The lines of an OpenQASM 3 program for the QRNN gate set (see :func:`_dumps_qasm3`)."""
+    """The instruction lines of an OpenQASM 3 program for the QRNN gate set (see :func:`_dumps_qasm3`)."""
 
     def __init__(self) -> None:
-        self.lines = ["OPENQASM 3.0;", 'include "stdgates.inc";']
+        self.lines: list[str] = []
         self._angles: dict[str, str] = {}  # keyed by the expression's text: hashing expressions is slower
 
     def angle(self, value) -> str:

@@ -32,7 +32,7 @@ from qiskit import QuantumCircuit
 from qiskit.circuit import ClassicalRegister, Clbit, ParameterVector
 
 from qrnn_qiskit.circuits.cell import checked_values, qrnn_sequence, sequence_registers
-from qrnn_qiskit.circuits.export import export_qasm, qasm3_header, write_export
+from qrnn_qiskit.circuits.export import export_qasm, qasm3_header, qasm3_lines, write_export
 from qrnn_qiskit.circuits.report import logical_report, operation_counts
 from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.core.modes import NeuronMode
@@ -128,18 +128,18 @@ class UnrolledSequence:
         header = qasm3_header(parameters, registers.qregs, registers.cregs)
         if header is None:
             return None
-        writer, names = header
+        lines, names = header
         pieces = {}
         for key in {self._key(t) for t in range(self.length)}:
             pieces[key] = _step_pieces(self.step_circuit(self._first_step(key)), symbolic=not self._numeric)
             if pieces[key] is None:
                 return None
         flags = registers.cregs[1].size // self.length
-        chunks = ["\n".join(writer.lines), "\n"]
+        chunks = ["\n".join(lines), "\n"]
         for t in range(self.length):
             bases = {"o": t * self.config.input_width, "f": t * flags, "x": t * self.config.input_width}
-            for i, piece in enumerate(pieces[self._key(t)]):
-                chunks.append(piece if i % 2 == 0 else str(bases[piece[0]] + int(piece[1:])))
+            chunks += [piece if isinstance(piece, str) else str(bases[piece[0]] + piece[1])
+                       for piece in pieces[self._key(t)]]
         return "".join(chunks), names, parameters
 
     def _first_step(self, key: tuple) -> int:
@@ -157,24 +157,21 @@ class UnrolledSequence:
         return list(holder.parameters)
 
 
-def _step_pieces(step: QuantumCircuit, symbolic: bool) -> list[str] | None:
-    """A step's OpenQASM 3 lines split at its step-dependent indices: literal text at even
-    positions, ``o<i>``/``f<i>``/``x<i>`` (out bit, flag bit, input ``i`` of the step) at odd ones."""
+def _step_pieces(step: QuantumCircuit, symbolic: bool) -> list | None:
+    """A step's OpenQASM 3 lines split at its step-dependent indices: literal text, and between
+    the pieces ``(kind, i)`` with kind ``o``/``f``/``x`` (out bit, flag bit, input ``i`` of the step)."""
     out, flag = step.cregs
     registers = {bit: f"{reg.name}[{i}]" for reg in step.qregs for i, bit in enumerate(reg)}
     registers.update({bit: f"out[{_FIELD}o{i}{_FIELD}]" for i, bit in enumerate(out)})
     registers.update({bit: f"flag[{_FIELD}f{i}{_FIELD}]" for i, bit in enumerate(flag)})
-    header = qasm3_header(step.parameters, step.qregs, [])
-    if header is None:
+    lines = qasm3_lines(step, registers)
+    if lines is None:
         return None
-    writer = header[0]
-    writer.lines = []
-    if not writer.emit(step, registers, ""):
-        return None
-    text = "\n".join(writer.lines) + "\n"
+    text = "\n".join(lines) + "\n"
     if symbolic:
         text = _STEP_INPUT.sub(lambda m: f"x_{_FIELD}x{m.group(1)}{_FIELD}", text)
-    return text.split(_FIELD)
+    split = text.split(_FIELD)
+    return [piece if i % 2 == 0 else (piece[0], int(piece[1:])) for i, piece in enumerate(split)]
 
 
 class _StepFigures:
