@@ -179,9 +179,7 @@ def build_circuits(
     _refuse_early(config, synthesis, sample, length)
     options = {"weights": parameters, "neuron_mode": mode, "synthesis": synthesis}
     with _phase(f"building the {length}-step circuit's cell step ({config.num_qubits} qubits)"):
-        sequence = UnrolledSequence(config, length, inputs=bits, **options)
-        # one step with symbolic inputs, for the targets and the comparison: the sequence's own when it has them
-        symbolic = sequence.step_circuit(0) if bits is None else qrnn_sequence(config, 1, **options)
+        sequence, symbolic = _sequence_and_step(config, length, bits, options, bool(targets) or compare_synthesis)
     step = symbolic if targets else None
     with _phase("logical figures" + (" and the exact acceptance" if sample is not None else "")):
         report = _logical(config, sequence, mode, parameters, sample, synthesis)
@@ -193,6 +191,15 @@ def build_circuits(
     if output is not None:
         report["output"] = _export(sequence, output, fmt)
     return BuildResult(config, sequence, step, report)
+
+
+def _sequence_and_step(config: QRNNConfig, length: int, bits, options: dict, step_needed: bool):
+    """The sequence held as its steps, and one step with symbolic inputs for the targets and the
+    comparison: the sequence's own when its inputs are symbolic, else built when needed (None if not)."""
+    sequence = UnrolledSequence(config, length, inputs=bits, **options)
+    if bits is None:
+        return sequence, sequence.step_circuit(0)
+    return sequence, qrnn_sequence(config, 1, **options) if step_needed else None
 
 
 def _refuse_early(config: QRNNConfig, synthesis: str, sample, length: int) -> None:
