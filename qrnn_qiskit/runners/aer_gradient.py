@@ -27,7 +27,7 @@ from qrnn_qiskit.engine.shift import loss_gradient_from_joint, parameter_shift_l
 from qrnn_qiskit.evaluation.shots import ShotResult
 from qrnn_qiskit.runners.aer import AerRunner
 from qrnn_qiskit.runners.aer_deferred import DeferredJoints
-from qrnn_qiskit.runners.shots import parameter_order
+from qrnn_qiskit.runners.shots import parameter_order, row_columns
 
 __all__ = ["AerGradient", "GRADIENTS", "SAMPLINGS"]
 
@@ -92,10 +92,7 @@ class AerGradient:
         cfg = self.config
         batch, steps = inputs.shape
         circuit = self._circuit(steps)
-        bits = cfg.token_to_bits(inputs).reshape(batch, -1).astype(float)
-        rows_w = np.repeat(vectors, batch, axis=0)
-        rows_x = np.tile(bits, (vectors.shape[0], 1))
-        values = parameter_order(circuit, {"w": rows_w, "x": rows_x})
+        values = parameter_order(circuit, row_columns(cfg, vectors, inputs))
         # Bind in Qiskit, one PUB per row, all in one Aer run: qiskit-aer 0.18.2 returned wrong
         # distributions when it bound these circuits' weight parameters from a value array itself
         # (input-bit arrays bind correctly), see the closing note of the Aer issue.
@@ -160,6 +157,8 @@ def _density_pays(qubits: int, shots: int) -> bool:
     amplitude and gate on both at 4-5 qubits; measured 43x faster a step at 4 qubits and 1,024
     shots, and minutes a row at the paper's 10-qubit simple-seq, where shots win)."""
     return 4 ** (qubits + 1) <= shots * 2**qubits
+
+
 _FLOOR = 1e-12  # added to estimated joints: a step that kept no shot must not divide by zero
 
 

@@ -15,7 +15,7 @@ from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.core.modes import NeuronMode
 from qrnn_qiskit.evaluation.shots import ShotResult
 
-__all__ = ["shots_from_bits", "parameter_order"]
+__all__ = ["shots_from_bits", "parameter_order", "row_columns"]
 
 
 def shots_from_bits(
@@ -41,3 +41,16 @@ def parameter_order(circuit: QuantumCircuit, columns: dict[str, np.ndarray]) -> 
         vector = parameter.vector.name
         values[:, k] = columns[vector][:, parameter.index]
     return values
+
+
+def row_columns(config: QRNNConfig, vectors: np.ndarray, inputs: np.ndarray,
+                targets: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Parameter values of the circuit rows ``N`` weight vectors x ``B`` sequences (vector-major):
+    ``w`` (each vector once a sequence), ``x`` the input bits and, with ``targets``, ``z`` the
+    target bits (each sequence's once a vector); columns by vector name, for :func:`parameter_order`."""
+    batch, count = inputs.shape[0], len(vectors)
+    columns = {"w": np.repeat(vectors, batch, axis=0),
+               "x": np.tile(config.token_to_bits(inputs).reshape(batch, -1), (count, 1)).astype(float)}
+    if targets is not None:
+        columns["z"] = np.tile(config.token_to_bits(targets).reshape(batch, -1), (count, 1)).astype(float)
+    return columns

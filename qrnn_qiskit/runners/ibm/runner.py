@@ -29,6 +29,8 @@ from qrnn_qiskit.runners.ibm.backends import backend_limit, is_fake
 from qrnn_qiskit.runners.ibm.jobs import JobRecord
 from qrnn_qiskit.runners.sampler import SamplerRunner, check_shots
 
+__all__ = ["IBMRunner", "PreparedCircuit", "wait_for_job"]
+
 logger = logging.getLogger("qrnn_qiskit")
 #: seconds between status polls of a job being waited for, and between repeated lines of one status
 POLL_SECONDS = 10.0
@@ -53,8 +55,6 @@ def wait_for_job(job, label: str, *, poll_seconds: float | None = None, repeat_s
         time.sleep(poll)
     if said is not None:
         logger.info("%s: done after %.0f s", label, time.monotonic() - started)
-
-__all__ = ["IBMRunner", "PreparedCircuit"]
 
 
 @dataclass
