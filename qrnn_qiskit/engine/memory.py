@@ -33,6 +33,11 @@ class MemoryLimitError(QRNNError):
     """A run would need more memory than the machine (or ``QRNN_MEMORY_LIMIT``) allows."""
 
 
+#: sequences a thread of the compiled kernels holds at once (``cpu_kernels.LANES``; a test keeps
+#: the two equal, without this module importing numba)
+CPU_BLOCK = 8
+
+
 def density_bytes(num_lanes: int, batch: int, complex_amplitudes: bool = False) -> int:
     """Bytes of one batch's density states: ``batch * 4**num_lanes`` numbers."""
     return batch * (4**num_lanes) * (16 if complex_amplitudes else 8)
@@ -75,7 +80,8 @@ def estimate_bytes(config: QRNNConfig, batch: int, steps: int, *, density: bool 
     """The engine's arrays for ``batch`` sequences of ``steps`` steps, by part (see the module),
     with ``total``. ``density``: the density path, taking ``block`` sequences at once (default all).
     ``path``: ``numpy`` keeps every sequence's states at once; the compiled ``cpu`` kernels one
-    sequence a thread; ``gpu`` keeps them in device memory (not counted here)."""
+    block of ``CPU_BLOCK`` sequences a thread, with that block's angle gradients per pattern;
+    ``gpu`` keeps them in device memory (not counted here)."""
     lanes, number = config.num_lanes, 16 if complex_amplitudes else 8
     full, work = 1 << lanes, 1 << config.workspace
     parts = {
@@ -90,10 +96,13 @@ def estimate_bytes(config: QRNNConfig, batch: int, steps: int, *, density: bool 
         at_once = min(batch, block or batch)
         parts["states"] = density_bytes(lanes, at_once, complex_amplitudes) * (8 if gradient else 3)
     else:
-        at_once = batch if path == "numpy" else min(batch, os.cpu_count() or 1) if path == "cpu" else 0
+        threads = os.cpu_count() or 1
+        at_once = batch if path == "numpy" else min(batch, threads * CPU_BLOCK) if path == "cpu" else 0
         # the workspace state of every step (the reverse pass), full-state buffers, and the numpy
         # path's gradient scattered onto the full pattern space per sequence
         parts["states"] = at_once * ((steps + 1) * work + (6 if gradient else 4) * full) * number
+        if path == "cpu" and gradient:  # each block's angle gradients: full and workspace neurons
+            parts["states"] += at_once * 2 * config.num_neurons * full * 8
     if trajectories:
         parts["trajectories"] = trajectories * batch * full * 16
     parts["total"] = sum(parts.values())

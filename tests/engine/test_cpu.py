@@ -18,6 +18,8 @@ import pytest
 from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.core.errors import QRNNError
 from qrnn_qiskit.engine import ExactEngine
+from qrnn_qiskit.engine.backends import cpu_kernels
+from qrnn_qiskit.engine.memory import CPU_BLOCK
 
 
 def _case(seed: int):
@@ -168,19 +170,27 @@ def test_numpy_rows_equal_the_compiled_rows_and_do_not_depend_on_the_batch(mode)
 
 
 def test_a_sequence_gets_the_same_bits_in_every_lane_and_block():
-    """The kernels run blocks of four sequences side by side (the last block padded); a sequence's
+    """The kernels run blocks of eight sequences side by side (the last block padded); a sequence's
     loss and gradient row must not depend on its neighbours, its lane or the padding."""
+    assert cpu_kernels.LANES == 8
     cfg, params, _, _, scored, rng = _case(6)
-    inputs = rng.integers(0, cfg.num_outcomes, (7, 6))
-    targets = rng.integers(0, cfg.num_outcomes, (7, 6))
+    inputs = rng.integers(0, cfg.num_outcomes, (19, 6))
+    targets = rng.integers(0, cfg.num_outcomes, (19, 6))
     engine = ExactEngine(cfg)
     losses, rows = engine.loss_and_gradient_rows(params, inputs, targets, scored)[:2]
     assert np.abs(rows).max() > 1e-3
-    for b in range(7):
-        for start in (b, max(0, b - 3), max(0, b - 1)):  # alone, and in lanes 3 and 1 of a block
+    for b in range(19):
+        # alone (lane 0), and in lanes 7, 3 and 1 of a block
+        for start in {b, max(0, b - 7), max(0, b - 3), max(0, b - 1)}:
             part = engine.loss_and_gradient_rows(params, inputs[start:b + 1], targets[start:b + 1], scored)
             assert part[0][b - start] == losses[b]
             np.testing.assert_array_equal(part[1][b - start], rows[b])
+
+
+def test_the_memory_estimate_counts_the_kernels_block_of_sequences():
+    """``engine.memory`` sizes the compiled path by ``CPU_BLOCK`` sequences a thread without
+    importing numba; it must be the kernels' block."""
+    assert CPU_BLOCK == cpu_kernels.LANES
 
 
 def test_the_vectoriser_switch_is_set_only_around_kernel_calls():

@@ -2,7 +2,7 @@
 
 :class:`CpuBackend` turns a parameter vector into full-pattern activation tables, runs the kernels
 of :mod:`~qrnn_qiskit.engine.backends.cpu_kernels` and :mod:`~qrnn_qiskit.engine.backends.cpu_gradient`
-(blocks of four sequences side by side, threaded over the blocks) and hands back what the numpy
+(blocks of eight sequences side by side, threaded over the blocks) and hands back what the numpy
 backend returns. The first call in a fresh environment compiles the kernels (``benchmarks/engine.py``
 reports it as ``compile_s``); the machine code is cached on disk beside the module, or under
 ``NUMBA_CACHE_DIR`` where the package is read-only, so later processes only load it.
@@ -41,7 +41,7 @@ def vectorised():
     """Compile (on a first call) with LLVM's SLP vectoriser on, which numba leaves off by default.
 
     numba reads the switch each time it optimises a function, so it is set around each call into
-    the kernels and restored afterwards; the kernels' pair updates, written out for four sequences
+    the kernels and restored afterwards; the kernels' pair updates, written out for eight sequences
     side by side, become single vector instructions only with it. Calls that find the kernels
     compiled (or cached on disk) are unaffected by the switch. It is process-wide while set: a
     function that another thread compiles at that moment is vectorised too, which changes no
@@ -142,7 +142,7 @@ class CpuBackend:
     def with_ws_layout(self, c: np.ndarray, s: np.ndarray) -> list[np.ndarray]:
         """Full-pattern tables ``(N, 2**n)`` and the workspace neurons' layout, as the CPU kernels
         read it: ``(N, 2**W, 2, 2**I)``, cosine and sine of every io pattern of one workspace
-        pattern side by side, so that the four sequences of a block (one io pattern each) read
+        pattern side by side, so that the eight sequences of a block (one io pattern each) read
         neighbouring entries. (The GPU backend lays them out its own way.)"""
         cfg = self.plan.config
         shape = (cfg.num_neurons, 1 << cfg.workspace, 1, cfg.num_outcomes)
@@ -222,6 +222,6 @@ class CpuBackend:
 
     @staticmethod
     def chunks(batch: int) -> int:
-        """One run of blocks of four sequences per thread."""
+        """One run of blocks of eight sequences per thread."""
         blocks = -(-batch // cpu_kernels.LANES)
         return max(1, min(blocks, numba.get_num_threads()))

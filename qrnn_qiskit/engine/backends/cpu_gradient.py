@@ -1,6 +1,6 @@
 """Compiled (numba) kernels of the exact engine's reverse pass: loss and gradient rows per sequence.
 
-A block of four sequences (:mod:`qrnn_qiskit.engine.backends.cpu_kernels`) is run forward under
+A block of eight sequences (:mod:`qrnn_qiskit.engine.backends.cpu_kernels`) is run forward under
 teacher forcing, keeping each step's start state, and then reversed step by step: each step is
 recomputed from its start with its intermediate states kept, and every rotation is reversed in
 turn, its angle gradient added per pattern and lane. Gradients are accumulated per sequence into
@@ -36,6 +36,12 @@ __all__ = ["loss_and_gradient", "sum_rows"]
 loss_terms_kernel = njit(cache=True)(loss_terms)
 
 
+@njit(cache=True, inline="always")
+def angle_term(g, h, a, b, dc, ds):
+    """One lane's ``dL/dAngle`` of a pair rotation: ``(g a + h b) dC + (h a - g b) dS``."""
+    return (g * a + h * b) * dc + (h * a - g * b) * ds
+
+
 @njit(cache=True)
 def reverse_shared(state, g, bit, c, s, dc, ds, d):
     """Reverse :func:`rotate_shared`: ``d[pair, lane] += dL/dAngle``; ``g`` <- transpose map."""
@@ -43,62 +49,88 @@ def reverse_shared(state, g, bit, c, s, dc, ds, d):
         x0 = pair(k, bit)
         x1 = x0 | bit
         cc, ss, dcc, dss = c[x0], s[x0], dc[x0], ds[x0]
-        a0, a1, a2, a3 = row(state, x0)
-        b0, b1, b2, b3 = row(state, x1)
-        g0, g1, g2, g3 = row(g, x0)
-        h0, h1, h2, h3 = row(g, x1)
-        d[x0, 0] += (g0 * a0 + h0 * b0) * dcc + (h0 * a0 - g0 * b0) * dss
-        d[x0, 1] += (g1 * a1 + h1 * b1) * dcc + (h1 * a1 - g1 * b1) * dss
-        d[x0, 2] += (g2 * a2 + h2 * b2) * dcc + (h2 * a2 - g2 * b2) * dss
-        d[x0, 3] += (g3 * a3 + h3 * b3) * dcc + (h3 * a3 - g3 * b3) * dss
-        set_row(g, x0, cc * g0 + ss * h0, cc * g1 + ss * h1, cc * g2 + ss * h2, cc * g3 + ss * h3)
-        set_row(g, x1, cc * h0 - ss * g0, cc * h1 - ss * g1, cc * h2 - ss * g2, cc * h3 - ss * g3)
+        a0, a1, a2, a3, a4, a5, a6, a7 = row(state, x0)
+        b0, b1, b2, b3, b4, b5, b6, b7 = row(state, x1)
+        g0, g1, g2, g3, g4, g5, g6, g7 = row(g, x0)
+        h0, h1, h2, h3, h4, h5, h6, h7 = row(g, x1)
+        q0, q1, q2, q3, q4, q5, q6, q7 = row(d, x0)
+        set_row(d, x0, q0 + angle_term(g0, h0, a0, b0, dcc, dss),
+                q1 + angle_term(g1, h1, a1, b1, dcc, dss),
+                q2 + angle_term(g2, h2, a2, b2, dcc, dss),
+                q3 + angle_term(g3, h3, a3, b3, dcc, dss),
+                q4 + angle_term(g4, h4, a4, b4, dcc, dss),
+                q5 + angle_term(g5, h5, a5, b5, dcc, dss),
+                q6 + angle_term(g6, h6, a6, b6, dcc, dss),
+                q7 + angle_term(g7, h7, a7, b7, dcc, dss))
+        set_row(g, x0, cc * g0 + ss * h0, cc * g1 + ss * h1, cc * g2 + ss * h2, cc * g3 + ss * h3,
+                cc * g4 + ss * h4, cc * g5 + ss * h5, cc * g6 + ss * h6, cc * g7 + ss * h7)
+        set_row(g, x1, cc * h0 - ss * g0, cc * h1 - ss * g1, cc * h2 - ss * g2, cc * h3 - ss * g3,
+                cc * h4 - ss * g4, cc * h5 - ss * g5, cc * h6 - ss * g6, cc * h7 - ss * g7)
 
 
 @njit(cache=True)
 def reverse_lanes(state, g, bit, tab, dtab, d, io):
     """Reverse :func:`rotate_lanes`: ``d[io[lane], pair, lane] += dL/dAngle``; ``g`` <- transpose."""
-    i0, i1, i2, i3 = uint64(io[0]), uint64(io[1]), uint64(io[2]), uint64(io[3])
+    i0, i1, i2, i3, i4, i5, i6, i7 = (
+        uint64(io[0]), uint64(io[1]), uint64(io[2]), uint64(io[3]),
+        uint64(io[4]), uint64(io[5]), uint64(io[6]), uint64(io[7]),
+    )
     for k in range(uint64(g.shape[0] // 2)):
         x0 = pair(k, bit)
         x1 = x0 | bit
-        c0, c1, c2, c3 = by_lane(tab, x0, 0, i0, i1, i2, i3)
-        s0, s1, s2, s3 = by_lane(tab, x0, 1, i0, i1, i2, i3)
-        e0, e1, e2, e3 = by_lane(dtab, x0, 0, i0, i1, i2, i3)
-        f0, f1, f2, f3 = by_lane(dtab, x0, 1, i0, i1, i2, i3)
-        a0, a1, a2, a3 = row(state, x0)
-        b0, b1, b2, b3 = row(state, x1)
-        g0, g1, g2, g3 = row(g, x0)
-        h0, h1, h2, h3 = row(g, x1)
-        d[i0, x0, 0] += (g0 * a0 + h0 * b0) * e0 + (h0 * a0 - g0 * b0) * f0
-        d[i1, x0, 1] += (g1 * a1 + h1 * b1) * e1 + (h1 * a1 - g1 * b1) * f1
-        d[i2, x0, 2] += (g2 * a2 + h2 * b2) * e2 + (h2 * a2 - g2 * b2) * f2
-        d[i3, x0, 3] += (g3 * a3 + h3 * b3) * e3 + (h3 * a3 - g3 * b3) * f3
-        set_row(g, x0, c0 * g0 + s0 * h0, c1 * g1 + s1 * h1, c2 * g2 + s2 * h2, c3 * g3 + s3 * h3)
-        set_row(g, x1, c0 * h0 - s0 * g0, c1 * h1 - s1 * g1, c2 * h2 - s2 * g2, c3 * h3 - s3 * g3)
+        c0, c1, c2, c3, c4, c5, c6, c7 = by_lane(tab, x0, 0, i0, i1, i2, i3, i4, i5, i6, i7)
+        s0, s1, s2, s3, s4, s5, s6, s7 = by_lane(tab, x0, 1, i0, i1, i2, i3, i4, i5, i6, i7)
+        e0, e1, e2, e3, e4, e5, e6, e7 = by_lane(dtab, x0, 0, i0, i1, i2, i3, i4, i5, i6, i7)
+        f0, f1, f2, f3, f4, f5, f6, f7 = by_lane(dtab, x0, 1, i0, i1, i2, i3, i4, i5, i6, i7)
+        a0, a1, a2, a3, a4, a5, a6, a7 = row(state, x0)
+        b0, b1, b2, b3, b4, b5, b6, b7 = row(state, x1)
+        g0, g1, g2, g3, g4, g5, g6, g7 = row(g, x0)
+        h0, h1, h2, h3, h4, h5, h6, h7 = row(g, x1)
+        d[i0, x0, 0] += angle_term(g0, h0, a0, b0, e0, f0)
+        d[i1, x0, 1] += angle_term(g1, h1, a1, b1, e1, f1)
+        d[i2, x0, 2] += angle_term(g2, h2, a2, b2, e2, f2)
+        d[i3, x0, 3] += angle_term(g3, h3, a3, b3, e3, f3)
+        d[i4, x0, 4] += angle_term(g4, h4, a4, b4, e4, f4)
+        d[i5, x0, 5] += angle_term(g5, h5, a5, b5, e5, f5)
+        d[i6, x0, 6] += angle_term(g6, h6, a6, b6, e6, f6)
+        d[i7, x0, 7] += angle_term(g7, h7, a7, b7, e7, f7)
+        set_row(g, x0, c0 * g0 + s0 * h0, c1 * g1 + s1 * h1, c2 * g2 + s2 * h2, c3 * g3 + s3 * h3,
+                c4 * g4 + s4 * h4, c5 * g5 + s5 * h5, c6 * g6 + s6 * h6, c7 * g7 + s7 * h7)
+        set_row(g, x1, c0 * h0 - s0 * g0, c1 * h1 - s1 * g1, c2 * h2 - s2 * g2, c3 * h3 - s3 * g3,
+                c4 * h4 - s4 * g4, c5 * h5 - s5 * g5, c6 * h6 - s6 * g6, c7 * h7 - s7 * g7)
 
 
 @njit(cache=True)
 def reverse_uniform(state, g, bit, c, s, d):
     """Reverse :func:`rotate_uniform`; ``d[lane] +=`` dL/d(angle) of the work-stage RY."""
-    d0 = d1 = d2 = d3 = 0.0
+    d0 = d1 = d2 = d3 = d4 = d5 = d6 = d7 = 0.0
     for k in range(uint64(g.shape[0] // 2)):
         x0 = pair(k, bit)
         x1 = x0 | bit
-        a0, a1, a2, a3 = row(state, x0)
-        b0, b1, b2, b3 = row(state, x1)
-        g0, g1, g2, g3 = row(g, x0)
-        h0, h1, h2, h3 = row(g, x1)
+        a0, a1, a2, a3, a4, a5, a6, a7 = row(state, x0)
+        b0, b1, b2, b3, b4, b5, b6, b7 = row(state, x1)
+        g0, g1, g2, g3, g4, g5, g6, g7 = row(g, x0)
+        h0, h1, h2, h3, h4, h5, h6, h7 = row(g, x1)
         d0 += h0 * (c * a0 - s * b0) - g0 * (s * a0 + c * b0)
         d1 += h1 * (c * a1 - s * b1) - g1 * (s * a1 + c * b1)
         d2 += h2 * (c * a2 - s * b2) - g2 * (s * a2 + c * b2)
         d3 += h3 * (c * a3 - s * b3) - g3 * (s * a3 + c * b3)
-        set_row(g, x0, c * g0 + s * h0, c * g1 + s * h1, c * g2 + s * h2, c * g3 + s * h3)
-        set_row(g, x1, c * h0 - s * g0, c * h1 - s * g1, c * h2 - s * g2, c * h3 - s * g3)
+        d4 += h4 * (c * a4 - s * b4) - g4 * (s * a4 + c * b4)
+        d5 += h5 * (c * a5 - s * b5) - g5 * (s * a5 + c * b5)
+        d6 += h6 * (c * a6 - s * b6) - g6 * (s * a6 + c * b6)
+        d7 += h7 * (c * a7 - s * b7) - g7 * (s * a7 + c * b7)
+        set_row(g, x0, c * g0 + s * h0, c * g1 + s * h1, c * g2 + s * h2, c * g3 + s * h3, c * g4 + s * h4,
+                c * g5 + s * h5, c * g6 + s * h6, c * g7 + s * h7)
+        set_row(g, x1, c * h0 - s * g0, c * h1 - s * g1, c * h2 - s * g2, c * h3 - s * g3, c * h4 - s * g4,
+                c * h5 - s * g5, c * h6 - s * g6, c * h7 - s * g7)
     d[0] += 0.5 * d0
     d[1] += 0.5 * d1
     d[2] += 0.5 * d2
     d[3] += 0.5 * d3
+    d[4] += 0.5 * d4
+    d[5] += 0.5 * d5
+    d[6] += 0.5 * d6
+    d[7] += 0.5 * d7
 
 
 @njit(cache=True)
@@ -130,7 +162,7 @@ def block_rows(d_full, d_ws, d_unitary, num_in, layout, alive, rows, b0):
 
     ``d_ws[k, io, w]`` (workspace neurons) is first added onto the full-pattern ``d_full[k, x]``;
     then ``dW_S = sum over patterns x that contain S of dTheta[x]`` (a superset sum), and the bias
-    gets the sum over every pattern, which the superset sum leaves at the empty set. All four lanes
+    gets the sum over every pattern, which the superset sum leaves at the empty set. All eight lanes
     go through each addition together (``d_full`` is changed in place).
     """
     masks, mask_offsets, bias_index, unitary_index = layout
@@ -229,7 +261,7 @@ def loss_and_gradient(io_inputs, io_targets, scored, ops, tabs, dtabs, layout, n
     ``loss_rows[b]`` is the sum over scored steps of ``logsumexp(p) - p[target]`` and
     ``grad_rows[b]`` its gradient (neither divided by the count nor offset). The blocks are cut
     into ``chunks`` runs (one per thread), each with its own buffers; the forward pass keeps each
-    step's start state (``T * 2**W * 4`` numbers a block) and the reverse pass recomputes the step
+    step's start state (``T * 2**W * 8`` numbers a block) and the reverse pass recomputes the step
     from it. Each sequence's row depends on nothing but that sequence, so neither the chunks nor
     the threads change a bit of the result.
     """

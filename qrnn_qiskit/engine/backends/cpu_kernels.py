@@ -1,11 +1,14 @@
-"""Compiled (numba) kernels of the exact engine's forward pass: blocks of four sequences side by side.
+"""Compiled (numba) kernels of the exact engine's forward pass: blocks of eight sequences side by side.
 
 These compute what the numpy backend (:mod:`qrnn_qiskit.engine.backends.numpy`) computes. A
-thread takes a block of ``LANES`` (4) consecutive sequences and keeps their states interleaved,
-``psi[w, lane]``, so that every amplitude-pair update of a neuron is one 4-wide vector operation
-whichever qubit it acts on: one AVX2 register of float64. The states stay small enough for the
-cache (``2**W x 4`` amplitudes, 8 KiB for the MNIST models). A work-stage rotation has one angle
-for all four sequences; an input or work neuron reads each sequence's angle from the row of its io
+thread takes a block of ``LANES`` (8) consecutive sequences and keeps their states interleaved,
+``psi[w, lane]``, so that every amplitude-pair update of a neuron is one 8-wide vector operation
+whichever qubit it acts on: one AVX-512 register of float64 (two AVX2 ones where the CPU has no
+AVX-512; eight lanes measured 1.15-1.24x faster than four in the forward pass and 1.08-1.11x in
+forward + gradient, on this project's AVX-512 machine, in one process side by side:
+``benchmarks/engine_ab.py --same-process``). The states stay small enough for the cache
+(``2**W x 8`` amplitudes, 16 KiB for the MNIST models). A work-stage rotation has one angle
+for all eight sequences; an input or work neuron reads each sequence's angle from the row of its io
 pattern (``tab[w, 0/1, io]``: the cosines and sines of all io patterns of one workspace pattern
 share a cache line); an output neuron acts on full patterns, whose table is the same for every
 sequence. A pair loop within one state would vectorise only for qubits whose pairs lie at least
@@ -39,8 +42,8 @@ from qrnn_qiskit.engine.backends.reductions import NEURONS_VANISH, OUTCOME_IMPOS
 
 __all__ = ["LANES", "forward"]
 
-#: sequences per block; the pair kernels below are written out for exactly four lanes
-LANES = 4
+#: sequences per block; the pair kernels below are written out for exactly eight lanes
+LANES = 8
 # draws as the numpy backend does (the CUDA kernels compile the same function)
 draw_outcome = njit(cache=True)(draw)
 
@@ -56,30 +59,34 @@ def pair(k, bit):
 
 @njit(cache=True, inline="always")
 def row(a, x):
-    """The four lanes of row ``x``."""
-    return a[x, 0], a[x, 1], a[x, 2], a[x, 3]
+    """The eight lanes of row ``x``."""
+    return a[x, 0], a[x, 1], a[x, 2], a[x, 3], a[x, 4], a[x, 5], a[x, 6], a[x, 7]
 
 
 @njit(cache=True, inline="always")
-def set_row(a, x, v0, v1, v2, v3):
-    """Store the four lanes of row ``x``."""
-    a[x, 0], a[x, 1], a[x, 2], a[x, 3] = v0, v1, v2, v3
+def set_row(a, x, v0, v1, v2, v3, v4, v5, v6, v7):
+    """Store the eight lanes of row ``x``."""
+    a[x, 0], a[x, 1], a[x, 2], a[x, 3], a[x, 4], a[x, 5], a[x, 6], a[x, 7] = v0, v1, v2, v3, v4, v5, v6, v7
 
 
 @njit(cache=True, inline="always")
-def turn(src, dst, x0, x1, c0, c1, c2, c3, s0, s1, s2, s3):
+def turn(src, dst, x0, x1, c0, c1, c2, c3, c4, c5, c6, c7,
+         s0, s1, s2, s3, s4, s5, s6, s7):
     """``(a, b) <- (c a - s b, s a + c b)`` on the pair of rows ``x0``, ``x1``, a cosine and sine
     per lane; all loads come before the stores (``src`` may be ``dst``)."""
-    a0, a1, a2, a3 = row(src, x0)
-    b0, b1, b2, b3 = row(src, x1)
-    set_row(dst, x0, c0 * a0 - s0 * b0, c1 * a1 - s1 * b1, c2 * a2 - s2 * b2, c3 * a3 - s3 * b3)
-    set_row(dst, x1, s0 * a0 + c0 * b0, s1 * a1 + c1 * b1, s2 * a2 + c2 * b2, s3 * a3 + c3 * b3)
+    a0, a1, a2, a3, a4, a5, a6, a7 = row(src, x0)
+    b0, b1, b2, b3, b4, b5, b6, b7 = row(src, x1)
+    set_row(dst, x0, c0 * a0 - s0 * b0, c1 * a1 - s1 * b1, c2 * a2 - s2 * b2, c3 * a3 - s3 * b3,
+            c4 * a4 - s4 * b4, c5 * a5 - s5 * b5, c6 * a6 - s6 * b6, c7 * a7 - s7 * b7)
+    set_row(dst, x1, s0 * a0 + c0 * b0, s1 * a1 + c1 * b1, s2 * a2 + c2 * b2, s3 * a3 + c3 * b3,
+            s4 * a4 + c4 * b4, s5 * a5 + c5 * b5, s6 * a6 + c6 * b6, s7 * a7 + c7 * b7)
 
 
 @njit(cache=True, inline="always")
-def by_lane(tab, x, which, i0, i1, i2, i3):
+def by_lane(tab, x, which, i0, i1, i2, i3, i4, i5, i6, i7):
     """Each lane's entry ``tab[x, which, io[lane]]`` of an io-pattern table."""
-    return tab[x, which, i0], tab[x, which, i1], tab[x, which, i2], tab[x, which, i3]
+    return (tab[x, which, i0], tab[x, which, i1], tab[x, which, i2], tab[x, which, i3],
+            tab[x, which, i4], tab[x, which, i5], tab[x, which, i6], tab[x, which, i7])
 
 
 # The pair kernels read ``src`` and write ``dst``, which may be the same array (in place) or the
@@ -91,7 +98,7 @@ def rotate_uniform(src, dst, bit, c, s):
     """``(a, b) <- (c a - s b, s a + c b)`` on every pair of qubit ``bit`` (one angle for all lanes)."""
     for k in range(uint64(src.shape[0] // 2)):
         x0 = pair(k, bit)
-        turn(src, dst, x0, x0 | bit, c, c, c, c, s, s, s, s)
+        turn(src, dst, x0, x0 | bit, c, c, c, c, c, c, c, c, s, s, s, s, s, s, s, s)
 
 
 @njit(cache=True)
@@ -100,18 +107,21 @@ def rotate_shared(src, dst, bit, c, s):
     for k in range(uint64(src.shape[0] // 2)):
         x0 = pair(k, bit)
         cc, ss = c[x0], s[x0]
-        turn(src, dst, x0, x0 | bit, cc, cc, cc, cc, ss, ss, ss, ss)
+        turn(src, dst, x0, x0 | bit, cc, cc, cc, cc, cc, cc, cc, cc, ss, ss, ss, ss, ss, ss, ss, ss)
 
 
 @njit(cache=True)
 def rotate_lanes(src, dst, bit, tab, io):
     """The same with each lane's own cosine and sine: ``tab[x, 0 / 1, io[lane]]``."""
-    i0, i1, i2, i3 = uint64(io[0]), uint64(io[1]), uint64(io[2]), uint64(io[3])
+    i0, i1, i2, i3, i4, i5, i6, i7 = (
+        uint64(io[0]), uint64(io[1]), uint64(io[2]), uint64(io[3]),
+        uint64(io[4]), uint64(io[5]), uint64(io[6]), uint64(io[7]),
+    )
     for k in range(uint64(src.shape[0] // 2)):
         x0 = pair(k, bit)
-        c0, c1, c2, c3 = by_lane(tab, x0, 0, i0, i1, i2, i3)
-        s0, s1, s2, s3 = by_lane(tab, x0, 1, i0, i1, i2, i3)
-        turn(src, dst, x0, x0 | bit, c0, c1, c2, c3, s0, s1, s2, s3)
+        c0, c1, c2, c3, c4, c5, c6, c7 = by_lane(tab, x0, 0, i0, i1, i2, i3, i4, i5, i6, i7)
+        s0, s1, s2, s3, s4, s5, s6, s7 = by_lane(tab, x0, 1, i0, i1, i2, i3, i4, i5, i6, i7)
+        turn(src, dst, x0, x0 | bit, c0, c1, c2, c3, c4, c5, c6, c7, s0, s1, s2, s3, s4, s5, s6, s7)
 
 
 # numba's array-to-array assignment (``a[i] = b``) guards against overlap with a temporary copy,
