@@ -18,8 +18,10 @@ import pytest
 from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.core.errors import QRNNError
 from qrnn_qiskit.engine import ExactEngine
-from qrnn_qiskit.engine.backends import cpu_kernels
+from qrnn_qiskit.engine.backends import cpu_kernels, cpu_pick
+from qrnn_qiskit.engine.backends.cpu import CpuBackend
 from qrnn_qiskit.engine.memory import CPU_BLOCK
+from qrnn_qiskit.engine.plan import StepPlan
 
 
 def _case(seed: int):
@@ -73,13 +75,18 @@ def test_loss_without_gradient_equals_numpy():
     assert abs(ExactEngine(cfg).loss(params, inputs, targets, scored) - ref) <= 1e-12
 
 
+def _two_qubit_case(stages: int, seed: int, batch: int):
+    """An I=2 W=4 model with random weights, ``batch`` sequences of 7 steps, every step scored."""
+    cfg = QRNNConfig(input_width=2, workspace=4, stages=stages, order=2, degree=2)
+    rng = np.random.default_rng(seed)
+    params = rng.normal(0.0, 1.0, cfg.num_parameters)
+    inputs = rng.integers(0, 4, (batch, 7))
+    targets = rng.integers(0, 4, (batch, 7))
+    return cfg, params, inputs, targets, np.ones(7, bool), rng
+
+
 def test_rows_of_shards_sum_to_the_whole_batch_bit_for_bit():
-    cfg = QRNNConfig(input_width=2, workspace=4, stages=1, order=2, degree=2)
-    rng = np.random.default_rng(5)
-    params = rng.normal(0, 1, cfg.num_parameters)
-    inputs = rng.integers(0, 4, (9, 7))
-    targets = rng.integers(0, 4, (9, 7))
-    scored = np.ones(7, bool)
+    cfg, params, inputs, targets, scored, _ = _two_qubit_case(1, 5, 9)
     engine = ExactEngine(cfg)
     _, grad, _ = engine.loss_and_gradient(params, inputs, targets, scored)
     rows = [engine.loss_and_gradient_rows(params, inputs[a:b], targets[a:b], scored)[1] for a, b in ((0, 2), (2, 7), (7, 9))]
@@ -278,3 +285,58 @@ def test_a_quick_or_repeated_kernel_call_says_nothing(monkeypatch, library_log):
     with compiled.compile_notice(_kernels.loss_and_gradient):
         time.sleep(0.2)
     assert library_log == []
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("permute", [True, False])
+def test_pick8_returns_each_lanes_entry_with_and_without_the_permute(monkeypatch, dtype, permute):
+    """``cpu_pick.pick8`` emits a permute instruction where the target CPU has one and LLVM's
+    generic element extraction where not; both must return ``row[index[lane]]`` exactly."""
+    if permute and not cpu_pick.fast_pick(4, dtype):
+        pytest.skip("this CPU has no permute for this precision")
+    if not permute:
+        monkeypatch.setattr(cpu_pick, "target_features", lambda: set())
+
+    @numba.njit
+    def picked(values, index):  # compiled here, so the codegen sees the patch
+        row = (values[0], values[1], values[2], values[3], values[4], values[5], values[6], values[7])
+        order = (index[0], index[1], index[2], index[3], index[4], index[5], index[6], index[7])
+        return cpu_pick.pick8(row, order)
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        values = rng.normal(size=8).astype(dtype)
+        index = rng.integers(0, 8, 8).astype(np.uint64)
+        out = np.array(picked(values, index), dtype)
+        np.testing.assert_array_equal(out, values[index])
+        assert out.dtype == dtype
+
+
+def test_fast_pick_needs_rows_of_eight_and_the_cpus_permute(monkeypatch):
+    monkeypatch.setattr(cpu_pick, "target_features", lambda: {"avx2", "avx512f"})
+    assert cpu_pick.fast_pick(4, np.float64) and cpu_pick.fast_pick(4, np.float32)
+    assert not cpu_pick.fast_pick(2, np.float64) and not cpu_pick.fast_pick(8, np.float64)
+    monkeypatch.setattr(cpu_pick, "target_features", lambda: {"avx2"})
+    assert not cpu_pick.fast_pick(4, np.float64) and cpu_pick.fast_pick(4, np.float32)
+    monkeypatch.setattr(cpu_pick, "target_features", lambda: set())
+    assert not cpu_pick.fast_pick(4, np.float32)
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_the_permute_path_gives_the_gather_paths_bits(precision):
+    """Input and work neurons read their table entries by permute (two-qubit inputs on CPUs that
+    have it) or one by one: the same numbers, so the same bits in every result."""
+    cfg, params, inputs, targets, scored, rng = _two_qubit_case(2, 11, 13)
+    draw = rng.random((13, 7)) < 0.5
+    uniforms = rng.random((13, 7))
+    results = {}
+    for fast in (1, 0):
+        backend = CpuBackend(StepPlan(cfg), precision)
+        if fast and not backend.fast[0]:
+            pytest.skip("this CPU has no permute for this precision")
+        backend.fast[:] = fast
+        results[fast] = (backend.forward(params, inputs, targets, draw, uniforms)
+                         + backend.loss_and_gradient_rows(params, inputs, targets, scored))
+    assert np.abs(results[1][5]).max() > 1e-3  # gradient rows
+    for a, b in zip(results[1], results[0]):
+        np.testing.assert_array_equal(a, b)

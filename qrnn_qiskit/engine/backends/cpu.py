@@ -21,6 +21,7 @@ from numba.core import config as numba_config
 
 from qrnn_qiskit.core.errors import QRNNError
 from qrnn_qiskit.engine.backends import cpu_gradient, cpu_kernels
+from qrnn_qiskit.engine.backends.cpu_pick import fast_pick
 from qrnn_qiskit.engine.backends.reductions import NEURONS_VANISH
 from qrnn_qiskit.engine.plan import StepPlan, activation, bit_reverse
 
@@ -124,6 +125,8 @@ class CpuBackend:
         self.mask_offsets = np.cumsum([0] + [len(m) for m in plan.subset_masks]).astype(np.int64)
         self.bias_index = np.array([spec.bias_index for spec in cfg.neurons], np.int64)
         self.unitary_index = np.array(plan.unitary_indices, np.int64)
+        #: whether the kernels pick the lanes' table entries by permute (cpu_pick)
+        self.fast = np.array([fast_pick(cfg.num_outcomes, self.dtype)], np.int64)
 
     # ------------------------------------------------------------------ tables
     def tables(self, params: np.ndarray, derivatives: bool):
@@ -192,7 +195,7 @@ class CpuBackend:
         call_kernel(
             "forward",
             np.ascontiguousarray(io_inputs), np.ascontiguousarray(targets),
-            np.ascontiguousarray(draw), np.ascontiguousarray(uniforms), self.ops, tabs,
+            np.ascontiguousarray(draw), np.ascontiguousarray(uniforms), self.ops + (self.fast,), tabs,
             cfg.input_width, cfg.workspace,
             probs, outcomes, taken, acceptance, status, status_step,
         )  # fmt: skip
@@ -213,7 +216,7 @@ class CpuBackend:
         call_kernel(
             "loss_and_gradient",
             np.ascontiguousarray(io_inputs), np.ascontiguousarray(io_targets),
-            np.ascontiguousarray(scored), self.ops, tabs, dtabs, self.layout,
+            np.ascontiguousarray(scored), self.ops + (self.fast,), tabs, dtabs, self.layout,
             cfg.input_width, cfg.workspace, self.chunks(batch),
             probs, acceptance, loss_rows, grad_rows, status, status_step,
         )  # fmt: skip

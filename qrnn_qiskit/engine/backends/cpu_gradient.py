@@ -23,12 +23,14 @@ from qrnn_qiskit.engine.backends.cpu_kernels import (
     block_weights,
     by_lane,
     copy_into,
+    lane_indices,
     pair,
     row,
     set_row,
     start_block,
     step,
 )
+from qrnn_qiskit.engine.backends.cpu_pick import pick8
 from qrnn_qiskit.engine.backends.reductions import loss_terms
 
 __all__ = ["loss_and_gradient", "sum_rows"]
@@ -69,19 +71,26 @@ def reverse_shared(state, g, bit, c, s, dc, ds, d):
 
 
 @njit(cache=True)
-def reverse_lanes(state, g, bit, tab, dtab, d, io):
-    """Reverse :func:`rotate_lanes`: ``d[io[lane], pair, lane] += dL/dAngle``; ``g`` <- transpose."""
-    i0, i1, i2, i3, i4, i5, i6, i7 = (
-        uint64(io[0]), uint64(io[1]), uint64(io[2]), uint64(io[3]),
-        uint64(io[4]), uint64(io[5]), uint64(io[6]), uint64(io[7]),
-    )
+def reverse_lanes(state, g, bit, tab, dtab, d, io, fast):
+    """Reverse :func:`rotate_lanes`: ``d[io[lane], pair, lane] += dL/dAngle``; ``g`` <- transpose
+    (the table entries read as there: picked by permute with ``fast``, else one by one)."""
+    rows, drows = tab.reshape(tab.shape[0], -1), dtab.reshape(dtab.shape[0], -1)
+    cos_at, sin_at = lane_indices(io, uint64(0)), lane_indices(io, uint64(tab.shape[2]))
+    i0, i1, i2, i3, i4, i5, i6, i7 = cos_at
     for k in range(uint64(g.shape[0] // 2)):
         x0 = pair(k, bit)
         x1 = x0 | bit
-        c0, c1, c2, c3, c4, c5, c6, c7 = by_lane(tab, x0, 0, i0, i1, i2, i3, i4, i5, i6, i7)
-        s0, s1, s2, s3, s4, s5, s6, s7 = by_lane(tab, x0, 1, i0, i1, i2, i3, i4, i5, i6, i7)
-        e0, e1, e2, e3, e4, e5, e6, e7 = by_lane(dtab, x0, 0, i0, i1, i2, i3, i4, i5, i6, i7)
-        f0, f1, f2, f3, f4, f5, f6, f7 = by_lane(dtab, x0, 1, i0, i1, i2, i3, i4, i5, i6, i7)
+        if fast:
+            entries, derivatives = row(rows, x0), row(drows, x0)
+            c0, c1, c2, c3, c4, c5, c6, c7 = pick8(entries, cos_at)
+            s0, s1, s2, s3, s4, s5, s6, s7 = pick8(entries, sin_at)
+            e0, e1, e2, e3, e4, e5, e6, e7 = pick8(derivatives, cos_at)
+            f0, f1, f2, f3, f4, f5, f6, f7 = pick8(derivatives, sin_at)
+        else:
+            c0, c1, c2, c3, c4, c5, c6, c7 = by_lane(tab, x0, 0, i0, i1, i2, i3, i4, i5, i6, i7)
+            s0, s1, s2, s3, s4, s5, s6, s7 = by_lane(tab, x0, 1, i0, i1, i2, i3, i4, i5, i6, i7)
+            e0, e1, e2, e3, e4, e5, e6, e7 = by_lane(dtab, x0, 0, i0, i1, i2, i3, i4, i5, i6, i7)
+            f0, f1, f2, f3, f4, f5, f6, f7 = by_lane(dtab, x0, 1, i0, i1, i2, i3, i4, i5, i6, i7)
         a0, a1, a2, a3, a4, a5, a6, a7 = row(state, x0)
         b0, b1, b2, b3, b4, b5, b6, b7 = row(state, x1)
         g0, g1, g2, g3, g4, g5, g6, g7 = row(g, x0)
@@ -137,7 +146,7 @@ def reverse_uniform(state, g, bit, c, s, d):
 def backward_step(g_full, g_ws, ws_saved, full_saved, io, ops, tabs, dtabs, num_in, d_full,
                    d_ws, d_unitary):
     """Reverse one step's neurons: ``g_full`` (gradient at the step's end) -> ``g_ws`` (start)."""
-    kinds, lanes, indices, out_neurons, out_lanes = ops
+    kinds, lanes, indices, out_neurons, out_lanes, fast = ops
     ctab, stab, wtab, ucos, usin = tabs
     dctab, dstab, dwtab = dtabs
     for op in range(out_neurons.shape[0] - 1, -1, -1):
@@ -153,7 +162,7 @@ def backward_step(g_full, g_ws, ws_saved, full_saved, io, ops, tabs, dtabs, num_
         if kinds[op] == 0:
             reverse_uniform(ws_saved[op], g_ws, bit, ucos[k], usin[k], d_unitary[k])
         else:
-            reverse_lanes(ws_saved[op], g_ws, bit, wtab[k], dwtab[k], d_ws[k], io)
+            reverse_lanes(ws_saved[op], g_ws, bit, wtab[k], dwtab[k], d_ws[k], io, fast[0] != 0)
 
 
 @njit(cache=True)
@@ -194,20 +203,36 @@ def block_rows(d_full, d_ws, d_unitary, num_in, layout, alive, rows, b0):
 
 
 @njit(cache=True)
-def step_gradient(full, q, z, y, gp, probs_t, g_next, g_full, lane, num_in):
-    """One lane's gradient at the end of a step's neurons from the loss (``gp``) and the next step
-    (``g_next``), through ``p = q / z`` with ``q[y'] = sum_w full[w, y']**2``, and through the
-    postselected ``psi_next = full[:, y] / sqrt(q[y])``."""
-    num_outcomes = q.shape[0]
+def outcome_factors(z, gp, probs_t, factor, lane):
+    """One lane's ``factor[y', lane] = (gp[y'] - gp . p) / z``: the loss gradient through
+    ``p = q / z``, per outcome, that :func:`scale_outcomes` multiplies by ``2 full``."""
     dot = 0.0
-    for k in range(num_outcomes):
+    for k in range(factor.shape[0]):
         dot += gp[k] * probs_t[k]
+    for k in range(factor.shape[0]):
+        factor[k, lane] = (gp[k] - dot) / z[lane]
+
+
+@njit(cache=True)
+def scale_outcomes(full, factor, g_full):
+    """``g_full[x, lane] = 2 full[x, lane] factor[y(x), lane]`` for every pattern and lane: the
+    gradient through ``q[y'] = sum_w full[w, y']**2``, all lanes at once (a lane-by-lane loop
+    strode through the block a cache line an amplitude)."""
+    mask = factor.shape[0] - 1
+    for x in range(full.shape[0]):
+        y = x & mask
+        for lane in range(LANES):
+            g_full[x, lane] = 2.0 * full[x, lane] * factor[y, lane]
+
+
+@njit(cache=True)
+def add_next_step(full, q, y, g_next, g_full, lane, num_in):
+    """One lane's gradient from the next step (``g_next``) through the postselected
+    ``psi_next = full[:, y] / sqrt(q[y])``, added onto ``g_full``."""
     root = math.sqrt(q[y, lane])
     proj = 0.0
     for w in range(g_next.shape[0]):
         proj += full[(w << num_in) | y, lane] / root * g_next[w, lane]
-    for x in range(full.shape[0]):
-        g_full[x, lane] = 2.0 * full[x, lane] * ((gp[x & (num_outcomes - 1)] - dot) / z[lane])
     for w in range(g_next.shape[0]):
         x = (w << num_in) | y
         g_full[x, lane] += (g_next[w, lane] - full[x, lane] / root * proj) / root
@@ -218,7 +243,7 @@ def block_gradient(b0, bufs, io_inputs, io_targets, scored, ops, tabs, dtabs, la
                     forced, probs, acceptance, loss_rows, grad_rows, status, status_step):
     """Teacher-forced forward pass and reverse pass of the block starting at sequence ``b0``."""
     (psi, full, q, z, io, alive, starts, ws_saved, full_saved, d_full, d_ws, d_unitary, g_next,
-     g_full, gp, loss) = bufs
+     g_full, gp, loss, factor) = bufs
     batch, steps = io_inputs.shape
     start_block(psi, b0, batch, alive)
     for t in range(steps):  # teacher-forced forward pass, keeping each step's start
@@ -235,16 +260,19 @@ def block_gradient(b0, bufs, io_inputs, io_targets, scored, ops, tabs, dtabs, la
         copy_into(ws_saved[0], starts[t])  # recompute the step from its start, keeping its states
         step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved, True)
         block_weights(full, q, z, num_in)
-        g_full[:] = 0.0
+        # the gradient at the end of the step's neurons: from the loss, then from the next step
         for lane in range(LANES):
-            if not alive[lane]:
-                continue
-            b = b0 + lane
-            y = io_targets[b, t]
-            gp[lane] = 0.0
-            if scored[t]:
-                loss[lane] += loss_terms_kernel(probs[b, t], y, gp[lane])
-            step_gradient(full, q, z, y, gp[lane], probs[b, t], g_next, g_full, lane, num_in)
+            factor[:, lane] = 0.0
+            if alive[lane]:
+                b = b0 + lane
+                gp[lane] = 0.0
+                if scored[t]:
+                    loss[lane] += loss_terms_kernel(probs[b, t], io_targets[b, t], gp[lane])
+                outcome_factors(z, gp[lane], probs[b, t], factor, lane)
+        scale_outcomes(full, factor, g_full)
+        for lane in range(LANES):
+            if alive[lane]:
+                add_next_step(full, q, io_targets[b0 + lane, t], g_next, g_full, lane, num_in)
         backward_step(g_full, g_next, ws_saved, full_saved, io, ops, tabs, dtabs, num_in, d_full,
                        d_ws, d_unitary)
     for lane in range(LANES):
@@ -288,6 +316,7 @@ def loss_and_gradient(io_inputs, io_targets, scored, ops, tabs, dtabs, layout, n
             np.empty((n_unitary, LANES), np.float64),
             np.empty((n_ws, LANES), dtype), np.empty((n_full, LANES), dtype),
             np.empty((LANES, num_outcomes), np.float64), np.empty(LANES, np.float64),
+            np.empty((num_outcomes, LANES), np.float64),
         )  # fmt: skip
         for block in range(c * blocks // chunks, (c + 1) * blocks // chunks):
             block_gradient(block * LANES, bufs, io_inputs, io_targets, scored, ops, tabs, dtabs,

@@ -28,7 +28,9 @@ Conventions are those of the numpy backend: the full pattern index is ``ws << I 
 ``q`` at bit ``q``; io values are bit-reversed tokens (io lane 0 = the token's most significant
 bit). Op arrays describe one step's input and work stages: ``kind`` 0 = a work-stage RY on
 workspace lane ``lane`` with angle number ``index``, 1 = a neuron ``index`` on workspace lane
-``lane``; output neurons come as (neuron, io lane).
+``lane``; output neurons come as (neuron, io lane); the last, ``fast``, is a one-element array
+saying whether input and work neurons pick their table entries by permute
+(:mod:`~qrnn_qiskit.engine.backends.cpu_pick`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import math
 import numpy as np
 from numba import njit, prange, uint64
 
+from qrnn_qiskit.engine.backends.cpu_pick import pick8
 from qrnn_qiskit.engine.backends.reductions import NEURONS_VANISH, OUTCOME_IMPOSSIBLE, TINY, draw
 
 __all__ = ["LANES", "forward"]
@@ -111,16 +114,30 @@ def rotate_shared(src, dst, bit, c, s):
 
 
 @njit(cache=True)
-def rotate_lanes(src, dst, bit, tab, io):
-    """The same with each lane's own cosine and sine: ``tab[x, 0 / 1, io[lane]]``."""
-    i0, i1, i2, i3, i4, i5, i6, i7 = (
-        uint64(io[0]), uint64(io[1]), uint64(io[2]), uint64(io[3]),
-        uint64(io[4]), uint64(io[5]), uint64(io[6]), uint64(io[7]),
-    )
+def lane_indices(io, offset):
+    """Each lane's io pattern plus ``offset``, as the index tuple :func:`pick8` takes."""
+    return (uint64(io[0]) + offset, uint64(io[1]) + offset, uint64(io[2]) + offset, uint64(io[3]) + offset,
+            uint64(io[4]) + offset, uint64(io[5]) + offset, uint64(io[6]) + offset, uint64(io[7]) + offset)
+
+
+@njit(cache=True)
+def rotate_lanes(src, dst, bit, tab, io, fast):
+    """The same with each lane's own cosine and sine: ``tab[x, 0 / 1, io[lane]]``. With ``fast``
+    (rows of eight entries, see :mod:`~qrnn_qiskit.engine.backends.cpu_pick`) each row is loaded
+    once and the lanes' entries are picked from it by permute; else each entry is read apart (LLVM
+    takes the test out of the loop)."""
+    rows = tab.reshape(tab.shape[0], -1)
+    cos_at, sin_at = lane_indices(io, uint64(0)), lane_indices(io, uint64(tab.shape[2]))
+    i0, i1, i2, i3, i4, i5, i6, i7 = cos_at
     for k in range(uint64(src.shape[0] // 2)):
         x0 = pair(k, bit)
-        c0, c1, c2, c3, c4, c5, c6, c7 = by_lane(tab, x0, 0, i0, i1, i2, i3, i4, i5, i6, i7)
-        s0, s1, s2, s3, s4, s5, s6, s7 = by_lane(tab, x0, 1, i0, i1, i2, i3, i4, i5, i6, i7)
+        if fast:
+            entries = row(rows, x0)
+            c0, c1, c2, c3, c4, c5, c6, c7 = pick8(entries, cos_at)
+            s0, s1, s2, s3, s4, s5, s6, s7 = pick8(entries, sin_at)
+        else:
+            c0, c1, c2, c3, c4, c5, c6, c7 = by_lane(tab, x0, 0, i0, i1, i2, i3, i4, i5, i6, i7)
+            s0, s1, s2, s3, s4, s5, s6, s7 = by_lane(tab, x0, 1, i0, i1, i2, i3, i4, i5, i6, i7)
         turn(src, dst, x0, x0 | bit, c0, c1, c2, c3, c4, c5, c6, c7, s0, s1, s2, s3, s4, s5, s6, s7)
 
 
@@ -146,7 +163,7 @@ def step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved, save):
     ``ws_saved[i]`` and before each output op ``j`` in ``full_saved[j]`` (``psi`` ends as the
     state after the work stages).
     """
-    kinds, lanes, indices, out_neurons, out_lanes = ops
+    kinds, lanes, indices, out_neurons, out_lanes, fast = ops
     ctab, stab, wtab, ucos, usin = tabs
     n_ops, n_out = kinds.shape[0], out_neurons.shape[0]
     if save and n_ops == 0:
@@ -159,7 +176,7 @@ def step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved, save):
         if kinds[op] == 0:
             rotate_uniform(src, dst, bit, ucos[k], usin[k])
         else:
-            rotate_lanes(src, dst, bit, wtab[k], io)
+            rotate_lanes(src, dst, bit, wtab[k], io, fast[0] != 0)
     first = full_saved[0] if save and n_out > 0 else full
     first[:] = 0.0
     for w in range(psi.shape[0]):
