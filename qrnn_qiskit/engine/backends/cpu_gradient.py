@@ -72,7 +72,7 @@ def reverse_shared(state, g, bit, c, s, dc, ds, d):
 
 @njit(cache=True)
 def reverse_lanes(state, g, bit, tab, dtab, d, io, fast):
-    """Reverse :func:`rotate_lanes`: ``d[io[lane], pair, lane] += dL/dAngle``; ``g`` <- transpose
+    """Reverse :func:`rotate_lanes`: ``d[pair, io[lane], lane] += dL/dAngle``; ``g`` <- transpose
     (the table entries read as there: picked by permute with ``fast``, else one by one)."""
     rows, drows = tab.reshape(tab.shape[0], -1), dtab.reshape(dtab.shape[0], -1)
     cos_at, sin_at = lane_indices(io, uint64(0)), lane_indices(io, uint64(tab.shape[2]))
@@ -95,14 +95,31 @@ def reverse_lanes(state, g, bit, tab, dtab, d, io, fast):
         b0, b1, b2, b3, b4, b5, b6, b7 = row(state, x1)
         g0, g1, g2, g3, g4, g5, g6, g7 = row(g, x0)
         h0, h1, h2, h3, h4, h5, h6, h7 = row(g, x1)
-        d[i0, x0, 0] += angle_term(g0, h0, a0, b0, e0, f0)
-        d[i1, x0, 1] += angle_term(g1, h1, a1, b1, e1, f1)
-        d[i2, x0, 2] += angle_term(g2, h2, a2, b2, e2, f2)
-        d[i3, x0, 3] += angle_term(g3, h3, a3, b3, e3, f3)
-        d[i4, x0, 4] += angle_term(g4, h4, a4, b4, e4, f4)
-        d[i5, x0, 5] += angle_term(g5, h5, a5, b5, e5, f5)
-        d[i6, x0, 6] += angle_term(g6, h6, a6, b6, e6, f6)
-        d[i7, x0, 7] += angle_term(g7, h7, a7, b7, e7, f7)
+        if fast:  # one vector addition per io pattern; + 0.0 leaves the other lanes' sums as they are
+            t0, t1, t2, t3, t4, t5, t6, t7 = (
+                angle_term(g0, h0, a0, b0, e0, f0),
+                angle_term(g1, h1, a1, b1, e1, f1),
+                angle_term(g2, h2, a2, b2, e2, f2),
+                angle_term(g3, h3, a3, b3, e3, f3),
+                angle_term(g4, h4, a4, b4, e4, f4),
+                angle_term(g5, h5, a5, b5, e5, f5),
+                angle_term(g6, h6, a6, b6, e6, f6),
+                angle_term(g7, h7, a7, b7, e7, f7),
+            )
+            sums = d[x0]
+            for j in range(sums.shape[0]):
+                r0, r1, r2, r3, r4, r5, r6, r7 = row(sums, j)
+                set_row(sums, j, r0 + (t0 if i0 == j else 0.0), r1 + (t1 if i1 == j else 0.0), r2 + (t2 if i2 == j else 0.0), r3 + (t3 if i3 == j else 0.0),
+                        r4 + (t4 if i4 == j else 0.0), r5 + (t5 if i5 == j else 0.0), r6 + (t6 if i6 == j else 0.0), r7 + (t7 if i7 == j else 0.0))
+        else:
+            d[x0, i0, 0] += angle_term(g0, h0, a0, b0, e0, f0)
+            d[x0, i1, 1] += angle_term(g1, h1, a1, b1, e1, f1)
+            d[x0, i2, 2] += angle_term(g2, h2, a2, b2, e2, f2)
+            d[x0, i3, 3] += angle_term(g3, h3, a3, b3, e3, f3)
+            d[x0, i4, 4] += angle_term(g4, h4, a4, b4, e4, f4)
+            d[x0, i5, 5] += angle_term(g5, h5, a5, b5, e5, f5)
+            d[x0, i6, 6] += angle_term(g6, h6, a6, b6, e6, f6)
+            d[x0, i7, 7] += angle_term(g7, h7, a7, b7, e7, f7)
         set_row(g, x0, c0 * g0 + s0 * h0, c1 * g1 + s1 * h1, c2 * g2 + s2 * h2, c3 * g3 + s3 * h3,
                 c4 * g4 + s4 * h4, c5 * g5 + s5 * h5, c6 * g6 + s6 * h6, c7 * g7 + s7 * h7)
         set_row(g, x1, c0 * h0 - s0 * g0, c1 * h1 - s1 * g1, c2 * h2 - s2 * g2, c3 * h3 - s3 * g3,
@@ -169,7 +186,7 @@ def backward_step(g_full, g_ws, ws_saved, full_saved, io, ops, tabs, dtabs, num_
 def block_rows(d_full, d_ws, d_unitary, num_in, layout, alive, rows, b0):
     """Each live lane's angle gradients per pattern -> its flat parameter gradient ``rows[b0 + lane]``.
 
-    ``d_ws[k, io, w]`` (workspace neurons) is first added onto the full-pattern ``d_full[k, x]``;
+    ``d_ws[k, w, io]`` (workspace neurons) is first added onto the full-pattern ``d_full[k, x]``;
     then ``dW_S = sum over patterns x that contain S of dTheta[x]`` (a superset sum), and the bias
     gets the sum over every pattern, which the superset sum leaves at the empty set. All eight lanes
     go through each addition together (``d_full`` is changed in place).
@@ -178,10 +195,10 @@ def block_rows(d_full, d_ws, d_unitary, num_in, layout, alive, rows, b0):
     size = d_full.shape[1]
     for k in range(d_full.shape[0]):
         g = d_full[k]
-        for io in range(d_ws.shape[1]):
-            for w in range(d_ws.shape[2]):
+        for w in range(d_ws.shape[1]):
+            for io in range(d_ws.shape[2]):
                 for lane in range(LANES):
-                    g[(w << num_in) | io, lane] += d_ws[k, io, w, lane]
+                    g[(w << num_in) | io, lane] += d_ws[k, w, io, lane]
         bit = 1
         while bit < size:
             for hi in range(0, size, 2 * bit):
@@ -312,7 +329,7 @@ def loss_and_gradient(io_inputs, io_targets, scored, ops, tabs, dtabs, layout, n
             np.empty((steps, n_ws, LANES), dtype), np.empty((max(ops[0].shape[0], 1), n_ws, LANES), dtype),
             np.empty((max(ops[3].shape[0], 1), n_full, LANES), dtype),
             np.empty((n_neurons, n_full, LANES), np.float64),
-            np.empty((n_neurons, num_outcomes, n_ws, LANES), np.float64),
+            np.empty((n_neurons, n_ws, num_outcomes, LANES), np.float64),
             np.empty((n_unitary, LANES), np.float64),
             np.empty((n_ws, LANES), dtype), np.empty((n_full, LANES), dtype),
             np.empty((LANES, num_outcomes), np.float64), np.empty(LANES, np.float64),
