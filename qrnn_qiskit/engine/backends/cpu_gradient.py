@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange, uint64
+from numba import njit, uint64
 
 from qrnn_qiskit.engine.backends.cpu_kernels import (
     LANES,
@@ -298,17 +298,18 @@ def block_gradient(b0, bufs, io_inputs, io_targets, scored, ops, tabs, dtabs, la
     block_rows(d_full, d_ws, d_unitary, num_in, layout, alive, grad_rows, b0)
 
 
-@njit(cache=True, parallel=True)
-def loss_and_gradient(io_inputs, io_targets, scored, ops, tabs, dtabs, layout, num_in, num_ws,
-                      chunks, probs, acceptance, loss_rows, grad_rows, status, status_step):
-    """Teacher-forced forward pass and reverse-mode gradient, a block of sequences at a time.
+@njit(cache=True, nogil=True)
+def loss_and_gradient(c, chunks, io_inputs, io_targets, scored, ops, tabs, dtabs, layout, num_in, num_ws,
+                      probs, acceptance, loss_rows, grad_rows, status, status_step):
+    """Teacher-forced forward pass and reverse-mode gradient of run ``c`` of ``chunks``, a block of
+    sequences at a time.
 
     ``loss_rows[b]`` is the sum over scored steps of ``logsumexp(p) - p[target]`` and
     ``grad_rows[b]`` its gradient (neither divided by the count nor offset). The blocks are cut
-    into ``chunks`` runs (one per thread), each with its own buffers; the forward pass keeps each
-    step's start state (``T * 2**W * 8`` numbers a block) and the reverse pass recomputes the step
-    from it. Each sequence's row depends on nothing but that sequence, so neither the chunks nor
-    the threads change a bit of the result.
+    into ``chunks`` runs (one per thread; the kernel releases the GIL), each with its own buffers;
+    the forward pass keeps each step's start state (``T * 2**W * 8`` numbers a block) and the
+    reverse pass recomputes the step from it. Each sequence's row depends on nothing but that
+    sequence, so neither the chunks nor the threads change a bit of the result.
     """
     batch, steps = io_inputs.shape
     blocks = (batch + LANES - 1) // LANES
@@ -321,24 +322,23 @@ def loss_and_gradient(io_inputs, io_targets, scored, ops, tabs, dtabs, layout, n
     # teacher forcing: no step drawn; outcomes and their probabilities are the targets' (not kept)
     forced = (np.zeros((batch, steps), np.bool_), np.zeros((batch, steps)), np.zeros((batch, steps), np.int64),
               np.zeros((batch, steps)))
-    for c in prange(chunks):
-        bufs = (
-            np.empty((n_ws, LANES), dtype), np.empty((n_full, LANES), dtype),
-            np.empty((num_outcomes, LANES), dtype), np.empty(LANES, np.float64),
-            np.zeros(LANES, np.int64), np.zeros(LANES, np.bool_),
-            np.empty((steps, n_ws, LANES), dtype), np.empty((max(ops[0].shape[0], 1), n_ws, LANES), dtype),
-            np.empty((max(ops[3].shape[0], 1), n_full, LANES), dtype),
-            np.empty((n_neurons, n_full, LANES), np.float64),
-            np.empty((n_neurons, n_ws, num_outcomes, LANES), np.float64),
-            np.empty((n_unitary, LANES), np.float64),
-            np.empty((n_ws, LANES), dtype), np.empty((n_full, LANES), dtype),
-            np.empty((LANES, num_outcomes), np.float64), np.empty(LANES, np.float64),
-            np.empty((num_outcomes, LANES), np.float64),
-        )  # fmt: skip
-        for block in range(c * blocks // chunks, (c + 1) * blocks // chunks):
-            block_gradient(block * LANES, bufs, io_inputs, io_targets, scored, ops, tabs, dtabs,
-                            layout, num_in, forced, probs, acceptance, loss_rows, grad_rows, status,
-                            status_step)
+    bufs = (
+        np.empty((n_ws, LANES), dtype), np.empty((n_full, LANES), dtype),
+        np.empty((num_outcomes, LANES), dtype), np.empty(LANES, np.float64),
+        np.zeros(LANES, np.int64), np.zeros(LANES, np.bool_),
+        np.empty((steps, n_ws, LANES), dtype), np.empty((max(ops[0].shape[0], 1), n_ws, LANES), dtype),
+        np.empty((max(ops[3].shape[0], 1), n_full, LANES), dtype),
+        np.empty((n_neurons, n_full, LANES), np.float64),
+        np.empty((n_neurons, n_ws, num_outcomes, LANES), np.float64),
+        np.empty((n_unitary, LANES), np.float64),
+        np.empty((n_ws, LANES), dtype), np.empty((n_full, LANES), dtype),
+        np.empty((LANES, num_outcomes), np.float64), np.empty(LANES, np.float64),
+        np.empty((num_outcomes, LANES), np.float64),
+    )  # fmt: skip
+    for block in range(c * blocks // chunks, (c + 1) * blocks // chunks):
+        block_gradient(block * LANES, bufs, io_inputs, io_targets, scored, ops, tabs, dtabs,
+                        layout, num_in, forced, probs, acceptance, loss_rows, grad_rows, status,
+                        status_step)
 
 
 @njit(cache=True)

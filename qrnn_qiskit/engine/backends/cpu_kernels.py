@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange, uint64
+from numba import njit, uint64
 
 from qrnn_qiskit.engine.backends.cpu_pick import pick8
 from qrnn_qiskit.engine.backends.reductions import NEURONS_VANISH, OUTCOME_IMPOSSIBLE, TINY, draw
@@ -267,21 +267,23 @@ def advance(psi, full, q, z, io, alive, b0, t, io_inputs, io_targets, draw, unif
         acceptance[b, t] = z[lane]
 
 
-@njit(cache=True, parallel=True)
-def forward(io_inputs, io_targets, draw, uniforms, ops, tabs, num_in, num_ws,
+@njit(cache=True, nogil=True)
+def forward(first, last, io_inputs, io_targets, draw, uniforms, ops, tabs, num_in, num_ws,
             probs, outcomes, taken, acceptance, status, status_step):
-    """Forward pass of ``B`` sequences (outputs in io order, written in place)."""
+    """Forward pass of the blocks ``first .. last - 1`` of ``B`` sequences (outputs in io order,
+    written in place). Blocks touch only their own sequences' outputs, so threads may run disjoint
+    ranges at once (the kernel releases the GIL; :func:`~qrnn_qiskit.engine.backends.cpu.call_kernel`)."""
     batch, steps = io_inputs.shape
     num_outcomes = 1 << num_in
     dtype = tabs[0].dtype
-    for block in prange((batch + LANES - 1) // LANES):
+    psi = np.empty((1 << num_ws, LANES), dtype)
+    full = np.empty((1 << (num_ws + num_in), LANES), dtype)
+    q = np.empty((num_outcomes, LANES), dtype)
+    z = np.empty(LANES, np.float64)
+    io = np.zeros(LANES, np.int64)
+    alive = np.zeros(LANES, np.bool_)
+    for block in range(first, last):
         b0 = block * LANES
-        psi = np.empty((1 << num_ws, LANES), dtype)
-        full = np.empty((1 << (num_ws + num_in), LANES), dtype)
-        q = np.empty((num_outcomes, LANES), dtype)
-        z = np.empty(LANES, np.float64)
-        io = np.zeros(LANES, np.int64)
-        alive = np.zeros(LANES, np.bool_)
         start_block(psi, b0, batch, alive)
         for t in range(steps):
             if not alive.any():
