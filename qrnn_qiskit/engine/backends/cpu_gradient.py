@@ -38,7 +38,7 @@ __all__ = ["loss_and_gradient", "sum_rows"]
 loss_terms_kernel = njit(cache=True)(loss_terms)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def angle_term(g, h, a, b, dc, ds):
     """One lane's ``dL/dAngle`` of a pair rotation: ``(g a + h b) dC + (h a - g b) dS``."""
     return (g * a + h * b) * dc + (h * a - g * b) * ds
