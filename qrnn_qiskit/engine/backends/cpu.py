@@ -186,6 +186,12 @@ class CpuBackend:
         return self.kinds, self.lanes, self.indices, self.out_neurons, self.out_lanes
 
     @property
+    def kernel_ops(self):
+        """:attr:`ops` and the permute switch, as the CPU kernels take them (the GPU kernels take
+        :attr:`ops` alone)."""
+        return self.ops + (self.fast,)
+
+    @property
     def layout(self):
         return self.masks, self.mask_offsets, self.bias_index, self.unitary_index
 
@@ -227,7 +233,7 @@ class CpuBackend:
         run_threaded(
             "forward", [(c * blocks // runs, (c + 1) * blocks // runs) for c in range(runs)],
             np.ascontiguousarray(io_inputs), np.ascontiguousarray(targets),
-            np.ascontiguousarray(draw), np.ascontiguousarray(uniforms), self.ops + (self.fast,), tabs,
+            np.ascontiguousarray(draw), np.ascontiguousarray(uniforms), self.kernel_ops, tabs,
             cfg.input_width, cfg.workspace,
             probs, outcomes, taken, acceptance, status, status_step,
         )  # fmt: skip
@@ -249,7 +255,7 @@ class CpuBackend:
         run_threaded(
             "loss_and_gradient", [(c, runs) for c in range(runs)],
             np.ascontiguousarray(io_inputs), np.ascontiguousarray(io_targets),
-            np.ascontiguousarray(scored), self.ops + (self.fast,), tabs, dtabs, self.layout,
+            np.ascontiguousarray(scored), self.kernel_ops, tabs, dtabs, self.layout,
             cfg.input_width, cfg.workspace,
             probs, acceptance, loss_rows, grad_rows, status, status_step,
         )  # fmt: skip

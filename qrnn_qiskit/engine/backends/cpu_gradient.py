@@ -109,8 +109,10 @@ def reverse_lanes(state, g, bit, tab, dtab, d, io, fast):
             sums = d[x0]
             for j in range(sums.shape[0]):
                 r0, r1, r2, r3, r4, r5, r6, r7 = row(sums, j)
-                set_row(sums, j, r0 + (t0 if i0 == j else 0.0), r1 + (t1 if i1 == j else 0.0), r2 + (t2 if i2 == j else 0.0), r3 + (t3 if i3 == j else 0.0),
-                        r4 + (t4 if i4 == j else 0.0), r5 + (t5 if i5 == j else 0.0), r6 + (t6 if i6 == j else 0.0), r7 + (t7 if i7 == j else 0.0))
+                set_row(sums, j, r0 + (t0 if i0 == j else 0.0), r1 + (t1 if i1 == j else 0.0),
+                        r2 + (t2 if i2 == j else 0.0), r3 + (t3 if i3 == j else 0.0),
+                        r4 + (t4 if i4 == j else 0.0), r5 + (t5 if i5 == j else 0.0),
+                        r6 + (t6 if i6 == j else 0.0), r7 + (t7 if i7 == j else 0.0))
         else:
             d[x0, i0, 0] += angle_term(g0, h0, a0, b0, e0, f0)
             d[x0, i1, 1] += angle_term(g1, h1, a1, b1, e1, f1)

@@ -275,7 +275,7 @@ def forward(first, last, io_inputs, io_targets, draw, uniforms, ops, tabs, num_i
             probs, outcomes, taken, acceptance, status, status_step):
     """Forward pass of the blocks ``first .. last - 1`` of ``B`` sequences (outputs in io order,
     written in place). Blocks touch only their own sequences' outputs, so threads may run disjoint
-    ranges at once (the kernel releases the GIL; :func:`~qrnn_qiskit.engine.backends.cpu.call_kernel`)."""
+    ranges at once (the kernel releases the GIL; :func:`~qrnn_qiskit.engine.backends.cpu.run_threaded`)."""
     batch, steps = io_inputs.shape
     num_outcomes = 1 << num_in
     dtype = tabs[0].dtype
