@@ -18,7 +18,7 @@ import pytest
 from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.core.errors import QRNNError
 from qrnn_qiskit.engine import ExactEngine
-from qrnn_qiskit.engine.backends import cpu_kernels, cpu_pick
+from qrnn_qiskit.engine.backends import cpu_gradient, cpu_kernels, cpu_pick
 from qrnn_qiskit.engine.backends.cpu import CpuBackend
 from qrnn_qiskit.engine.memory import CPU_BLOCK
 from qrnn_qiskit.engine.plan import StepPlan
@@ -339,4 +339,27 @@ def test_the_permute_path_gives_the_gather_paths_bits(precision):
                          + backend.loss_and_gradient_rows(params, inputs, targets, scored))
     assert np.abs(results[1][5]).max() > 1e-3  # gradient rows
     for a, b in zip(results[1], results[0]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_read_only_or_other_typed_inputs_reuse_the_compiled_kernels():
+    """numba compiles a kernel once per argument type. Masks arrive read-only (broadcast) or as
+    other integer and float types; the backend hands the kernels one type of each, so a second
+    call with such inputs compiles nothing new and gives the same bits."""
+    cfg, params, inputs, targets, scored, rng = _case(3)
+    backend = CpuBackend(StepPlan(cfg), "float64")
+    draw = rng.random((4, 6)) < 0.5
+    uniforms = rng.random((4, 6)).astype(np.float32).astype(np.float64)  # the same numbers in float32
+    first = backend.forward(params, inputs, targets, draw, uniforms)
+    rows = backend.loss_and_gradient_rows(params, inputs, targets, scored)
+    compiled = (len(cpu_kernels.forward.signatures), len(cpu_gradient.loss_and_gradient.signatures))
+    read_only = np.broadcast_to(draw[:1], (1, 6))  # contiguous and not writable: no copy by ascontiguousarray
+    assert not read_only.flags.writeable
+    again = backend.forward(params, inputs[:1].astype(np.int32), targets[:1], read_only, uniforms[:1].astype(np.float32))
+    rows_again = backend.loss_and_gradient_rows(params, inputs.astype(np.int16), targets, np.broadcast_to(scored, (6,)))
+    assert (len(cpu_kernels.forward.signatures), len(cpu_gradient.loss_and_gradient.signatures)) == compiled
+    assert first[0].shape[0] == 4 and first[1][0].any()  # a drawn outcome that is not always 0
+    for a, b in zip(again, first):
+        np.testing.assert_array_equal(a, b[:1])
+    for a, b in zip(rows_again, rows):
         np.testing.assert_array_equal(a, b)

@@ -26,7 +26,7 @@ from qrnn_qiskit.engine.backends.cpu_pick import fast_pick
 from qrnn_qiskit.engine.backends.reductions import NEURONS_VANISH
 from qrnn_qiskit.engine.plan import StepPlan, activation, bit_reverse
 
-__all__ = ["CpuBackend", "DTYPES", "NOTICE_AFTER_S", "call_kernel", "compile_notice", "run_threaded", "sum_rows"]
+__all__ = ["CpuBackend", "DTYPES", "NOTICE_AFTER_S", "call_kernel", "compile_notice", "kernel_array", "run_threaded", "sum_rows"]
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
 logger = logging.getLogger("qrnn_qiskit")
@@ -95,6 +95,16 @@ def call_kernel(name: str, *args):
     kernel = _KERNELS[name]
     with vectorised(), compile_notice(kernel):
         return kernel(*args)
+
+
+def kernel_array(values, dtype) -> np.ndarray:
+    """``values`` as the kernels' arguments are typed: C-contiguous, writable, of ``dtype``.
+
+    numba compiles a kernel anew for each argument type, and a read-only array (a broadcast mask,
+    say) is a type of its own: one read-only ``draw`` made the first training run compile the
+    forward kernel twice. A copy is made only where ``values`` is not already such an array.
+    """
+    return np.require(values, dtype, ["C", "W"])
 
 
 _POOL: list = []  # the threads the runs of blocks go to, made on first use
@@ -232,8 +242,8 @@ class CpuBackend:
         runs = self.chunks(batch)
         run_threaded(
             "forward", [(c * blocks // runs, (c + 1) * blocks // runs) for c in range(runs)],
-            np.ascontiguousarray(io_inputs), np.ascontiguousarray(targets),
-            np.ascontiguousarray(draw), np.ascontiguousarray(uniforms), self.kernel_ops, tabs,
+            kernel_array(io_inputs, np.int64), kernel_array(targets, np.int64),
+            kernel_array(draw, np.bool_), kernel_array(uniforms, np.float64), self.kernel_ops, tabs,
             cfg.input_width, cfg.workspace,
             probs, outcomes, taken, acceptance, status, status_step,
         )  # fmt: skip
@@ -254,8 +264,8 @@ class CpuBackend:
         runs = self.chunks(batch)
         run_threaded(
             "loss_and_gradient", [(c, runs) for c in range(runs)],
-            np.ascontiguousarray(io_inputs), np.ascontiguousarray(io_targets),
-            np.ascontiguousarray(scored), self.kernel_ops, tabs, dtabs, self.layout,
+            kernel_array(io_inputs, np.int64), kernel_array(io_targets, np.int64),
+            kernel_array(scored, np.bool_), self.kernel_ops, tabs, dtabs, self.layout,
             cfg.input_width, cfg.workspace,
             probs, acceptance, loss_rows, grad_rows, status, status_step,
         )  # fmt: skip

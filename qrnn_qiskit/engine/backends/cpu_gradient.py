@@ -277,7 +277,7 @@ def block_gradient(b0, bufs, io_inputs, io_targets, scored, ops, tabs, dtabs, la
     for t in range(steps - 1, -1, -1):
         block_io(io_inputs, b0, batch, t, alive, io)
         copy_into(ws_saved[0], starts[t])  # recompute the step from its start, keeping its states
-        step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved, True)
+        step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved)
         block_weights(full, q, z, num_in)
         # the gradient at the end of the step's neurons: from the loss, then from the next step
         for lane in range(LANES):

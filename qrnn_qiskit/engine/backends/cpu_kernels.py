@@ -157,18 +157,21 @@ def copy_into(dst, src):
 
 
 @njit(cache=True)
-def step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved, save):
+def step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved):
     """One cell step of a block: ``full`` <- the unnormalised states after every neuron.
     ``io[lane]`` is each sequence's io pattern at this step.
 
-    Without ``save`` the step starts from ``psi`` and changes it in place. With ``save`` it starts
-    from ``ws_saved[0]`` and keeps the state before each input or work op ``i`` in
-    ``ws_saved[i]`` and before each output op ``j`` in ``full_saved[j]`` (``psi`` ends as the
-    state after the work stages).
+    With empty ``ws_saved`` (no slots) the step starts from ``psi`` and changes it in place.
+    Otherwise it starts from ``ws_saved[0]`` and keeps the state before each input or work op
+    ``i`` in ``ws_saved[i]`` and before each output op ``j`` in ``full_saved[j]`` (``psi`` ends as
+    the state after the work stages). Whether to keep is read from the buffers rather than passed
+    as a constant: numba compiles a function anew for each constant argument, and this one twice
+    cost a second of the first compilation.
     """
     kinds, lanes, indices, out_neurons, out_lanes, fast = ops
     ctab, stab, wtab, ucos, usin = tabs
     n_ops, n_out = kinds.shape[0], out_neurons.shape[0]
+    save = ws_saved.shape[0] > 0
     if save and n_ops == 0:
         copy_into(psi, ws_saved[0])
     for op in range(n_ops):
@@ -233,10 +236,9 @@ def start_block(psi, b0, batch, alive):
 
 
 @njit(cache=True)
-def stop_lane(psi, lane, alive, status, status_step, b, t, code):
-    """Record a failed sequence and park its lane at |0...0> (finite numbers for the others' sake)."""
-    status[b] = code
-    status_step[b] = t
+def stop_lane(psi, lane, alive):
+    """Park a failed sequence's lane at |0...0> (finite numbers for the others' sake); the caller
+    records why (a status code passed in would be a constant, compiled once for each code)."""
     alive[lane] = False
     psi[:, lane] = 0.0
     psi[0, lane] = 1.0
@@ -248,22 +250,24 @@ def advance(psi, full, q, z, io, alive, b0, t, io_inputs, io_targets, draw, unif
     """Step ``t`` of a block: every live lane's distribution, its outcome (drawn where ``draw``
     says, else its target) and its next start state; a lane whose step fails is stopped."""
     block_io(io_inputs, b0, io_inputs.shape[0], t, alive, io)
-    nothing = psi[np.newaxis]  # no intermediate states kept: a view standing in for the buffers
-    step(psi, full, io, ops, tabs, num_in, nothing, nothing, False)
+    nothing = psi[np.newaxis][:0]  # no intermediate states kept: an empty view for the buffers
+    step(psi, full, io, ops, tabs, num_in, nothing, nothing)
     block_weights(full, q, z, num_in)
     for lane in range(LANES):
         if not alive[lane]:
             continue
         b = b0 + lane
         if z[lane] <= TINY:
-            stop_lane(psi, lane, alive, status, status_step, b, t, NEURONS_VANISH)
+            status[b], status_step[b] = NEURONS_VANISH, t
+            stop_lane(psi, lane, alive)
             continue
         for y in range(q.shape[0]):
             probs[b, t, y] = q[y, lane] / z[lane]
         y = draw_outcome(probs[b, t], uniforms[b, t]) if draw[b, t] else io_targets[b, t]
         outcomes[b, t] = y
         if q[y, lane] <= TINY:
-            stop_lane(psi, lane, alive, status, status_step, b, t, OUTCOME_IMPOSSIBLE)
+            status[b], status_step[b] = OUTCOME_IMPOSSIBLE, t
+            stop_lane(psi, lane, alive)
             continue
         postselect(psi, full, lane, y, math.sqrt(q[y, lane]), num_in)
         taken[b, t] = probs[b, t, y]
