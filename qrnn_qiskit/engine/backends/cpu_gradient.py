@@ -23,6 +23,7 @@ from qrnn_qiskit.engine.backends.cpu_kernels import (
     block_weights,
     by_lane,
     copy_into,
+    inner,
     lane_indices,
     pair,
     row,
@@ -35,16 +36,16 @@ from qrnn_qiskit.engine.backends.reductions import loss_terms
 
 __all__ = ["loss_and_gradient", "sum_rows"]
 
-loss_terms_kernel = njit(cache=True)(loss_terms)
+loss_terms_kernel = inner(loss_terms)
 
 
-@njit(cache=True)
+@inner
 def angle_term(g, h, a, b, dc, ds):
     """One lane's ``dL/dAngle`` of a pair rotation: ``(g a + h b) dC + (h a - g b) dS``."""
     return (g * a + h * b) * dc + (h * a - g * b) * ds
 
 
-@njit(cache=True)
+@inner
 def reverse_shared(state, g, bit, c, s, dc, ds, d):
     """Reverse :func:`rotate_shared`: ``d[pair, lane] += dL/dAngle``; ``g`` <- transpose map."""
     for k in range(uint64(g.shape[0] // 2)):
@@ -70,7 +71,7 @@ def reverse_shared(state, g, bit, c, s, dc, ds, d):
                 cc * h4 - ss * g4, cc * h5 - ss * g5, cc * h6 - ss * g6, cc * h7 - ss * g7)
 
 
-@njit(cache=True)
+@inner
 def reverse_lanes(state, g, bit, tab, dtab, d, io, fast):
     """Reverse :func:`rotate_lanes`: ``d[pair, io[lane], lane] += dL/dAngle``; ``g`` <- transpose
     (the table entries read as there: picked by permute with ``fast``, else one by one)."""
@@ -128,7 +129,7 @@ def reverse_lanes(state, g, bit, tab, dtab, d, io, fast):
                 c4 * h4 - s4 * g4, c5 * h5 - s5 * g5, c6 * h6 - s6 * g6, c7 * h7 - s7 * g7)
 
 
-@njit(cache=True)
+@inner
 def reverse_uniform(state, g, bit, c, s, d):
     """Reverse :func:`rotate_uniform`; ``d[lane] +=`` dL/d(angle) of the work-stage RY."""
     d0 = d1 = d2 = d3 = d4 = d5 = d6 = d7 = 0.0
@@ -161,7 +162,7 @@ def reverse_uniform(state, g, bit, c, s, d):
     d[7] += 0.5 * d7
 
 
-@njit(cache=True)
+@inner
 def backward_step(g_full, g_ws, ws_saved, full_saved, io, ops, tabs, dtabs, num_in, d_full,
                    d_ws, d_unitary):
     """Reverse one step's neurons: ``g_full`` (gradient at the step's end) -> ``g_ws`` (start)."""
@@ -184,7 +185,7 @@ def backward_step(g_full, g_ws, ws_saved, full_saved, io, ops, tabs, dtabs, num_
             reverse_lanes(ws_saved[op], g_ws, bit, wtab[k], dwtab[k], d_ws[k], io, fast[0] != 0)
 
 
-@njit(cache=True)
+@inner
 def block_rows(d_full, d_ws, d_unitary, num_in, layout, alive, rows, b0):
     """Each live lane's angle gradients per pattern -> its flat parameter gradient ``rows[b0 + lane]``.
 
@@ -221,7 +222,7 @@ def block_rows(d_full, d_ws, d_unitary, num_in, layout, alive, rows, b0):
                 rows[b0 + lane, unitary_index[u]] = d_unitary[u, lane]
 
 
-@njit(cache=True)
+@inner
 def outcome_factors(z, gp, probs_t, factor, lane):
     """One lane's ``factor[y', lane] = (gp[y'] - gp . p) / z``: the loss gradient through
     ``p = q / z``, per outcome, that :func:`scale_outcomes` multiplies by ``2 full``."""
@@ -232,7 +233,7 @@ def outcome_factors(z, gp, probs_t, factor, lane):
         factor[k, lane] = (gp[k] - dot) / z[lane]
 
 
-@njit(cache=True)
+@inner
 def scale_outcomes(full, factor, g_full):
     """``g_full[x, lane] = 2 full[x, lane] factor[y(x), lane]`` for every pattern and lane: the
     gradient through ``q[y'] = sum_w full[w, y']**2``, all lanes at once (a lane-by-lane loop
@@ -244,7 +245,7 @@ def scale_outcomes(full, factor, g_full):
             g_full[x, lane] = 2.0 * full[x, lane] * factor[y, lane]
 
 
-@njit(cache=True)
+@inner
 def add_next_step(full, q, y, g_next, g_full, lane, num_in):
     """One lane's gradient from the next step (``g_next``) through the postselected
     ``psi_next = full[:, y] / sqrt(q[y])``, added onto ``g_full``."""
@@ -257,7 +258,7 @@ def add_next_step(full, q, y, g_next, g_full, lane, num_in):
         g_full[x, lane] += (g_next[w, lane] - full[x, lane] / root * proj) / root
 
 
-@njit(cache=True)
+@inner
 def block_gradient(b0, bufs, io_inputs, io_targets, scored, ops, tabs, dtabs, layout, num_in,
                     forced, probs, acceptance, loss_rows, grad_rows, status, status_step):
     """Teacher-forced forward pass and reverse pass of the block starting at sequence ``b0``."""

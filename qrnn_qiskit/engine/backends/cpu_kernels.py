@@ -43,17 +43,21 @@ from numba import njit, uint64
 from qrnn_qiskit.engine.backends.cpu_pick import pick8
 from qrnn_qiskit.engine.backends.reductions import NEURONS_VANISH, OUTCOME_IMPOSSIBLE, TINY, draw
 
-__all__ = ["LANES", "forward"]
+__all__ = ["LANES", "forward", "inner"]
 
 #: sequences per block; the pair kernels below are written out for exactly eight lanes
 LANES = 8
+#: the decorator of every function the kernels call: compiled and cached like the kernels, but
+#: without the wrappers numba adds by default so that Python (and C) can call a function, which
+#: only the kernels themselves need (each wrapper is compiled to machine code in a fresh environment)
+inner = njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 # draws as the numpy backend does (the CUDA kernels compile the same function)
-draw_outcome = njit(cache=True)(draw)
+draw_outcome = inner(draw)
 
 
 # Pair loops index with unsigned integers: numba's signed indexing adds a negative-index check per
 # access that keeps LLVM from optimising the loop (measured 2-6 ns per pair against about 1).
-@njit(cache=True)
+@inner
 def pair(k, bit):
     """The ``k``-th index whose lane bit ``bit`` is 0 (a zero bit inserted into ``k``)."""
     low = bit - uint64(1)
@@ -63,19 +67,19 @@ def pair(k, bit):
 # The small helpers below are ordinary numba functions, not inlined by numba (``inline="always"``):
 # LLVM inlines them anyway when it optimises a kernel, and leaving that to LLVM made the first
 # compilation 1.15x faster (benchmarks/first_use.py: 25.9 s -> 22.5 s) with the same code speed.
-@njit(cache=True)
+@inner
 def row(a, x):
     """The eight lanes of row ``x``."""
     return a[x, 0], a[x, 1], a[x, 2], a[x, 3], a[x, 4], a[x, 5], a[x, 6], a[x, 7]
 
 
-@njit(cache=True)
+@inner
 def set_row(a, x, v0, v1, v2, v3, v4, v5, v6, v7):
     """Store the eight lanes of row ``x``."""
     a[x, 0], a[x, 1], a[x, 2], a[x, 3], a[x, 4], a[x, 5], a[x, 6], a[x, 7] = v0, v1, v2, v3, v4, v5, v6, v7
 
 
-@njit(cache=True)
+@inner
 def turn(src, dst, x0, x1, c0, c1, c2, c3, c4, c5, c6, c7,
          s0, s1, s2, s3, s4, s5, s6, s7):
     """``(a, b) <- (c a - s b, s a + c b)`` on the pair of rows ``x0``, ``x1``, a cosine and sine
@@ -88,7 +92,7 @@ def turn(src, dst, x0, x1, c0, c1, c2, c3, c4, c5, c6, c7,
             s4 * a4 + c4 * b4, s5 * a5 + c5 * b5, s6 * a6 + c6 * b6, s7 * a7 + c7 * b7)
 
 
-@njit(cache=True)
+@inner
 def by_lane(tab, x, which, i0, i1, i2, i3, i4, i5, i6, i7):
     """Each lane's entry ``tab[x, which, io[lane]]`` of an io-pattern table."""
     return (tab[x, which, i0], tab[x, which, i1], tab[x, which, i2], tab[x, which, i3],
@@ -99,7 +103,7 @@ def by_lane(tab, x, which, i0, i1, i2, i3, i4, i5, i6, i7):
 # next slot of a step's kept states, so that keeping them costs no copy. Every lane's loads come
 # before its stores, written out lane by lane (``turn``): the rows could alias as far as LLVM
 # knows, and a loop over the lanes would not vectorise.
-@njit(cache=True)
+@inner
 def rotate_uniform(src, dst, bit, c, s):
     """``(a, b) <- (c a - s b, s a + c b)`` on every pair of qubit ``bit`` (one angle for all lanes)."""
     for k in range(uint64(src.shape[0] // 2)):
@@ -107,7 +111,7 @@ def rotate_uniform(src, dst, bit, c, s):
         turn(src, dst, x0, x0 | bit, c, c, c, c, c, c, c, c, s, s, s, s, s, s, s, s)
 
 
-@njit(cache=True)
+@inner
 def rotate_shared(src, dst, bit, c, s):
     """The same with a cosine and sine per pair (read at its first index), shared by the lanes."""
     for k in range(uint64(src.shape[0] // 2)):
@@ -116,14 +120,14 @@ def rotate_shared(src, dst, bit, c, s):
         turn(src, dst, x0, x0 | bit, cc, cc, cc, cc, cc, cc, cc, cc, ss, ss, ss, ss, ss, ss, ss, ss)
 
 
-@njit(cache=True)
+@inner
 def lane_indices(io, offset):
     """Each lane's io pattern plus ``offset``, as the index tuple :func:`pick8` takes."""
     return (uint64(io[0]) + offset, uint64(io[1]) + offset, uint64(io[2]) + offset, uint64(io[3]) + offset,
             uint64(io[4]) + offset, uint64(io[5]) + offset, uint64(io[6]) + offset, uint64(io[7]) + offset)
 
 
-@njit(cache=True)
+@inner
 def rotate_lanes(src, dst, bit, tab, io, fast):
     """The same with each lane's own cosine and sine: ``tab[x, 0 / 1, io[lane]]``. With ``fast``
     (rows of eight entries, see :mod:`~qrnn_qiskit.engine.backends.cpu_pick`) each row is loaded
@@ -147,7 +151,7 @@ def rotate_lanes(src, dst, bit, tab, io, fast):
 # numba's array-to-array assignment (``a[i] = b``) guards against overlap with a temporary copy,
 # an allocation per call that cost more than the rotations themselves (measured: a step that keeps
 # its intermediate states took 141 us a block against 29 us without); this loop copies in place.
-@njit(cache=True)
+@inner
 def copy_into(dst, src):
     """``dst[:] = src`` for two equally shaped C-contiguous 2-D arrays."""
     to = dst.reshape(-1)
@@ -156,7 +160,7 @@ def copy_into(dst, src):
         to[i] = frm[i]
 
 
-@njit(cache=True)
+@inner
 def step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved):
     """One cell step of a block: ``full`` <- the unnormalised states after every neuron.
     ``io[lane]`` is each sequence's io pattern at this step.
@@ -195,7 +199,7 @@ def step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved):
         rotate_shared(src, dst, uint64(1) << uint64(out_lanes[op]), ctab[k], stab[k])
 
 
-@njit(cache=True)
+@inner
 def block_weights(full, q, z, num_in):
     """Per lane: ``q[y, lane] = sum_w full[w, y, lane]**2`` and ``z[lane]`` their sum (in double),
     added in the order of :func:`outcome_weights` (the CUDA kernels' reduction)."""
@@ -212,21 +216,21 @@ def block_weights(full, q, z, num_in):
         z[lane] = total
 
 
-@njit(cache=True)
+@inner
 def postselect(psi, full, lane, y, root, num_in):
     """``psi[:, lane] <- full[:, y, lane] / root`` (the next step's start of one sequence)."""
     for w in range(psi.shape[0]):
         psi[w, lane] = full[(w << num_in) | y, lane] / root
 
 
-@njit(cache=True)
+@inner
 def block_io(io_inputs, b0, batch, t, alive, io):
     """Each lane's io pattern at step ``t`` (0 for padding and stopped lanes)."""
     for lane in range(LANES):
         io[lane] = io_inputs[b0 + lane, t] if b0 + lane < batch and alive[lane] else 0
 
 
-@njit(cache=True)
+@inner
 def start_block(psi, b0, batch, alive):
     """All lanes at |0...0>; lanes past the end of the batch (padding) are never alive."""
     psi[:] = 0.0
@@ -235,7 +239,7 @@ def start_block(psi, b0, batch, alive):
         alive[lane] = b0 + lane < batch
 
 
-@njit(cache=True)
+@inner
 def stop_lane(psi, lane, alive):
     """Park a failed sequence's lane at |0...0> (finite numbers for the others' sake); the caller
     records why (a status code passed in would be a constant, compiled once for each code)."""
@@ -244,7 +248,7 @@ def stop_lane(psi, lane, alive):
     psi[0, lane] = 1.0
 
 
-@njit(cache=True)
+@inner
 def advance(psi, full, q, z, io, alive, b0, t, io_inputs, io_targets, draw, uniforms, ops, tabs, num_in,
              probs, outcomes, taken, acceptance, status, status_step):
     """Step ``t`` of a block: every live lane's distribution, its outcome (drawn where ``draw``
