@@ -18,7 +18,7 @@ import pytest
 from qrnn_qiskit.core.config import QRNNConfig
 from qrnn_qiskit.core.errors import QRNNError
 from qrnn_qiskit.engine import ExactEngine
-from qrnn_qiskit.engine.backends import cpu_gradient, cpu_kernels, cpu_pick
+from qrnn_qiskit.engine.backends import cpu_gradient, cpu_kernels, cpu_lanes, cpu_pick
 from qrnn_qiskit.engine.backends.cpu import CpuBackend
 from qrnn_qiskit.engine.memory import CPU_BLOCK
 from qrnn_qiskit.engine.plan import StepPlan
@@ -298,18 +298,17 @@ def test_pick8_returns_each_lanes_entry_with_and_without_the_permute(monkeypatch
         monkeypatch.setattr(cpu_pick, "target_features", lambda: set())
 
     @numba.njit
-    def picked(values, index):  # compiled here, so the codegen sees the patch
-        row = (values[0], values[1], values[2], values[3], values[4], values[5], values[6], values[7])
+    def picked(values, index, out):  # compiled here, so the codegen sees the patch
         order = (index[0], index[1], index[2], index[3], index[4], index[5], index[6], index[7])
-        return cpu_pick.pick8(row, order)
+        cpu_lanes.store(out, 0, cpu_pick.pick8(cpu_lanes.load(values, 0), order))
 
     rng = np.random.default_rng(3)
     for _ in range(20):
-        values = rng.normal(size=8).astype(dtype)
+        values = rng.normal(size=(1, 8)).astype(dtype)
         index = rng.integers(0, 8, 8).astype(np.uint64)
-        out = np.array(picked(values, index), dtype)
-        np.testing.assert_array_equal(out, values[index])
-        assert out.dtype == dtype
+        out = np.zeros((1, 8), dtype)
+        picked(values, index, out)
+        np.testing.assert_array_equal(out[0], values[0, index])
 
 
 def test_fast_pick_needs_rows_of_eight_and_the_cpus_permute(monkeypatch):

@@ -26,11 +26,10 @@ from qrnn_qiskit.engine.backends.cpu_kernels import (
     inner,
     lane_indices,
     pair,
-    row,
-    set_row,
     start_block,
     step,
 )
+from qrnn_qiskit.engine.backends.cpu_lanes import element, keep_where, load, splat, store, widen
 from qrnn_qiskit.engine.backends.cpu_pick import pick8
 from qrnn_qiskit.engine.backends.reductions import loss_terms
 
@@ -41,7 +40,7 @@ loss_terms_kernel = inner(loss_terms)
 
 @inner
 def angle_term(g, h, a, b, dc, ds):
-    """One lane's ``dL/dAngle`` of a pair rotation: ``(g a + h b) dC + (h a - g b) dS``."""
+    """``dL/dAngle`` of a pair rotation, lane by lane: ``(g a + h b) dC + (h a - g b) dS``."""
     return (g * a + h * b) * dc + (h * a - g * b) * ds
 
 
@@ -51,24 +50,11 @@ def reverse_shared(state, g, bit, c, s, dc, ds, d):
     for k in range(uint64(g.shape[0] // 2)):
         x0 = pair(k, bit)
         x1 = x0 | bit
-        cc, ss, dcc, dss = c[x0], s[x0], dc[x0], ds[x0]
-        a0, a1, a2, a3, a4, a5, a6, a7 = row(state, x0)
-        b0, b1, b2, b3, b4, b5, b6, b7 = row(state, x1)
-        g0, g1, g2, g3, g4, g5, g6, g7 = row(g, x0)
-        h0, h1, h2, h3, h4, h5, h6, h7 = row(g, x1)
-        q0, q1, q2, q3, q4, q5, q6, q7 = row(d, x0)
-        set_row(d, x0, q0 + angle_term(g0, h0, a0, b0, dcc, dss),
-                q1 + angle_term(g1, h1, a1, b1, dcc, dss),
-                q2 + angle_term(g2, h2, a2, b2, dcc, dss),
-                q3 + angle_term(g3, h3, a3, b3, dcc, dss),
-                q4 + angle_term(g4, h4, a4, b4, dcc, dss),
-                q5 + angle_term(g5, h5, a5, b5, dcc, dss),
-                q6 + angle_term(g6, h6, a6, b6, dcc, dss),
-                q7 + angle_term(g7, h7, a7, b7, dcc, dss))
-        set_row(g, x0, cc * g0 + ss * h0, cc * g1 + ss * h1, cc * g2 + ss * h2, cc * g3 + ss * h3,
-                cc * g4 + ss * h4, cc * g5 + ss * h5, cc * g6 + ss * h6, cc * g7 + ss * h7)
-        set_row(g, x1, cc * h0 - ss * g0, cc * h1 - ss * g1, cc * h2 - ss * g2, cc * h3 - ss * g3,
-                cc * h4 - ss * g4, cc * h5 - ss * g5, cc * h6 - ss * g6, cc * h7 - ss * g7)
+        cc, ss = c[x0], s[x0]
+        a, b, gg, h = load(state, x0), load(state, x1), load(g, x0), load(g, x1)
+        store(d, x0, load(d, x0) + widen(angle_term(gg, h, a, b, dc[x0], ds[x0])))
+        store(g, x0, cc * gg + ss * h)
+        store(g, x1, cc * h - ss * gg)
 
 
 @inner
@@ -82,84 +68,40 @@ def reverse_lanes(state, g, bit, tab, dtab, d, io, fast):
         x0 = pair(k, bit)
         x1 = x0 | bit
         if fast:
-            entries, derivatives = row(rows, x0), row(drows, x0)
-            c0, c1, c2, c3, c4, c5, c6, c7 = pick8(entries, cos_at)
-            s0, s1, s2, s3, s4, s5, s6, s7 = pick8(entries, sin_at)
-            e0, e1, e2, e3, e4, e5, e6, e7 = pick8(derivatives, cos_at)
-            f0, f1, f2, f3, f4, f5, f6, f7 = pick8(derivatives, sin_at)
+            entries, derivatives = load(rows, x0), load(drows, x0)
+            c, s = pick8(entries, cos_at), pick8(entries, sin_at)
+            e, f = pick8(derivatives, cos_at), pick8(derivatives, sin_at)
         else:
-            c0, c1, c2, c3, c4, c5, c6, c7 = by_lane(tab, x0, 0, i0, i1, i2, i3, i4, i5, i6, i7)
-            s0, s1, s2, s3, s4, s5, s6, s7 = by_lane(tab, x0, 1, i0, i1, i2, i3, i4, i5, i6, i7)
-            e0, e1, e2, e3, e4, e5, e6, e7 = by_lane(dtab, x0, 0, i0, i1, i2, i3, i4, i5, i6, i7)
-            f0, f1, f2, f3, f4, f5, f6, f7 = by_lane(dtab, x0, 1, i0, i1, i2, i3, i4, i5, i6, i7)
-        a0, a1, a2, a3, a4, a5, a6, a7 = row(state, x0)
-        b0, b1, b2, b3, b4, b5, b6, b7 = row(state, x1)
-        g0, g1, g2, g3, g4, g5, g6, g7 = row(g, x0)
-        h0, h1, h2, h3, h4, h5, h6, h7 = row(g, x1)
+            c = by_lane(tab, x0, 0, i0, i1, i2, i3, i4, i5, i6, i7)
+            s = by_lane(tab, x0, 1, i0, i1, i2, i3, i4, i5, i6, i7)
+            e = by_lane(dtab, x0, 0, i0, i1, i2, i3, i4, i5, i6, i7)
+            f = by_lane(dtab, x0, 1, i0, i1, i2, i3, i4, i5, i6, i7)
+        a, b, gg, h = load(state, x0), load(state, x1), load(g, x0), load(g, x1)
+        term = widen(angle_term(gg, h, a, b, e, f))
         if fast:  # one vector addition per io pattern; + 0.0 leaves the other lanes' sums as they are
-            t0, t1, t2, t3, t4, t5, t6, t7 = (
-                angle_term(g0, h0, a0, b0, e0, f0),
-                angle_term(g1, h1, a1, b1, e1, f1),
-                angle_term(g2, h2, a2, b2, e2, f2),
-                angle_term(g3, h3, a3, b3, e3, f3),
-                angle_term(g4, h4, a4, b4, e4, f4),
-                angle_term(g5, h5, a5, b5, e5, f5),
-                angle_term(g6, h6, a6, b6, e6, f6),
-                angle_term(g7, h7, a7, b7, e7, f7),
-            )
             sums = d[x0]
             for j in range(sums.shape[0]):
-                r0, r1, r2, r3, r4, r5, r6, r7 = row(sums, j)
-                set_row(sums, j, r0 + (t0 if i0 == j else 0.0), r1 + (t1 if i1 == j else 0.0),
-                        r2 + (t2 if i2 == j else 0.0), r3 + (t3 if i3 == j else 0.0),
-                        r4 + (t4 if i4 == j else 0.0), r5 + (t5 if i5 == j else 0.0),
-                        r6 + (t6 if i6 == j else 0.0), r7 + (t7 if i7 == j else 0.0))
+                store(sums, j, load(sums, j) + keep_where(cos_at, j, term))
         else:
-            d[x0, i0, 0] += angle_term(g0, h0, a0, b0, e0, f0)
-            d[x0, i1, 1] += angle_term(g1, h1, a1, b1, e1, f1)
-            d[x0, i2, 2] += angle_term(g2, h2, a2, b2, e2, f2)
-            d[x0, i3, 3] += angle_term(g3, h3, a3, b3, e3, f3)
-            d[x0, i4, 4] += angle_term(g4, h4, a4, b4, e4, f4)
-            d[x0, i5, 5] += angle_term(g5, h5, a5, b5, e5, f5)
-            d[x0, i6, 6] += angle_term(g6, h6, a6, b6, e6, f6)
-            d[x0, i7, 7] += angle_term(g7, h7, a7, b7, e7, f7)
-        set_row(g, x0, c0 * g0 + s0 * h0, c1 * g1 + s1 * h1, c2 * g2 + s2 * h2, c3 * g3 + s3 * h3,
-                c4 * g4 + s4 * h4, c5 * g5 + s5 * h5, c6 * g6 + s6 * h6, c7 * g7 + s7 * h7)
-        set_row(g, x1, c0 * h0 - s0 * g0, c1 * h1 - s1 * g1, c2 * h2 - s2 * g2, c3 * h3 - s3 * g3,
-                c4 * h4 - s4 * g4, c5 * h5 - s5 * g5, c6 * h6 - s6 * g6, c7 * h7 - s7 * g7)
+            for i in range(LANES):
+                d[x0, io[i], i] += element(term, i)
+        store(g, x0, c * gg + s * h)
+        store(g, x1, c * h - s * gg)
 
 
 @inner
 def reverse_uniform(state, g, bit, c, s, d):
     """Reverse :func:`rotate_uniform`; ``d[lane] +=`` dL/d(angle) of the work-stage RY."""
-    d0 = d1 = d2 = d3 = d4 = d5 = d6 = d7 = 0.0
+    total = splat(0.0)
     for k in range(uint64(g.shape[0] // 2)):
         x0 = pair(k, bit)
         x1 = x0 | bit
-        a0, a1, a2, a3, a4, a5, a6, a7 = row(state, x0)
-        b0, b1, b2, b3, b4, b5, b6, b7 = row(state, x1)
-        g0, g1, g2, g3, g4, g5, g6, g7 = row(g, x0)
-        h0, h1, h2, h3, h4, h5, h6, h7 = row(g, x1)
-        d0 += h0 * (c * a0 - s * b0) - g0 * (s * a0 + c * b0)
-        d1 += h1 * (c * a1 - s * b1) - g1 * (s * a1 + c * b1)
-        d2 += h2 * (c * a2 - s * b2) - g2 * (s * a2 + c * b2)
-        d3 += h3 * (c * a3 - s * b3) - g3 * (s * a3 + c * b3)
-        d4 += h4 * (c * a4 - s * b4) - g4 * (s * a4 + c * b4)
-        d5 += h5 * (c * a5 - s * b5) - g5 * (s * a5 + c * b5)
-        d6 += h6 * (c * a6 - s * b6) - g6 * (s * a6 + c * b6)
-        d7 += h7 * (c * a7 - s * b7) - g7 * (s * a7 + c * b7)
-        set_row(g, x0, c * g0 + s * h0, c * g1 + s * h1, c * g2 + s * h2, c * g3 + s * h3, c * g4 + s * h4,
-                c * g5 + s * h5, c * g6 + s * h6, c * g7 + s * h7)
-        set_row(g, x1, c * h0 - s * g0, c * h1 - s * g1, c * h2 - s * g2, c * h3 - s * g3, c * h4 - s * g4,
-                c * h5 - s * g5, c * h6 - s * g6, c * h7 - s * g7)
-    d[0] += 0.5 * d0
-    d[1] += 0.5 * d1
-    d[2] += 0.5 * d2
-    d[3] += 0.5 * d3
-    d[4] += 0.5 * d4
-    d[5] += 0.5 * d5
-    d[6] += 0.5 * d6
-    d[7] += 0.5 * d7
+        a, b, gg, h = load(state, x0), load(state, x1), load(g, x0), load(g, x1)
+        total = total + widen(h * (c * a - s * b) - gg * (s * a + c * b))
+        store(g, x0, c * gg + s * h)
+        store(g, x1, c * h - s * gg)
+    sums = d.reshape(1, LANES)
+    store(sums, 0, load(sums, 0) + 0.5 * total)
 
 
 @inner
@@ -258,49 +200,6 @@ def add_next_step(full, q, y, g_next, g_full, lane, num_in):
         g_full[x, lane] += (g_next[w, lane] - full[x, lane] / root * proj) / root
 
 
-@inner
-def block_gradient(b0, bufs, io_inputs, io_targets, scored, ops, tabs, dtabs, layout, num_in,
-                    forced, probs, acceptance, loss_rows, grad_rows, status, status_step):
-    """Teacher-forced forward pass and reverse pass of the block starting at sequence ``b0``."""
-    (psi, full, q, z, io, alive, starts, ws_saved, full_saved, d_full, d_ws, d_unitary, g_next,
-     g_full, gp, loss, factor) = bufs
-    batch, steps = io_inputs.shape
-    start_block(psi, b0, batch, alive)
-    for t in range(steps):  # teacher-forced forward pass, keeping each step's start
-        copy_into(starts[t], psi)
-        advance(psi, full, q, z, io, alive, b0, t, io_inputs, io_targets, forced[0], forced[1], ops, tabs,
-                 num_in, probs, forced[2], forced[3], acceptance, status, status_step)
-    d_full[:] = 0.0
-    d_ws[:] = 0.0
-    d_unitary[:] = 0.0
-    g_next[:] = 0.0
-    loss[:] = 0.0
-    for t in range(steps - 1, -1, -1):
-        block_io(io_inputs, b0, batch, t, alive, io)
-        copy_into(ws_saved[0], starts[t])  # recompute the step from its start, keeping its states
-        step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved)
-        block_weights(full, q, z, num_in)
-        # the gradient at the end of the step's neurons: from the loss, then from the next step
-        for lane in range(LANES):
-            factor[:, lane] = 0.0
-            if alive[lane]:
-                b = b0 + lane
-                gp[lane] = 0.0
-                if scored[t]:
-                    loss[lane] += loss_terms_kernel(probs[b, t], io_targets[b, t], gp[lane])
-                outcome_factors(z, gp[lane], probs[b, t], factor, lane)
-        scale_outcomes(full, factor, g_full)
-        for lane in range(LANES):
-            if alive[lane]:
-                add_next_step(full, q, io_targets[b0 + lane, t], g_next, g_full, lane, num_in)
-        backward_step(g_full, g_next, ws_saved, full_saved, io, ops, tabs, dtabs, num_in, d_full,
-                       d_ws, d_unitary)
-    for lane in range(LANES):
-        if alive[lane]:
-            loss_rows[b0 + lane] = loss[lane]
-    block_rows(d_full, d_ws, d_unitary, num_in, layout, alive, grad_rows, b0)
-
-
 @njit(cache=True, nogil=True)
 def loss_and_gradient(c, chunks, io_inputs, io_targets, scored, ops, tabs, dtabs, layout, num_in, num_ws,
                       probs, acceptance, loss_rows, grad_rows, status, status_step):
@@ -313,6 +212,11 @@ def loss_and_gradient(c, chunks, io_inputs, io_targets, scored, ops, tabs, dtabs
     the forward pass keeps each step's start state (``T * 2**W * 8`` numbers a block) and the
     reverse pass recomputes the step from it. Each sequence's row depends on nothing but that
     sequence, so neither the chunks nor the threads change a bit of the result.
+
+    A block's passes are written here rather than in a function of their own: numba optimises
+    and compiles every function it links into another once more as part of that one, and the
+    block's function, nearly all of this kernel's code, cost 1.5 s of LLVM time a second time
+    in a fresh environment (``NUMBA_LLVM_PASS_TIMINGS``).
     """
     batch, steps = io_inputs.shape
     blocks = (batch + LANES - 1) // LANES
@@ -323,25 +227,56 @@ def loss_and_gradient(c, chunks, io_inputs, io_targets, scored, ops, tabs, dtabs
     n_neurons = tabs[0].shape[0]
     n_unitary = tabs[3].shape[0]
     # teacher forcing: no step drawn; outcomes and their probabilities are the targets' (not kept)
-    forced = (np.zeros((batch, steps), np.bool_), np.zeros((batch, steps)), np.zeros((batch, steps), np.int64),
-              np.zeros((batch, steps)))
-    bufs = (
-        np.empty((n_ws, LANES), dtype), np.empty((n_full, LANES), dtype),
-        np.empty((num_outcomes, LANES), dtype), np.empty(LANES, np.float64),
-        np.zeros(LANES, np.int64), np.zeros(LANES, np.bool_),
-        np.empty((steps, n_ws, LANES), dtype), np.empty((max(ops[0].shape[0], 1), n_ws, LANES), dtype),
-        np.empty((max(ops[3].shape[0], 1), n_full, LANES), dtype),
-        np.empty((n_neurons, n_full, LANES), np.float64),
-        np.empty((n_neurons, n_ws, num_outcomes, LANES), np.float64),
-        np.empty((n_unitary, LANES), np.float64),
-        np.empty((n_ws, LANES), dtype), np.empty((n_full, LANES), dtype),
-        np.empty((LANES, num_outcomes), np.float64), np.empty(LANES, np.float64),
-        np.empty((num_outcomes, LANES), np.float64),
-    )  # fmt: skip
+    draw, uniforms = np.zeros((batch, steps), np.bool_), np.zeros((batch, steps))
+    outcomes, taken = np.zeros((batch, steps), np.int64), np.zeros((batch, steps))
+    psi, full = np.empty((n_ws, LANES), dtype), np.empty((n_full, LANES), dtype)
+    q, z = np.empty((num_outcomes, LANES), dtype), np.empty(LANES, np.float64)
+    io, alive = np.zeros(LANES, np.int64), np.zeros(LANES, np.bool_)
+    starts = np.empty((steps, n_ws, LANES), dtype)
+    ws_saved = np.empty((max(ops[0].shape[0], 1), n_ws, LANES), dtype)
+    full_saved = np.empty((max(ops[3].shape[0], 1), n_full, LANES), dtype)
+    d_full = np.empty((n_neurons, n_full, LANES), np.float64)
+    d_ws = np.empty((n_neurons, n_ws, num_outcomes, LANES), np.float64)
+    d_unitary = np.empty((n_unitary, LANES), np.float64)
+    g_next, g_full = np.empty((n_ws, LANES), dtype), np.empty((n_full, LANES), dtype)
+    gp, loss = np.empty((LANES, num_outcomes), np.float64), np.empty(LANES, np.float64)
+    factor = np.empty((num_outcomes, LANES), np.float64)
     for block in range(c * blocks // chunks, (c + 1) * blocks // chunks):
-        block_gradient(block * LANES, bufs, io_inputs, io_targets, scored, ops, tabs, dtabs,
-                        layout, num_in, forced, probs, acceptance, loss_rows, grad_rows, status,
-                        status_step)
+        b0 = block * LANES
+        start_block(psi, b0, batch, alive)
+        for t in range(steps):  # teacher-forced forward pass, keeping each step's start
+            copy_into(starts[t], psi)
+            advance(psi, full, q, z, io, alive, b0, t, io_inputs, io_targets, draw, uniforms, ops, tabs,
+                     num_in, probs, outcomes, taken, acceptance, status, status_step)
+        d_full[:] = 0.0
+        d_ws[:] = 0.0
+        d_unitary[:] = 0.0
+        g_next[:] = 0.0
+        loss[:] = 0.0
+        for t in range(steps - 1, -1, -1):
+            block_io(io_inputs, b0, batch, t, alive, io)
+            copy_into(ws_saved[0], starts[t])  # recompute the step from its start, keeping its states
+            step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved)
+            block_weights(full, q, z, num_in)
+            # the gradient at the end of the step's neurons: from the loss, then from the next step
+            for lane in range(LANES):
+                factor[:, lane] = 0.0
+                if alive[lane]:
+                    b = b0 + lane
+                    gp[lane] = 0.0
+                    if scored[t]:
+                        loss[lane] += loss_terms_kernel(probs[b, t], io_targets[b, t], gp[lane])
+                    outcome_factors(z, gp[lane], probs[b, t], factor, lane)
+            scale_outcomes(full, factor, g_full)
+            for lane in range(LANES):
+                if alive[lane]:
+                    add_next_step(full, q, io_targets[b0 + lane, t], g_next, g_full, lane, num_in)
+            backward_step(g_full, g_next, ws_saved, full_saved, io, ops, tabs, dtabs, num_in, d_full,
+                           d_ws, d_unitary)
+        for lane in range(LANES):
+            if alive[lane]:
+                loss_rows[b0 + lane] = loss[lane]
+        block_rows(d_full, d_ws, d_unitary, num_in, layout, alive, grad_rows, b0)
 
 
 @njit(cache=True)

@@ -40,6 +40,7 @@ import math
 import numpy as np
 from numba import njit, uint64
 
+from qrnn_qiskit.engine.backends.cpu_lanes import load, pack, store
 from qrnn_qiskit.engine.backends.cpu_pick import pick8
 from qrnn_qiskit.engine.backends.reductions import NEURONS_VANISH, OUTCOME_IMPOSSIBLE, TINY, draw
 
@@ -67,48 +68,33 @@ def pair(k, bit):
 # The small helpers below are ordinary numba functions, not inlined by numba (``inline="always"``):
 # LLVM inlines them anyway when it optimises a kernel, and leaving that to LLVM made the first
 # compilation 1.15x faster (benchmarks/first_use.py: 25.9 s -> 22.5 s) with the same code speed.
+# A row of eight lanes is one value (cpu_lanes.Lanes, an LLVM vector): ``load``/``store`` a row,
+# ``+ - *`` lane by lane.
 @inner
-def row(a, x):
-    """The eight lanes of row ``x``."""
-    return a[x, 0], a[x, 1], a[x, 2], a[x, 3], a[x, 4], a[x, 5], a[x, 6], a[x, 7]
-
-
-@inner
-def set_row(a, x, v0, v1, v2, v3, v4, v5, v6, v7):
-    """Store the eight lanes of row ``x``."""
-    a[x, 0], a[x, 1], a[x, 2], a[x, 3], a[x, 4], a[x, 5], a[x, 6], a[x, 7] = v0, v1, v2, v3, v4, v5, v6, v7
-
-
-@inner
-def turn(src, dst, x0, x1, c0, c1, c2, c3, c4, c5, c6, c7,
-         s0, s1, s2, s3, s4, s5, s6, s7):
-    """``(a, b) <- (c a - s b, s a + c b)`` on the pair of rows ``x0``, ``x1``, a cosine and sine
-    per lane; all loads come before the stores (``src`` may be ``dst``)."""
-    a0, a1, a2, a3, a4, a5, a6, a7 = row(src, x0)
-    b0, b1, b2, b3, b4, b5, b6, b7 = row(src, x1)
-    set_row(dst, x0, c0 * a0 - s0 * b0, c1 * a1 - s1 * b1, c2 * a2 - s2 * b2, c3 * a3 - s3 * b3,
-            c4 * a4 - s4 * b4, c5 * a5 - s5 * b5, c6 * a6 - s6 * b6, c7 * a7 - s7 * b7)
-    set_row(dst, x1, s0 * a0 + c0 * b0, s1 * a1 + c1 * b1, s2 * a2 + c2 * b2, s3 * a3 + c3 * b3,
-            s4 * a4 + c4 * b4, s5 * a5 + c5 * b5, s6 * a6 + c6 * b6, s7 * a7 + c7 * b7)
+def turn(src, dst, x0, x1, c, s):
+    """``(a, b) <- (c a - s b, s a + c b)`` on the pair of rows ``x0``, ``x1``, with a cosine and
+    sine per lane (rows) or for all lanes (numbers); the loads come before the stores (``src``
+    may be ``dst``)."""
+    a, b = load(src, x0), load(src, x1)
+    store(dst, x0, c * a - s * b)
+    store(dst, x1, s * a + c * b)
 
 
 @inner
 def by_lane(tab, x, which, i0, i1, i2, i3, i4, i5, i6, i7):
-    """Each lane's entry ``tab[x, which, io[lane]]`` of an io-pattern table."""
-    return (tab[x, which, i0], tab[x, which, i1], tab[x, which, i2], tab[x, which, i3],
-            tab[x, which, i4], tab[x, which, i5], tab[x, which, i6], tab[x, which, i7])
+    """Each lane's entry ``tab[x, which, io[lane]]`` of an io-pattern table, as a row."""
+    return pack((tab[x, which, i0], tab[x, which, i1], tab[x, which, i2], tab[x, which, i3],
+                 tab[x, which, i4], tab[x, which, i5], tab[x, which, i6], tab[x, which, i7]))
 
 
 # The pair kernels read ``src`` and write ``dst``, which may be the same array (in place) or the
-# next slot of a step's kept states, so that keeping them costs no copy. Every lane's loads come
-# before its stores, written out lane by lane (``turn``): the rows could alias as far as LLVM
-# knows, and a loop over the lanes would not vectorise.
+# next slot of a step's kept states, so that keeping them costs no copy.
 @inner
 def rotate_uniform(src, dst, bit, c, s):
     """``(a, b) <- (c a - s b, s a + c b)`` on every pair of qubit ``bit`` (one angle for all lanes)."""
     for k in range(uint64(src.shape[0] // 2)):
         x0 = pair(k, bit)
-        turn(src, dst, x0, x0 | bit, c, c, c, c, c, c, c, c, s, s, s, s, s, s, s, s)
+        turn(src, dst, x0, x0 | bit, c, s)
 
 
 @inner
@@ -116,8 +102,7 @@ def rotate_shared(src, dst, bit, c, s):
     """The same with a cosine and sine per pair (read at its first index), shared by the lanes."""
     for k in range(uint64(src.shape[0] // 2)):
         x0 = pair(k, bit)
-        cc, ss = c[x0], s[x0]
-        turn(src, dst, x0, x0 | bit, cc, cc, cc, cc, cc, cc, cc, cc, ss, ss, ss, ss, ss, ss, ss, ss)
+        turn(src, dst, x0, x0 | bit, c[x0], s[x0])
 
 
 @inner
@@ -139,13 +124,12 @@ def rotate_lanes(src, dst, bit, tab, io, fast):
     for k in range(uint64(src.shape[0] // 2)):
         x0 = pair(k, bit)
         if fast:
-            entries = row(rows, x0)
-            c0, c1, c2, c3, c4, c5, c6, c7 = pick8(entries, cos_at)
-            s0, s1, s2, s3, s4, s5, s6, s7 = pick8(entries, sin_at)
+            entries = load(rows, x0)
+            c, s = pick8(entries, cos_at), pick8(entries, sin_at)
         else:
-            c0, c1, c2, c3, c4, c5, c6, c7 = by_lane(tab, x0, 0, i0, i1, i2, i3, i4, i5, i6, i7)
-            s0, s1, s2, s3, s4, s5, s6, s7 = by_lane(tab, x0, 1, i0, i1, i2, i3, i4, i5, i6, i7)
-        turn(src, dst, x0, x0 | bit, c0, c1, c2, c3, c4, c5, c6, c7, s0, s1, s2, s3, s4, s5, s6, s7)
+            c = by_lane(tab, x0, 0, i0, i1, i2, i3, i4, i5, i6, i7)
+            s = by_lane(tab, x0, 1, i0, i1, i2, i3, i4, i5, i6, i7)
+        turn(src, dst, x0, x0 | bit, c, s)
 
 
 # numba's array-to-array assignment (``a[i] = b``) guards against overlap with a temporary copy,

@@ -25,11 +25,13 @@ from numba.core import cgutils
 from numba.core import config as numba_config
 from numba.extending import intrinsic
 
+from qrnn_qiskit.engine.backends.cpu_lanes import WIDTH, Lanes
+
 __all__ = ["PICK_WIDTH", "fast_pick", "pick8", "target_features"]
 
 #: entries of a table row that :func:`pick8` picks from: the cosines and sines of 2**I io
 #: patterns, so the permute path serves models with a two-qubit input (I = 2)
-PICK_WIDTH = 8
+PICK_WIDTH = WIDTH
 _PERMUTES = {types.float64: ("avx512f", "llvm.x86.avx512.permvar.df.512", 64),
              types.float32: ("avx2", "llvm.x86.avx2.permps", 32)}
 
@@ -67,30 +69,24 @@ def _resize(builder, value, width: ir.IntType):
 
 @intrinsic
 def pick8(typingctx, row, index):
-    """``(row[index[0]], ..., row[index[7]])`` for a row of eight numbers and eight indices (each
-    below 8): one permute instruction where the target has it (see the module)."""
-    if not (isinstance(row, types.UniTuple) and row.count == PICK_WIDTH and row.dtype in _PERMUTES
+    """``(row[index[0]], ..., row[index[7]])`` for a row of eight numbers (:class:`Lanes`) and
+    eight indices (a tuple, each below 8): one permute instruction where the target has it (see
+    the module)."""
+    if not (isinstance(row, Lanes) and row.dtype in _PERMUTES
             and isinstance(index, types.UniTuple) and index.count == PICK_WIDTH
             and isinstance(index.dtype, types.Integer)):
         return None
     feature, name, bits = _PERMUTES[row.dtype]
 
     def codegen(context, builder, signature, args):
-        values, indices = args
-        vector = _as_vector(builder, [builder.extract_value(values, i) for i in range(PICK_WIDTH)])
+        vector, indices = args
         lanes = [builder.extract_value(indices, i) for i in range(PICK_WIDTH)]
-        out = context.get_constant_undef(signature.return_type)
         if feature in target_features():
             width = ir.IntType(bits)
             order = _as_vector(builder, [_resize(builder, lane, width) for lane in lanes])
             function = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(vector.type, [vector.type, order.type]), name)
-            picked = builder.call(function, [vector, order])
-            lanes = [ir.Constant(ir.IntType(32), i) for i in range(PICK_WIDTH)]
-        else:
-            picked = vector
-        for i, lane in enumerate(lanes):
-            out = builder.insert_value(out, builder.extract_element(picked, lane), i)
-        return out
+            return builder.call(function, [vector, order])
+        return _as_vector(builder, [builder.extract_element(vector, lane) for lane in lanes])
 
-    return types.UniTuple(row.dtype, PICK_WIDTH)(row, index), codegen
+    return row(row, index), codegen
