@@ -278,9 +278,11 @@ def test_a_quick_or_repeated_kernel_call_says_nothing(monkeypatch, library_log):
     with compiled.compile_notice(_FirstCall({})):  # a first call that returns before the notice
         pass
     time.sleep(0.5)  # the cancelled notice never fires
+    # the real kernel, compiled or loaded by now (loading it alone takes about 0.4 s: not quick)
+    monkeypatch.setattr(compiled, "NOTICE_AFTER_S", 600.0)
     cfg, params, inputs, targets, scored, _ = _case(1)
     ExactEngine(cfg).loss_and_gradient(params, inputs, targets, scored)
-    assert _kernels.loss_and_gradient.signatures  # the real kernel, compiled or loaded by now
+    assert _kernels.loss_and_gradient.signatures
     monkeypatch.setattr(compiled, "NOTICE_AFTER_S", 0.0)
     with compiled.compile_notice(_kernels.loss_and_gradient):
         time.sleep(0.2)
