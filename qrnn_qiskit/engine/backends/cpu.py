@@ -165,7 +165,7 @@ class CpuBackend:
         self.bias_index = np.array([spec.bias_index for spec in cfg.neurons], np.int64)
         self.unitary_index = np.array(plan.unitary_indices, np.int64)
         #: whether the kernels pick the lanes' table entries by permute (cpu_pick)
-        self.fast = np.array([fast_pick(cfg.num_outcomes, self.dtype)], np.int64)
+        self.fast = fast_pick(cfg.num_outcomes, self.dtype)
 
     # ------------------------------------------------------------------ tables
     def tables(self, params: np.ndarray, derivatives: bool):
@@ -194,11 +194,14 @@ class CpuBackend:
     def ops(self):
         return self.kinds, self.lanes, self.indices, self.out_neurons, self.out_lanes
 
-    @property
-    def kernel_ops(self):
-        """:attr:`ops` and the permute switch, as the CPU kernels take them (the GPU kernels take
-        :attr:`ops` alone)."""
-        return self.ops + (self.fast,)
+    def kernel_tables(self, tabs: tuple) -> tuple:
+        """``tabs`` (or their derivatives) as the CPU kernels take them: with :attr:`fast`, the
+        input and work neurons' table as rows of eight ``(N, 2**W, 8)`` (a view), which makes the
+        kernels pick its entries by permute; else as :meth:`tables` gives it."""
+        if not self.fast:
+            return tabs
+        table = tabs[2]
+        return tabs[:2] + (table.reshape(table.shape[0], table.shape[1], -1),) + tabs[3:]
 
     @property
     def layout(self):
@@ -242,7 +245,7 @@ class CpuBackend:
         run_threaded(
             "forward", [(c * blocks // runs, (c + 1) * blocks // runs) for c in range(runs)],
             kernel_array(io_inputs, np.int64), kernel_array(targets, np.int64),
-            kernel_array(draw, np.bool_), kernel_array(uniforms, np.float64), self.kernel_ops, tabs,
+            kernel_array(draw, np.bool_), kernel_array(uniforms, np.float64), self.ops, self.kernel_tables(tabs),
             cfg.input_width, cfg.workspace,
             probs, outcomes, taken, acceptance, status, status_step,
         )  # fmt: skip
@@ -264,8 +267,8 @@ class CpuBackend:
         run_threaded(
             "loss_and_gradient", [(c, runs) for c in range(runs)],
             kernel_array(io_inputs, np.int64), kernel_array(io_targets, np.int64),
-            kernel_array(scored, np.bool_), self.kernel_ops, tabs, dtabs, self.layout,
-            cfg.input_width, cfg.workspace,
+            kernel_array(scored, np.bool_), self.ops, self.kernel_tables(tabs), self.kernel_tables(dtabs),
+            self.layout, cfg.input_width, cfg.workspace,
             probs, acceptance, loss_rows, grad_rows, status, status_step,
         )  # fmt: skip
         self.raise_failures(status, status_step, io_targets)

@@ -58,35 +58,39 @@ def reverse_shared(state, g, bit, c, s, dc, ds, d):
 
 
 @inner
-def reverse_lanes(state, g, bit, tab, dtab, d, io, fast):
+def reverse_lanes(state, g, bit, tab, dtab, d, io):
     """Reverse :func:`rotate_lanes`: ``d[pair, io[lane], lane] += dL/dAngle``; ``g`` <- transpose
-    (the table entries read as there: picked by permute with ``fast``, else one by one)."""
-    rows, drows = tab.reshape(tab.shape[0], -1), dtab.reshape(dtab.shape[0], -1)
-    cos_at, sin_at = lane_indices(io, uint64(0)), lane_indices(io, uint64(tab.shape[2]))
-    i0, i1, i2, i3, i4, i5, i6, i7 = cos_at
-    for k in range(uint64(g.shape[0] // 2)):
-        x0 = pair(k, bit)
-        x1 = x0 | bit
-        if fast:
-            entries, derivatives = load(rows, x0), load(drows, x0)
+    (the table entries read as there, by the tables' number of dimensions: picked by permute from
+    rows of eight, or one by one)."""
+    if tab.ndim == 2:
+        cos_at, sin_at = lane_indices(io, uint64(0)), lane_indices(io, uint64(tab.shape[1] // 2))
+        for k in range(uint64(g.shape[0] // 2)):
+            x0 = pair(k, bit)
+            x1 = x0 | bit
+            entries, derivatives = load(tab, x0), load(dtab, x0)
             c, s = pick8(entries, cos_at), pick8(entries, sin_at)
-            e, f = pick8(derivatives, cos_at), pick8(derivatives, sin_at)
-        else:
+            a, b, gg, h = load(state, x0), load(state, x1), load(g, x0), load(g, x1)
+            term = widen(angle_term(gg, h, a, b, pick8(derivatives, cos_at), pick8(derivatives, sin_at)))
+            sums = d[x0]  # one vector addition per io pattern; + 0.0 leaves the other lanes' sums alone
+            for j in range(sums.shape[0]):
+                store(sums, j, load(sums, j) + keep_where(cos_at, j, term))
+            store(g, x0, c * gg + s * h)
+            store(g, x1, c * h - s * gg)
+    else:
+        i0, i1, i2, i3, i4, i5, i6, i7 = lane_indices(io, uint64(0))
+        for k in range(uint64(g.shape[0] // 2)):
+            x0 = pair(k, bit)
+            x1 = x0 | bit
             c = by_lane(tab, x0, 0, i0, i1, i2, i3, i4, i5, i6, i7)
             s = by_lane(tab, x0, 1, i0, i1, i2, i3, i4, i5, i6, i7)
             e = by_lane(dtab, x0, 0, i0, i1, i2, i3, i4, i5, i6, i7)
             f = by_lane(dtab, x0, 1, i0, i1, i2, i3, i4, i5, i6, i7)
-        a, b, gg, h = load(state, x0), load(state, x1), load(g, x0), load(g, x1)
-        term = widen(angle_term(gg, h, a, b, e, f))
-        if fast:  # one vector addition per io pattern; + 0.0 leaves the other lanes' sums as they are
-            sums = d[x0]
-            for j in range(sums.shape[0]):
-                store(sums, j, load(sums, j) + keep_where(cos_at, j, term))
-        else:
+            a, b, gg, h = load(state, x0), load(state, x1), load(g, x0), load(g, x1)
+            term = widen(angle_term(gg, h, a, b, e, f))
             for i in range(LANES):
                 d[x0, io[i], i] += element(term, i)
-        store(g, x0, c * gg + s * h)
-        store(g, x1, c * h - s * gg)
+            store(g, x0, c * gg + s * h)
+            store(g, x1, c * h - s * gg)
 
 
 @inner
@@ -108,7 +112,7 @@ def reverse_uniform(state, g, bit, c, s, d):
 def backward_step(g_full, g_ws, ws_saved, full_saved, io, ops, tabs, dtabs, num_in, d_full,
                    d_ws, d_unitary):
     """Reverse one step's neurons: ``g_full`` (gradient at the step's end) -> ``g_ws`` (start)."""
-    kinds, lanes, indices, out_neurons, out_lanes, fast = ops
+    kinds, lanes, indices, out_neurons, out_lanes = ops
     ctab, stab, wtab, ucos, usin = tabs
     dctab, dstab, dwtab = dtabs
     for op in range(out_neurons.shape[0] - 1, -1, -1):
@@ -124,7 +128,7 @@ def backward_step(g_full, g_ws, ws_saved, full_saved, io, ops, tabs, dtabs, num_
         if kinds[op] == 0:
             reverse_uniform(ws_saved[op], g_ws, bit, ucos[k], usin[k], d_unitary[k])
         else:
-            reverse_lanes(ws_saved[op], g_ws, bit, wtab[k], dwtab[k], d_ws[k], io, fast[0] != 0)
+            reverse_lanes(ws_saved[op], g_ws, bit, wtab[k], dwtab[k], d_ws[k], io)
 
 
 @inner

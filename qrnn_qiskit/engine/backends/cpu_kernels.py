@@ -28,9 +28,9 @@ Conventions are those of the numpy backend: the full pattern index is ``ws << I 
 ``q`` at bit ``q``; io values are bit-reversed tokens (io lane 0 = the token's most significant
 bit). Op arrays describe one step's input and work stages: ``kind`` 0 = a work-stage RY on
 workspace lane ``lane`` with angle number ``index``, 1 = a neuron ``index`` on workspace lane
-``lane``; output neurons come as (neuron, io lane); the last, ``fast``, is a one-element array
-saying whether input and work neurons pick their table entries by permute
-(:mod:`~qrnn_qiskit.engine.backends.cpu_pick`).
+``lane``; output neurons come as (neuron, io lane). The input and work neurons' table comes as
+``(N, 2**W, 2, 2**I)``, read entry by entry, or, where its entries are picked by permute
+(:mod:`~qrnn_qiskit.engine.backends.cpu_pick`), as rows of eight ``(N, 2**W, 8)``.
 """
 
 from __future__ import annotations
@@ -113,23 +113,27 @@ def lane_indices(io, offset):
 
 
 @inner
-def rotate_lanes(src, dst, bit, tab, io, fast):
-    """The same with each lane's own cosine and sine: ``tab[x, 0 / 1, io[lane]]``. With ``fast``
-    (rows of eight entries, see :mod:`~qrnn_qiskit.engine.backends.cpu_pick`) each row is loaded
-    once and the lanes' entries are picked from it by permute; else each entry is read apart (LLVM
-    takes the test out of the loop)."""
-    rows = tab.reshape(tab.shape[0], -1)
-    cos_at, sin_at = lane_indices(io, uint64(0)), lane_indices(io, uint64(tab.shape[2]))
-    i0, i1, i2, i3, i4, i5, i6, i7 = cos_at
-    for k in range(uint64(src.shape[0] // 2)):
-        x0 = pair(k, bit)
-        if fast:
-            entries = load(rows, x0)
-            c, s = pick8(entries, cos_at), pick8(entries, sin_at)
-        else:
-            c = by_lane(tab, x0, 0, i0, i1, i2, i3, i4, i5, i6, i7)
-            s = by_lane(tab, x0, 1, i0, i1, i2, i3, i4, i5, i6, i7)
-        turn(src, dst, x0, x0 | bit, c, s)
+def rotate_lanes(src, dst, bit, tab, io):
+    """The same with each lane's own cosine and sine, from the table of the lanes' io patterns.
+
+    A 2-D ``tab`` is rows of eight entries, the cosines then the sines of a two-qubit input's four
+    io patterns (:mod:`~qrnn_qiskit.engine.backends.cpu_pick`): each row is loaded once and each
+    lane's entries are picked from it by permute. A 3-D ``tab[x, 0 / 1, io]`` is read entry by
+    entry. numba decides between the two when it compiles (``tab.ndim`` of an argument is a
+    constant to it, and the other branch is dropped), so only the path a model takes is compiled.
+    """
+    if tab.ndim == 2:
+        cos_at, sin_at = lane_indices(io, uint64(0)), lane_indices(io, uint64(tab.shape[1] // 2))
+        for k in range(uint64(src.shape[0] // 2)):
+            x0 = pair(k, bit)
+            entries = load(tab, x0)
+            turn(src, dst, x0, x0 | bit, pick8(entries, cos_at), pick8(entries, sin_at))
+    else:
+        i0, i1, i2, i3, i4, i5, i6, i7 = lane_indices(io, uint64(0))
+        for k in range(uint64(src.shape[0] // 2)):
+            x0 = pair(k, bit)
+            turn(src, dst, x0, x0 | bit, by_lane(tab, x0, 0, i0, i1, i2, i3, i4, i5, i6, i7),
+                 by_lane(tab, x0, 1, i0, i1, i2, i3, i4, i5, i6, i7))
 
 
 # numba's array-to-array assignment (``a[i] = b``) guards against overlap with a temporary copy,
@@ -156,7 +160,7 @@ def step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved):
     as a constant: numba compiles a function anew for each constant argument, and this one twice
     cost a second of the first compilation.
     """
-    kinds, lanes, indices, out_neurons, out_lanes, fast = ops
+    kinds, lanes, indices, out_neurons, out_lanes = ops
     ctab, stab, wtab, ucos, usin = tabs
     n_ops, n_out = kinds.shape[0], out_neurons.shape[0]
     save = ws_saved.shape[0] > 0
@@ -170,7 +174,7 @@ def step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved):
         if kinds[op] == 0:
             rotate_uniform(src, dst, bit, ucos[k], usin[k])
         else:
-            rotate_lanes(src, dst, bit, wtab[k], io, fast[0] != 0)
+            rotate_lanes(src, dst, bit, wtab[k], io)
     first = full_saved[0] if save and n_out > 0 else full
     first[:] = 0.0
     for w in range(psi.shape[0]):
