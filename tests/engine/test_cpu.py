@@ -364,3 +364,23 @@ def test_read_only_or_other_typed_inputs_reuse_the_compiled_kernels():
         np.testing.assert_array_equal(a, b[:1])
     for a, b in zip(rows_again, rows):
         np.testing.assert_array_equal(a, b)
+
+
+def test_sum_rows_adds_in_row_order_from_zero():
+    """Gradients are summed row by row, from +0.0, so that a batch's sum does not depend on how
+    it was split: checked against plain Python floats added in order, on rows where numpy's
+    pairwise sum rounds otherwise, and on an all -0.0 column (which sums to +0.0)."""
+    from qrnn_qiskit.engine.backends.cpu import sum_rows
+
+    rng = np.random.default_rng(8)
+    rows = rng.normal(size=(300, 5)) * 10.0 ** rng.integers(-8, 8, (300, 5))
+    rows[:, 4] = -0.0
+    total = sum_rows(rows)
+    for i in range(5):
+        expected = 0.0
+        for value in rows[:, i].tolist():
+            expected += value
+        assert total[i] == expected and math.copysign(1.0, total[i]) == math.copysign(1.0, expected)
+    assert not np.signbit(total[4])
+    column = np.ascontiguousarray(rows[:, :1])  # the loss rows' shape, (B, 1)
+    assert sum_rows(column)[0] == total[0] != column.sum(axis=0)[0]  # numpy adds one column pairwise

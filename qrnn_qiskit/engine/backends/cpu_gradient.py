@@ -4,7 +4,7 @@ A block of eight sequences (:mod:`qrnn_qiskit.engine.backends.cpu_kernels`) is r
 teacher forcing, keeping each step's start state, and then reversed step by step: each step is
 recomputed from its start with its intermediate states kept, and every rotation is reversed in
 turn, its angle gradient added per pattern and lane. Gradients are accumulated per sequence into
-rows of ``(B, P)`` and summed afterwards in sequence order (:func:`sum_rows`), so results do not
+rows of ``(B, P)`` and summed afterwards in sequence order (``cpu.sum_rows``), so results do not
 depend on the number of threads, and a batch split into shards whose rows are concatenated gives
 the same sum as the whole batch.
 """
@@ -33,7 +33,7 @@ from qrnn_qiskit.engine.backends.cpu_lanes import element, keep_where, load, spl
 from qrnn_qiskit.engine.backends.cpu_pick import pick8
 from qrnn_qiskit.engine.backends.reductions import loss_terms
 
-__all__ = ["loss_and_gradient", "sum_rows"]
+__all__ = ["loss_and_gradient"]
 
 loss_terms_kernel = inner(loss_terms)
 
@@ -281,13 +281,3 @@ def loss_and_gradient(c, chunks, io_inputs, io_targets, scored, ops, tabs, dtabs
             if alive[lane]:
                 loss_rows[b0 + lane] = loss[lane]
         block_rows(d_full, d_ws, d_unitary, num_in, layout, alive, grad_rows, b0)
-
-
-@njit(cache=True)
-def sum_rows(rows):
-    """``rows.sum(axis=0)`` added strictly in row order (independent of threads and shards)."""
-    total = np.zeros(rows.shape[1], np.float64)
-    for b in range(rows.shape[0]):
-        for i in range(rows.shape[1]):
-            total[i] += rows[b, i]
-    return total
