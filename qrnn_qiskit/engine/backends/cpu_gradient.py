@@ -204,6 +204,27 @@ def add_next_step(full, q, y, g_next, g_full, lane, num_in):
         g_full[x, lane] += (g_next[w, lane] - full[x, lane] / root * proj) / root
 
 
+@inner
+def buffers(batch, steps, ops, tabs, num_in, num_ws):
+    """A run's buffers: the teacher-forced pass's ``draw``, ``uniforms``, ``outcomes`` and
+    ``taken`` (zeros: no step drawn, the targets' outcomes not kept), the block's states and
+    weights, each step's start state, the states kept within a step, the angle gradients (double),
+    the state gradients at a step's start and end, and the loss terms."""
+    num_outcomes, n_ws, n_full = 1 << num_in, 1 << num_ws, 1 << (num_ws + num_in)
+    dtype, n_neurons, n_unitary = tabs[0].dtype, tabs[0].shape[0], tabs[3].shape[0]
+    return (np.zeros((batch, steps), np.bool_), np.zeros((batch, steps)), np.zeros((batch, steps), np.int64),
+            np.zeros((batch, steps)), np.empty((n_ws, LANES), dtype), np.empty((n_full, LANES), dtype),
+            np.empty((num_outcomes, LANES), dtype), np.empty(LANES, np.float64), np.zeros(LANES, np.int64),
+            np.zeros(LANES, np.bool_), np.empty((steps, n_ws, LANES), dtype),
+            np.empty((max(ops[0].shape[0], 1), n_ws, LANES), dtype),
+            np.empty((max(ops[3].shape[0], 1), n_full, LANES), dtype),
+            np.empty((n_neurons, n_full, LANES), np.float64),
+            np.empty((n_neurons, n_ws, num_outcomes, LANES), np.float64),
+            np.empty((n_unitary, LANES), np.float64), np.empty((n_ws, LANES), dtype),
+            np.empty((n_full, LANES), dtype), np.empty((LANES, num_outcomes), np.float64),
+            np.empty(LANES, np.float64), np.empty((num_outcomes, LANES), np.float64))
+
+
 @njit(cache=True, nogil=True)
 def loss_and_gradient(c, chunks, io_inputs, io_targets, scored, ops, tabs, dtabs, layout, num_in, num_ws,
                       probs, acceptance, loss_rows, grad_rows, status, status_step):
@@ -220,31 +241,13 @@ def loss_and_gradient(c, chunks, io_inputs, io_targets, scored, ops, tabs, dtabs
     A block's passes are written here rather than in a function of their own: numba optimises
     and compiles every function it links into another once more as part of that one, and the
     block's function, nearly all of this kernel's code, cost 1.5 s of LLVM time a second time
-    in a fresh environment (``NUMBA_LLVM_PASS_TIMINGS``).
+    in a fresh environment (``NUMBA_LLVM_PASS_TIMINGS``). Its buffers are allocated apart
+    (:func:`buffers`), where nothing of the passes' code is linked.
     """
     batch, steps = io_inputs.shape
     blocks = (batch + LANES - 1) // LANES
-    num_outcomes = 1 << num_in
-    n_ws = 1 << num_ws
-    n_full = 1 << (num_ws + num_in)
-    dtype = tabs[0].dtype
-    n_neurons = tabs[0].shape[0]
-    n_unitary = tabs[3].shape[0]
-    # teacher forcing: no step drawn; outcomes and their probabilities are the targets' (not kept)
-    draw, uniforms = np.zeros((batch, steps), np.bool_), np.zeros((batch, steps))
-    outcomes, taken = np.zeros((batch, steps), np.int64), np.zeros((batch, steps))
-    psi, full = np.empty((n_ws, LANES), dtype), np.empty((n_full, LANES), dtype)
-    q, z = np.empty((num_outcomes, LANES), dtype), np.empty(LANES, np.float64)
-    io, alive = np.zeros(LANES, np.int64), np.zeros(LANES, np.bool_)
-    starts = np.empty((steps, n_ws, LANES), dtype)
-    ws_saved = np.empty((max(ops[0].shape[0], 1), n_ws, LANES), dtype)
-    full_saved = np.empty((max(ops[3].shape[0], 1), n_full, LANES), dtype)
-    d_full = np.empty((n_neurons, n_full, LANES), np.float64)
-    d_ws = np.empty((n_neurons, n_ws, num_outcomes, LANES), np.float64)
-    d_unitary = np.empty((n_unitary, LANES), np.float64)
-    g_next, g_full = np.empty((n_ws, LANES), dtype), np.empty((n_full, LANES), dtype)
-    gp, loss = np.empty((LANES, num_outcomes), np.float64), np.empty(LANES, np.float64)
-    factor = np.empty((num_outcomes, LANES), np.float64)
+    (draw, uniforms, outcomes, taken, psi, full, q, z, io, alive, starts, ws_saved, full_saved, d_full, d_ws,
+     d_unitary, g_next, g_full, gp, loss, factor) = buffers(batch, steps, ops, tabs, num_in, num_ws)
     for block in range(c * blocks // chunks, (c + 1) * blocks // chunks):
         b0 = block * LANES
         start_block(psi, b0, batch, alive)
