@@ -42,8 +42,9 @@ def vectorised():
     """Compile (on a first call) with LLVM's SLP vectoriser on, which numba leaves off by default.
 
     numba reads the switch each time it optimises a function, so it is set around each call into
-    the kernels and restored afterwards; the kernels' pair updates, written out for eight sequences
-    side by side, become single vector instructions only with it. Calls that find the kernels
+    the kernels and restored afterwards. The pair updates are vectors already (cpu_lanes), but the
+    loops over a block's eight lanes elsewhere lean on it: without it forward + gradient ran
+    0.54-0.60x as fast (docs/decisions.md). Calls that find the kernels
     compiled (or cached on disk) are unaffected by the switch. It is process-wide while set: a
     function that another thread compiles at that moment is vectorised too, which changes no
     result (the vectoriser does not reorder floating-point arithmetic).

@@ -40,14 +40,14 @@ import math
 import numpy as np
 from numba import njit, uint64
 
-from qrnn_qiskit.engine.backends.cpu_lanes import load, pack, store
+from qrnn_qiskit.engine.backends.cpu_lanes import WIDTH, load, pack, store
 from qrnn_qiskit.engine.backends.cpu_pick import pick8
 from qrnn_qiskit.engine.backends.reductions import NEURONS_VANISH, OUTCOME_IMPOSSIBLE, TINY, draw
 
 __all__ = ["LANES", "forward", "inner"]
 
-#: sequences per block; the pair kernels below are written out for exactly eight lanes
-LANES = 8
+#: sequences per block: one row of the pair kernels' vectors (cpu_lanes.WIDTH)
+LANES = WIDTH
 #: the decorator of every function the kernels call: without the wrappers numba adds by default
 #: so that Python (and C) can call a function, which only the kernels themselves need (each is
 #: compiled to machine code in a fresh environment), and not cached on disk: a kernel's cached

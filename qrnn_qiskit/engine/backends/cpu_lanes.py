@@ -33,7 +33,7 @@ from numba.core.imputils import lower_builtin
 from numba.core.typing.templates import AbstractTemplate, infer_global, signature
 from numba.extending import intrinsic, models, register_model
 
-__all__ = ["WIDTH", "Lanes", "element", "keep_where", "load", "pack", "splat", "store", "widen"]
+__all__ = ["WIDTH", "Lanes", "element", "keep_where", "load", "pack", "splat", "store", "vector_of", "widen"]
 
 #: lanes in a row: the kernels' block of sequences
 WIDTH = 8
@@ -97,6 +97,15 @@ def store(typingctx, array, x, value):
     return types.none(array, x, value), codegen
 
 
+def vector_of(builder, scalars):
+    """An LLVM vector of ``scalars`` (LLVM values of one type), for the intrinsics here and in
+    :mod:`~qrnn_qiskit.engine.backends.cpu_pick`."""
+    vector = ir.Constant(ir.VectorType(scalars[0].type, len(scalars)), ir.Undefined)
+    for i, value in enumerate(scalars):
+        vector = builder.insert_element(vector, value, ir.Constant(_I32, i))
+    return vector
+
+
 def _splat(builder, value, vector_type):
     one = builder.insert_element(ir.Constant(vector_type, ir.Undefined), value, ir.Constant(_I32, 0))
     return builder.shuffle_vector(one, ir.Constant(vector_type, ir.Undefined), ir.Constant(ir.VectorType(_I32, WIDTH), [0] * WIDTH))
@@ -121,10 +130,7 @@ def pack(typingctx, values):
         return None
 
     def codegen(context, builder, sig, args):
-        vector = ir.Constant(context.get_value_type(sig.return_type), ir.Undefined)
-        for i in range(WIDTH):
-            vector = builder.insert_element(vector, builder.extract_value(args[0], i), ir.Constant(_I32, i))
-        return vector
+        return vector_of(builder, [builder.extract_value(args[0], i) for i in range(WIDTH)])
 
     return Lanes(values.dtype)(values), codegen
 
@@ -168,10 +174,8 @@ def keep_where(typingctx, index, j, value):
         index_type, j_type = sig.args[0].dtype, sig.args[1]
         wide = types.uint64 if not index_type.signed and not j_type.signed else types.int64
         j_value = context.cast(builder, args[1], j_type, wide)
-        mask = ir.Constant(ir.VectorType(ir.IntType(1), WIDTH), ir.Undefined)
-        for i in range(WIDTH):
-            entry = context.cast(builder, builder.extract_value(args[0], i), index_type, wide)
-            mask = builder.insert_element(mask, builder.icmp_unsigned("==", entry, j_value), ir.Constant(_I32, i))
+        entries = [context.cast(builder, builder.extract_value(args[0], i), index_type, wide) for i in range(WIDTH)]
+        mask = vector_of(builder, [builder.icmp_unsigned("==", entry, j_value) for entry in entries])
         zero = ir.Constant(args[2].type, [0.0] * WIDTH)
         return builder.select(mask, args[2], zero)
 

@@ -25,7 +25,7 @@ from numba.core import cgutils
 from numba.core import config as numba_config
 from numba.extending import intrinsic
 
-from qrnn_qiskit.engine.backends.cpu_lanes import WIDTH, Lanes
+from qrnn_qiskit.engine.backends.cpu_lanes import WIDTH, Lanes, vector_of
 
 __all__ = ["PICK_WIDTH", "fast_pick", "pick8", "target_features"]
 
@@ -52,14 +52,6 @@ def fast_pick(num_outcomes: int, dtype) -> bool:
     return 2 * num_outcomes == PICK_WIDTH and feature in target_features()
 
 
-def _as_vector(builder, scalars):
-    """An LLVM vector of ``scalars`` (all of one type)."""
-    vector = ir.Constant(ir.VectorType(scalars[0].type, len(scalars)), ir.Undefined)
-    for i, value in enumerate(scalars):
-        vector = builder.insert_element(vector, value, ir.Constant(ir.IntType(32), i))
-    return vector
-
-
 def _resize(builder, value, width: ir.IntType):
     """An integer value as ``width`` bits (the indices are below 8, so nothing is lost)."""
     if value.type.width < width.width:
@@ -83,10 +75,10 @@ def pick8(typingctx, row, index):
         lanes = [builder.extract_value(indices, i) for i in range(PICK_WIDTH)]
         if feature in target_features():
             width = ir.IntType(bits)
-            order = _as_vector(builder, [_resize(builder, lane, width) for lane in lanes])
+            order = vector_of(builder, [_resize(builder, lane, width) for lane in lanes])
             function = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(vector.type, [vector.type, order.type]), name)
             return builder.call(function, [vector, order])
-        return _as_vector(builder, [builder.extract_element(vector, lane) for lane in lanes])
+        return vector_of(builder, [builder.extract_element(vector, lane) for lane in lanes])
 
     return row(row, index), codegen
