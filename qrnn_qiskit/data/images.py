@@ -4,7 +4,9 @@ PCA, UMAP and t-SNE features), the standard IDX files, and scikit-learn's bundle
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
+import importlib.util
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +19,7 @@ from qrnn_qiskit.data.base import SPLITS, Labelled, SequenceBatch, bits_to_token
 from qrnn_qiskit.data.cache import default_data_dir
 from qrnn_qiskit.data.stamps import check_stamp
 
-__all__ = ["MNISTCsv", "MNISTFeatures", "MNISTIdx", "SklearnDigits", "require_dir"]
+__all__ = ["MNISTCsv", "MNISTFeatures", "MNISTIdx", "SklearnDigits", "bundled_digits", "require_dir"]
 
 
 def require_dir(name: str, data_dir: str | os.PathLike | None, what: str) -> Path:
@@ -218,6 +220,42 @@ class _ImageSet(Labelled):
         return "\n".join("".join("." if b else "#" for b in row_major[r * side : (r + 1) * side]) for r in range(side))
 
 
+def _bundled_digits_file() -> Path:
+    """Where scikit-learn keeps the digits' CSV, found without importing it."""
+    spec = importlib.util.find_spec("sklearn")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    return Path(folders[0] if folders else ".") / "datasets" / "data" / "digits.csv.gz"
+
+
+@functools.lru_cache(maxsize=1)
+def bundled_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 8x8 digits: the images ``(1797, 8, 8)`` (values 0-16) and their digits, as
+    ``sklearn.datasets.load_digits`` gives them (read-only).
+
+    The gzipped CSV that scikit-learn bundles is read here directly, as its ``load_digits`` reads
+    it: importing ``sklearn.datasets`` imports scipy.stats and took 0.74 s (``python -X importtime``
+    of the Quickstart's ``qrnn train --recipe digits01``), a quarter of a run with compiled kernels,
+    to parse one 1797 x 65 table. Where the file is not where scikit-learn keeps it (1.3 to 1.9
+    do) or not that table, ``load_digits`` reads it; a test compares the two."""
+    optionals.require("sklearn", "the digits datasets")
+    table = None
+    try:
+        with gzip.open(_bundled_digits_file(), "rt", encoding="utf-8") as handle:
+            table = np.loadtxt(handle, delimiter=",")
+    except (OSError, ValueError, EOFError):
+        table = None
+    if table is not None and table.ndim == 2 and table.shape[1] == 65:
+        images, targets = table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(int)
+    else:
+        from sklearn.datasets import load_digits
+
+        data = load_digits()
+        images, targets = np.array(data.images), np.array(data.target)
+    images.flags.writeable = False
+    targets.flags.writeable = False
+    return images, targets
+
+
 class SklearnDigits(_ImageSet):
     """scikit-learn's bundled 8x8 handwritten digits, binarised (value > 8 is ink) and scanned
     row-major and column-major like the reference's MNIST: 64 steps of 2-bit tokens. Each digit's
@@ -229,14 +267,11 @@ class SklearnDigits(_ImageSet):
         super().__init__(name, digits, labels, len(digits), 8)
 
     def _features(self, split: str) -> list[np.ndarray]:
-        optionals.require("sklearn", "the digits datasets")
-        from sklearn.datasets import load_digits
-
-        data = load_digits()
-        images = (data.images > 8).astype(np.int64)
+        pixels, targets = bundled_digits()
+        images = (pixels > 8).astype(np.int64)
         out = []
         for digit in self.digits:
-            mine = images[data.target == digit]
+            mine = images[targets == digit]
             out.append(_scan_images(mine[split_indices(len(mine), 1000 + digit)[split]]))
         return out
 

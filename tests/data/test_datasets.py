@@ -220,6 +220,44 @@ def test_digits(tmp_path):
     assert get_dataset("digits").scored().sum() == 2  # ten classes: 4-bit label, two words
 
 
+def test_bundled_digits_are_load_digits(monkeypatch):
+    """The digits read straight from scikit-learn's bundled CSV are load_digits' own, bit for bit;
+    where that file cannot be read, load_digits itself is the fallback."""
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import load_digits
+
+    from qrnn_qiskit.data import images as image_data
+
+    expected = load_digits()
+    image_data.bundled_digits.cache_clear()
+    pixels, targets = image_data.bundled_digits()
+    assert pixels.shape == (1797, 8, 8) and pixels.dtype == expected.images.dtype
+    np.testing.assert_array_equal(pixels, expected.images)
+    np.testing.assert_array_equal(targets, expected.target)
+    assert not pixels.flags.writeable
+
+    monkeypatch.setattr(image_data, "_bundled_digits_file", lambda: image_data.Path("/nonexistent/digits.csv.gz"))
+    image_data.bundled_digits.cache_clear()
+    try:
+        fallback_pixels, fallback_targets = image_data.bundled_digits()
+    finally:
+        image_data.bundled_digits.cache_clear()
+    np.testing.assert_array_equal(fallback_pixels, expected.images)
+    np.testing.assert_array_equal(fallback_targets, expected.target)
+
+
+def test_digits_do_not_import_sklearn_datasets():
+    """Loading the Quickstart's data leaves sklearn.datasets (and scipy.stats) unimported."""
+    pytest.importorskip("sklearn")
+    import subprocess
+    import sys
+
+    code = ("import sys; from qrnn_qiskit.data import get_dataset; ds = get_dataset('digits01'); "
+            "ds.split('train'); print(sorted(m for m in ('sklearn.datasets', 'scipy.stats') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 @pytest.mark.parametrize(("name", "length", "minimum"), [("elman-xor", 2, 3), ("elman-letter", 1, 2), ("dna", 3, 4), ("simple-seq", 1, 2)])
 def test_too_short_sequences(name, length, minimum):
     with pytest.raises(ValueError, match=rf"sentence_length \(the sequence length\) must be >= {minimum} for {name}, got {length}"):
