@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 
-import requests
-
 from qrnn_qiskit.core.errors import QRNNError
 
 __all__ = ["CHANNEL", "INSTANCE_ENV", "TOKEN_ENV", "CredentialError", "connect", "scrub"]
@@ -96,6 +94,9 @@ def _explain(exc: Exception, source: str, instance: str | None, token: str | Non
 
 
 def _is_network_error(exc: BaseException) -> bool:
+    # imported here: every `qrnn` command imports this module, and requests took 0.1 s of that
+    import requests
+
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
