@@ -42,9 +42,11 @@ LAYERS = (
     ("torch", "qml"),
     ("cli", "__main__"),
 )
-#: third-party packages that only an optional extra installs: imported inside the function that needs them
-OPTIONAL = ("torch", "ray", "tensorboard", "numba.cuda", "qiskit_ibm_runtime", "matplotlib", "sklearn", "mthree",
-            "qiskit_machine_learning", "lightning")
+#: third-party packages that only an optional extra installs, or that only reaching IBM Quantum
+#: needs and every command would otherwise pay to import (qiskit_ibm_runtime; requests, 0.1 s):
+#: imported inside the function that needs them
+OPTIONAL = ("torch", "ray", "tensorboard", "numba.cuda", "qiskit_ibm_runtime", "requests", "matplotlib", "sklearn",
+            "mthree", "qiskit_machine_learning", "lightning")
 #: package modules that import an optional package at their top, so callers import them lazily
 #: private members of other libraries that the package reads on purpose, each with its reason
 ALLOWED_PRIVATE = {
