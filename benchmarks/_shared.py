@@ -56,10 +56,15 @@ main()
 """
 
 
+def qrnn_command(root: str, args: list[str]) -> list[str]:
+    """The command line of ``qrnn ARGS`` run from checkout ``root``'s package (checked)."""
+    return [sys.executable, "-c", _CLI_CHILD.format(root=root), *args]
+
+
 def qrnn_in_checkout(root: str, args: list[str], env: dict | None = None) -> float:
     """Wall seconds of the command ``qrnn ARGS`` in a new process that runs checkout ``root``'s
     package (checked), with ``env`` added to the environment; exits naming the checkout if it fails."""
-    command = [sys.executable, "-c", _CLI_CHILD.format(root=root), *args]
+    command = qrnn_command(root, args)
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=root)
     seconds = time.perf_counter() - start

@@ -261,11 +261,15 @@ class CpuBackend:
         grad_rows = np.zeros((batch, cfg.num_parameters))
         status = np.zeros(batch, np.int64)
         status_step = np.zeros(batch, np.int64)
+        # the teacher-forced pass: no step drawn; the outcomes (the targets) and taken probabilities
+        # it writes per sequence are not read back
+        forced = (np.zeros((batch, steps), np.bool_), np.zeros((batch, steps)), np.zeros((batch, steps), np.int64),
+                  np.zeros((batch, steps)))
         runs = self.chunks(batch)
         run_threaded(
             "loss_and_gradient", [(c, runs) for c in range(runs)],
             kernel_array(io_inputs, np.int64), kernel_array(io_targets, np.int64),
-            kernel_array(scored, np.bool_), self.ops, self.kernel_tables(tabs), self.kernel_tables(dtabs),
+            kernel_array(scored, np.bool_), forced, self.ops, self.kernel_tables(tabs), self.kernel_tables(dtabs),
             self.layout, cfg.input_width, cfg.workspace,
             probs, acceptance, loss_rows, grad_rows, status, status_step,
         )  # fmt: skip

@@ -19,6 +19,7 @@ from numba import njit, uint64
 from qrnn_qiskit.engine.backends.cpu_kernels import (
     LANES,
     advance,
+    block_buffers,
     block_io,
     block_weights,
     by_lane,
@@ -40,7 +41,8 @@ loss_terms_kernel = inner(loss_terms)
 
 @inner
 def angle_term(g, h, a, b, dc, ds):
-    """``dL/dAngle`` of a pair rotation, lane by lane: ``(g a + h b) dC + (h a - g b) dS``."""
+    """``dL/dAngle`` of a pair rotation, lane by lane: ``(g a + h b) dC + (h a - g b) dS`` (rows;
+    a derivative shared by the lanes comes :func:`splat`, so that this is compiled once)."""
     return (g * a + h * b) * dc + (h * a - g * b) * ds
 
 
@@ -52,7 +54,7 @@ def reverse_shared(state, g, bit, c, s, dc, ds, d):
         x1 = x0 | bit
         cc, ss = c[x0], s[x0]
         a, b, gg, h = load(state, x0), load(state, x1), load(g, x0), load(g, x1)
-        store(d, x0, load(d, x0) + widen(angle_term(gg, h, a, b, dc[x0], ds[x0])))
+        store(d, x0, load(d, x0) + widen(angle_term(gg, h, a, b, splat(dc[x0]), splat(ds[x0]))))
         store(g, x0, cc * gg + ss * h)
         store(g, x1, cc * h - ss * gg)
 
@@ -169,64 +171,63 @@ def block_rows(d_full, d_ws, d_unitary, num_in, layout, alive, rows, b0):
 
 
 @inner
-def outcome_factors(z, gp, probs_t, factor, lane):
-    """One lane's ``factor[y', lane] = (gp[y'] - gp . p) / z``: the loss gradient through
-    ``p = q / z``, per outcome, that :func:`scale_outcomes` multiplies by ``2 full``."""
-    dot = 0.0
-    for k in range(factor.shape[0]):
-        dot += gp[k] * probs_t[k]
-    for k in range(factor.shape[0]):
-        factor[k, lane] = (gp[k] - dot) / z[lane]
+def end_of_step(full, q, z, probs, targets, scored, b0, t, alive, gp, loss, factor, g_next, g_full, num_in):
+    """The gradient at the end of step ``t``'s neurons, ``g_full``, for every lane of a block.
 
-
-@inner
-def scale_outcomes(full, factor, g_full):
-    """``g_full[x, lane] = 2 full[x, lane] factor[y(x), lane]`` for every pattern and lane: the
-    gradient through ``q[y'] = sum_w full[w, y']**2``, all lanes at once (a lane-by-lane loop
-    strode through the block a cache line an amplitude)."""
-    mask = factor.shape[0] - 1
+    From the loss (a scored step adds its terms to ``loss`` and their gradient ``gp``) through
+    ``p = q / z``: ``factor[y', lane] = (gp[y'] - gp . p) / z``, and through ``q[y'] = sum_w
+    full[w, y']**2``: ``g_full[x, lane] = 2 full[x, lane] factor[y(x), lane]``, all lanes at once
+    (a lane-by-lane loop strode through the block a cache line an amplitude). Then, added, the
+    gradient from the next step (``g_next``) through the postselected ``psi_next = full[:, y] /
+    sqrt(q[y])``. One function rather than three: each numba function costs 40-70 ms to compile
+    in a fresh environment."""
+    outcomes = factor.shape[0]
+    for lane in range(LANES):
+        factor[:, lane] = 0.0
+        if alive[lane]:
+            b = b0 + lane
+            gp[lane] = 0.0
+            if scored:
+                loss[lane] += loss_terms_kernel(probs[b, t], targets[b, t], gp[lane])
+            dot = 0.0
+            for k in range(outcomes):
+                dot += gp[lane, k] * probs[b, t, k]
+            for k in range(outcomes):
+                factor[k, lane] = (gp[lane, k] - dot) / z[lane]
     for x in range(full.shape[0]):
-        y = x & mask
+        y = x & (outcomes - 1)
         for lane in range(LANES):
             g_full[x, lane] = 2.0 * full[x, lane] * factor[y, lane]
+    for lane in range(LANES):
+        if alive[lane]:
+            y = targets[b0 + lane, t]
+            root = math.sqrt(q[y, lane])
+            proj = 0.0
+            for w in range(g_next.shape[0]):
+                proj += full[(w << num_in) | y, lane] / root * g_next[w, lane]
+            for w in range(g_next.shape[0]):
+                x = (w << num_in) | y
+                g_full[x, lane] += (g_next[w, lane] - full[x, lane] / root * proj) / root
 
 
 @inner
-def add_next_step(full, q, y, g_next, g_full, lane, num_in):
-    """One lane's gradient from the next step (``g_next``) through the postselected
-    ``psi_next = full[:, y] / sqrt(q[y])``, added onto ``g_full``."""
-    root = math.sqrt(q[y, lane])
-    proj = 0.0
-    for w in range(g_next.shape[0]):
-        proj += full[(w << num_in) | y, lane] / root * g_next[w, lane]
-    for w in range(g_next.shape[0]):
-        x = (w << num_in) | y
-        g_full[x, lane] += (g_next[w, lane] - full[x, lane] / root * proj) / root
-
-
-@inner
-def buffers(batch, steps, ops, tabs, num_in, num_ws):
-    """A run's buffers: the teacher-forced pass's ``draw``, ``uniforms``, ``outcomes`` and
-    ``taken`` (zeros: no step drawn, the targets' outcomes not kept), the block's states and
-    weights, each step's start state, the states kept within a step, the angle gradients (double),
-    the state gradients at a step's start and end, and the loss terms."""
+def buffers(steps, ops, tabs, num_in, num_ws):
+    """A run's buffers: a block's own (:func:`~qrnn_qiskit.engine.backends.cpu_kernels.block_buffers`),
+    each step's start state, the states kept within a step, the angle gradients (double), the
+    state gradients at a step's start and end, and the loss terms."""
     num_outcomes, n_ws, n_full = 1 << num_in, 1 << num_ws, 1 << (num_ws + num_in)
     dtype, n_neurons, n_unitary = tabs[0].dtype, tabs[0].shape[0], tabs[3].shape[0]
-    return (np.zeros((batch, steps), np.bool_), np.zeros((batch, steps)), np.zeros((batch, steps), np.int64),
-            np.zeros((batch, steps)), np.empty((n_ws, LANES), dtype), np.empty((n_full, LANES), dtype),
-            np.empty((num_outcomes, LANES), dtype), np.empty(LANES, np.float64), np.zeros(LANES, np.int64),
-            np.zeros(LANES, np.bool_), np.empty((steps, n_ws, LANES), dtype),
-            np.empty((max(ops[0].shape[0], 1), n_ws, LANES), dtype),
-            np.empty((max(ops[3].shape[0], 1), n_full, LANES), dtype),
-            np.empty((n_neurons, n_full, LANES), np.float64),
-            np.empty((n_neurons, n_ws, num_outcomes, LANES), np.float64),
-            np.empty((n_unitary, LANES), np.float64), np.empty((n_ws, LANES), dtype),
-            np.empty((n_full, LANES), dtype), np.empty((LANES, num_outcomes), np.float64),
-            np.empty(LANES, np.float64), np.empty((num_outcomes, LANES), np.float64))
+    n_io, n_out = ops[0].shape[0], ops[3].shape[0]  # (at least one slot each; no max(): one function less)
+    return block_buffers(tabs[0], num_in, num_ws) + (
+        np.empty((steps, n_ws, LANES), dtype), np.empty((n_io if n_io > 0 else 1, n_ws, LANES), dtype),
+        np.empty((n_out if n_out > 0 else 1, n_full, LANES), dtype), np.empty((n_neurons, n_full, LANES), np.float64),
+        np.empty((n_neurons, n_ws, num_outcomes, LANES), np.float64), np.empty((n_unitary, LANES), np.float64),
+        np.empty((n_ws, LANES), dtype), np.empty((n_full, LANES), dtype), np.empty((LANES, num_outcomes), np.float64),
+        np.empty(LANES, np.float64), np.empty((num_outcomes, LANES), np.float64))
 
 
 @njit(cache=True, nogil=True)
-def loss_and_gradient(c, chunks, io_inputs, io_targets, scored, ops, tabs, dtabs, layout, num_in, num_ws,
+def loss_and_gradient(c, chunks, io_inputs, io_targets, scored, forced, ops, tabs, dtabs, layout, num_in, num_ws,
                       probs, acceptance, loss_rows, grad_rows, status, status_step):
     """Teacher-forced forward pass and reverse-mode gradient of run ``c`` of ``chunks``, a block of
     sequences at a time.
@@ -236,7 +237,10 @@ def loss_and_gradient(c, chunks, io_inputs, io_targets, scored, ops, tabs, dtabs
     into ``chunks`` runs (one per thread; the kernel releases the GIL), each with its own buffers;
     the forward pass keeps each step's start state (``T * 2**W * 8`` numbers a block) and the
     reverse pass recomputes the step from it. Each sequence's row depends on nothing but that
-    sequence, so neither the chunks nor the threads change a bit of the result.
+    sequence, so neither the chunks nor the threads change a bit of the result. ``forced`` is the
+    teacher-forced pass's ``(draw, uniforms, outcomes, taken)`` for the forward pass's step
+    function, ``(B, T)`` each: no step drawn (``draw`` all false), the others written per
+    sequence and not read back; one set for all runs, from the caller.
 
     A block's passes are written here rather than in a function of their own: numba optimises
     and compiles every function it links into another once more as part of that one, and the
@@ -246,8 +250,9 @@ def loss_and_gradient(c, chunks, io_inputs, io_targets, scored, ops, tabs, dtabs
     """
     batch, steps = io_inputs.shape
     blocks = (batch + LANES - 1) // LANES
-    (draw, uniforms, outcomes, taken, psi, full, q, z, io, alive, starts, ws_saved, full_saved, d_full, d_ws,
-     d_unitary, g_next, g_full, gp, loss, factor) = buffers(batch, steps, ops, tabs, num_in, num_ws)
+    draw, uniforms, outcomes, taken = forced
+    (psi, full, q, z, io, alive, starts, ws_saved, full_saved, d_full, d_ws, d_unitary, g_next, g_full, gp, loss,
+     factor) = buffers(steps, ops, tabs, num_in, num_ws)
     for block in range(c * blocks // chunks, (c + 1) * blocks // chunks):
         b0 = block * LANES
         start_block(psi, b0, batch, alive)
@@ -265,19 +270,8 @@ def loss_and_gradient(c, chunks, io_inputs, io_targets, scored, ops, tabs, dtabs
             copy_into(ws_saved[0], starts[t])  # recompute the step from its start, keeping its states
             step(psi, full, io, ops, tabs, num_in, ws_saved, full_saved)
             block_weights(full, q, z, num_in)
-            # the gradient at the end of the step's neurons: from the loss, then from the next step
-            for lane in range(LANES):
-                factor[:, lane] = 0.0
-                if alive[lane]:
-                    b = b0 + lane
-                    gp[lane] = 0.0
-                    if scored[t]:
-                        loss[lane] += loss_terms_kernel(probs[b, t], io_targets[b, t], gp[lane])
-                    outcome_factors(z, gp[lane], probs[b, t], factor, lane)
-            scale_outcomes(full, factor, g_full)
-            for lane in range(LANES):
-                if alive[lane]:
-                    add_next_step(full, q, io_targets[b0 + lane, t], g_next, g_full, lane, num_in)
+            end_of_step(full, q, z, probs, io_targets, scored[t], b0, t, alive, gp, loss, factor, g_next, g_full,
+                        num_in)
             backward_step(g_full, g_next, ws_saved, full_saved, io, ops, tabs, dtabs, num_in, d_full,
                            d_ws, d_unitary)
         for lane in range(LANES):

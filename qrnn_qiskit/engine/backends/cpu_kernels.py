@@ -40,11 +40,11 @@ import math
 import numpy as np
 from numba import njit, uint64
 
-from qrnn_qiskit.engine.backends.cpu_lanes import WIDTH, load, pack, store
+from qrnn_qiskit.engine.backends.cpu_lanes import WIDTH, load, pack, splat, store
 from qrnn_qiskit.engine.backends.cpu_pick import pick8
 from qrnn_qiskit.engine.backends.reductions import NEURONS_VANISH, OUTCOME_IMPOSSIBLE, TINY, draw
 
-__all__ = ["LANES", "forward", "inner"]
+__all__ = ["LANES", "block_buffers", "forward", "inner"]
 
 #: sequences per block: one row of the pair kernels' vectors (cpu_lanes.WIDTH)
 LANES = WIDTH
@@ -75,8 +75,8 @@ def pair(k, bit):
 @inner
 def turn(src, dst, x0, x1, c, s):
     """``(a, b) <- (c a - s b, s a + c b)`` on the pair of rows ``x0``, ``x1``, with a cosine and
-    sine per lane (rows) or for all lanes (numbers); the loads come before the stores (``src``
-    may be ``dst``)."""
+    sine per lane (rows; a number for all lanes comes :func:`splat`, the same arithmetic, so that
+    this is compiled once); the loads come before the stores (``src`` may be ``dst``)."""
     a, b = load(src, x0), load(src, x1)
     store(dst, x0, c * a - s * b)
     store(dst, x1, s * a + c * b)
@@ -94,9 +94,10 @@ def by_lane(tab, x, which, i0, i1, i2, i3, i4, i5, i6, i7):
 @inner
 def rotate_uniform(src, dst, bit, c, s):
     """``(a, b) <- (c a - s b, s a + c b)`` on every pair of qubit ``bit`` (one angle for all lanes)."""
+    cc, ss = splat(c), splat(s)
     for k in range(uint64(src.shape[0] // 2)):
         x0 = pair(k, bit)
-        turn(src, dst, x0, x0 | bit, c, s)
+        turn(src, dst, x0, x0 | bit, cc, ss)
 
 
 @inner
@@ -104,7 +105,7 @@ def rotate_shared(src, dst, bit, c, s):
     """The same with a cosine and sine per pair (read at its first index), shared by the lanes."""
     for k in range(uint64(src.shape[0] // 2)):
         x0 = pair(k, bit)
-        turn(src, dst, x0, x0 | bit, c[x0], s[x0])
+        turn(src, dst, x0, x0 | bit, splat(c[x0]), splat(s[x0]))
 
 
 @inner
@@ -143,11 +144,9 @@ def rotate_lanes(src, dst, bit, tab, io):
 # its intermediate states took 141 us a block against 29 us without); this loop copies in place.
 @inner
 def copy_into(dst, src):
-    """``dst[:] = src`` for two equally shaped C-contiguous 2-D arrays."""
-    to = dst.reshape(-1)
-    frm = src.reshape(-1)
-    for i in range(uint64(frm.shape[0])):
-        to[i] = frm[i]
+    """``dst[:] = src`` for two equally shaped ``(n, 8)`` arrays of rows, a row at a time."""
+    for x in range(uint64(src.shape[0])):
+        store(dst, x, load(src, x))
 
 
 @inner
@@ -207,13 +206,6 @@ def block_weights(full, q, z, num_in):
 
 
 @inner
-def postselect(psi, full, lane, y, root, num_in):
-    """``psi[:, lane] <- full[:, y, lane] / root`` (the next step's start of one sequence)."""
-    for w in range(psi.shape[0]):
-        psi[w, lane] = full[(w << num_in) | y, lane] / root
-
-
-@inner
 def block_io(io_inputs, b0, batch, t, alive, io):
     """Each lane's io pattern at step ``t`` (0 for padding and stopped lanes)."""
     for lane in range(LANES):
@@ -230,19 +222,13 @@ def start_block(psi, b0, batch, alive):
 
 
 @inner
-def stop_lane(psi, lane, alive):
-    """Park a failed sequence's lane at |0...0> (finite numbers for the others' sake); the caller
-    records why (a status code passed in would be a constant, compiled once for each code)."""
-    alive[lane] = False
-    psi[:, lane] = 0.0
-    psi[0, lane] = 1.0
-
-
-@inner
 def advance(psi, full, q, z, io, alive, b0, t, io_inputs, io_targets, draw, uniforms, ops, tabs, num_in,
              probs, outcomes, taken, acceptance, status, status_step):
     """Step ``t`` of a block: every live lane's distribution, its outcome (drawn where ``draw``
-    says, else its target) and its next start state; a lane whose step fails is stopped."""
+    says, else its target) and its next start state; a lane whose step fails is stopped and why
+    recorded; returns whether any lane is still alive. (Small steps such as the postselection
+    are written here, not as functions of their own: each numba function costs 40-70 ms to
+    compile in a fresh environment.)"""
     block_io(io_inputs, b0, io_inputs.shape[0], t, alive, io)
     nothing = psi[np.newaxis][:0]  # no intermediate states kept: an empty view for the buffers
     step(psi, full, io, ops, tabs, num_in, nothing, nothing)
@@ -251,21 +237,42 @@ def advance(psi, full, q, z, io, alive, b0, t, io_inputs, io_targets, draw, unif
         if not alive[lane]:
             continue
         b = b0 + lane
-        if z[lane] <= TINY:
-            status[b], status_step[b] = NEURONS_VANISH, t
-            stop_lane(psi, lane, alive)
+        failed = NEURONS_VANISH if z[lane] <= TINY else 0
+        if not failed:
+            for y in range(q.shape[0]):
+                probs[b, t, y] = q[y, lane] / z[lane]
+            y = draw_outcome(probs[b, t], uniforms[b, t]) if draw[b, t] else io_targets[b, t]
+            outcomes[b, t] = y
+            failed = OUTCOME_IMPOSSIBLE if q[y, lane] <= TINY else 0
+        if failed:  # park the lane at |0...0> (finite numbers for the others' sake)
+            status[b], status_step[b] = failed, t
+            alive[lane] = False
+            psi[:, lane] = 0.0
+            psi[0, lane] = 1.0
             continue
-        for y in range(q.shape[0]):
-            probs[b, t, y] = q[y, lane] / z[lane]
-        y = draw_outcome(probs[b, t], uniforms[b, t]) if draw[b, t] else io_targets[b, t]
-        outcomes[b, t] = y
-        if q[y, lane] <= TINY:
-            status[b], status_step[b] = OUTCOME_IMPOSSIBLE, t
-            stop_lane(psi, lane, alive)
-            continue
-        postselect(psi, full, lane, y, math.sqrt(q[y, lane]), num_in)
+        root = math.sqrt(q[y, lane])  # the next step's start: the outcome's states, normalised
+        for w in range(psi.shape[0]):
+            psi[w, lane] = full[(w << num_in) | y, lane] / root
         taken[b, t] = probs[b, t, y]
         acceptance[b, t] = z[lane]
+    live = False  # whether a lane is left (alive.any() would be one more function to compile)
+    for lane in range(LANES):
+        live |= alive[lane]
+    return live
+
+
+@inner
+def block_buffers(like, num_in, num_ws):
+    """A block's state ``psi``, its states after the neurons ``full``, the outcome weights ``q``
+    (of ``like``'s dtype), their sums ``z`` (double), the lanes' io patterns and which lanes are
+    alive, for both kernels, none of them set: :func:`start_block` and :func:`block_io` set every
+    lane before it is read. (numba compiles its ``np.empty`` once for each shape type, dtype and
+    calling function's flags, its ``np.zeros`` twice more: allocated in one place, and no zeros,
+    the kernels compile 14 allocation functions, not 25.)"""
+    dtype = like.dtype
+    return (np.empty((1 << num_ws, LANES), dtype), np.empty((1 << (num_ws + num_in), LANES), dtype),
+            np.empty((1 << num_in, LANES), dtype), np.empty(LANES, np.float64), np.empty(LANES, np.int64),
+            np.empty(LANES, np.bool_))
 
 
 @njit(cache=True, nogil=True)
@@ -275,19 +282,13 @@ def forward(first, last, io_inputs, io_targets, draw, uniforms, ops, tabs, num_i
     written in place). Blocks touch only their own sequences' outputs, so threads may run disjoint
     ranges at once (the kernel releases the GIL; :func:`~qrnn_qiskit.engine.backends.cpu.run_threaded`)."""
     batch, steps = io_inputs.shape
-    num_outcomes = 1 << num_in
-    dtype = tabs[0].dtype
-    psi = np.empty((1 << num_ws, LANES), dtype)
-    full = np.empty((1 << (num_ws + num_in), LANES), dtype)
-    q = np.empty((num_outcomes, LANES), dtype)
-    z = np.empty(LANES, np.float64)
-    io = np.zeros(LANES, np.int64)
-    alive = np.zeros(LANES, np.bool_)
+    psi, full, q, z, io, alive = block_buffers(tabs[0], num_in, num_ws)
     for block in range(first, last):
         b0 = block * LANES
         start_block(psi, b0, batch, alive)
+        live = True  # a block holds at least one sequence
         for t in range(steps):
-            if not alive.any():
+            if not live:
                 break
-            advance(psi, full, q, z, io, alive, b0, t, io_inputs, io_targets, draw, uniforms, ops, tabs, num_in,
+            live = advance(psi, full, q, z, io, alive, b0, t, io_inputs, io_targets, draw, uniforms, ops, tabs, num_in,
                      probs, outcomes, taken, acceptance, status, status_step)
