@@ -268,7 +268,7 @@ def block_buffers(like, num_in, num_ws):
     alive, for both kernels, none of them set: :func:`start_block` and :func:`block_io` set every
     lane before it is read. (numba compiles its ``np.empty`` once for each shape type, dtype and
     calling function's flags, its ``np.zeros`` twice more: allocated in one place, and no zeros,
-    the kernels compile 14 allocation functions, not 25.)"""
+    the kernels compile 9 allocation functions, not 25.)"""
     dtype = like.dtype
     return (np.empty((1 << num_ws, LANES), dtype), np.empty((1 << (num_ws + num_in), LANES), dtype),
             np.empty((1 << num_in, LANES), dtype), np.empty(LANES, np.float64), np.empty(LANES, np.int64),
