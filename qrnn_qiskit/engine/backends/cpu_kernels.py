@@ -42,7 +42,7 @@ from numba import njit, uint64
 
 from qrnn_qiskit.engine.backends.cpu_lanes import WIDTH, load, pack, splat, store
 from qrnn_qiskit.engine.backends.cpu_pick import pick8
-from qrnn_qiskit.engine.backends.reductions import NEURONS_VANISH, OUTCOME_IMPOSSIBLE, TINY, draw
+from qrnn_qiskit.engine.backends.reductions import NEURONS_VANISH, OK, OUTCOME_IMPOSSIBLE, TINY, draw
 
 __all__ = ["LANES", "block_buffers", "forward", "inner"]
 
@@ -237,14 +237,14 @@ def advance(psi, full, q, z, io, alive, b0, t, io_inputs, io_targets, draw, unif
         if not alive[lane]:
             continue
         b = b0 + lane
-        failed = NEURONS_VANISH if z[lane] <= TINY else 0
-        if not failed:
+        failed = NEURONS_VANISH if z[lane] <= TINY else OK
+        if failed == OK:
             for y in range(q.shape[0]):
                 probs[b, t, y] = q[y, lane] / z[lane]
             y = draw_outcome(probs[b, t], uniforms[b, t]) if draw[b, t] else io_targets[b, t]
             outcomes[b, t] = y
-            failed = OUTCOME_IMPOSSIBLE if q[y, lane] <= TINY else 0
-        if failed:  # park the lane at |0...0> (finite numbers for the others' sake)
+            failed = OUTCOME_IMPOSSIBLE if q[y, lane] <= TINY else OK
+        if failed != OK:  # park the lane at |0...0> (finite numbers for the others' sake)
             status[b], status_step[b] = failed, t
             alive[lane] = False
             psi[:, lane] = 0.0
