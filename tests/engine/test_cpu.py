@@ -384,3 +384,43 @@ def test_sum_rows_adds_in_row_order_from_zero():
     assert not np.signbit(total[4])
     column = np.ascontiguousarray(rows[:, :1])  # the loss rows' shape, (B, 1)
     assert sum_rows(column)[0] == total[0] != column.sum(axis=0)[0]  # numpy adds one column pairwise
+
+
+def test_a_fresh_environment_compiles_few_functions(tmp_path, monkeypatch):
+    """In a new process with an empty kernel cache, a training step's two kernels compile each
+    function they call once: no ``np.zeros`` (numba compiles it, and its fill, per shape and
+    dtype), and 8 allocations at most (one ``np.empty`` per shape type and dtype). Each numba
+    function costs 40-70 ms in a fresh environment, so this guards the first run's time
+    (docs/decisions.md; ``benchmarks/first_use.py``) by a count rather than a timing."""
+    import json
+    import subprocess
+    import sys
+
+    child = """
+import collections, json
+import numpy as np
+from numba.core import event
+from qrnn_qiskit.core.config import QRNNConfig
+from qrnn_qiskit.engine import ExactEngine
+compiled = collections.Counter()
+class Count(event.Listener):
+    def on_start(self, ev):
+        compiled[ev.data["dispatcher"].py_func.__qualname__] += 1
+    def on_end(self, ev):
+        pass
+event.register("numba:compile", Count())
+cfg = QRNNConfig(input_width=2, workspace=3, stages=1, order=2, degree=2)
+engine = ExactEngine(cfg)
+params = np.random.default_rng(1).normal(size=cfg.num_parameters)
+inputs = np.random.default_rng(2).integers(0, 4, (9, 5))
+engine.loss_and_gradient(params, inputs, inputs, np.ones(5, bool))
+engine.simulate(params, inputs, inputs)
+print(json.dumps(compiled))
+"""
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True)
+    compiled = json.loads(done.stdout.strip().splitlines()[-1])
+    assert compiled["forward"] == 1 and compiled["loss_and_gradient"] == 1
+    assert all(count == 1 for name, count in compiled.items() if "ol_np_empty" not in name), compiled
+    assert not any("zeros" in name or "zero_fill" in name for name in compiled), compiled
+    assert 1 <= compiled["ol_np_empty.<locals>.impl"] <= 8, compiled
