@@ -241,10 +241,11 @@ class CpuBackend:
         blocks = -(-batch // cpu_kernels.LANES)
         runs = self.chunks(batch)
         run_threaded(
-            "forward", [(c * blocks // runs, (c + 1) * blocks // runs) for c in range(runs)],
+            "forward", [(c * blocks // runs, (c + 1) * blocks // runs,
+                         cpu_kernels.block_buffers(self.dtype, cfg.input_width, cfg.workspace)) for c in range(runs)],
             kernel_array(io_inputs, np.int64), kernel_array(targets, np.int64),
             kernel_array(draw, np.bool_), kernel_array(uniforms, np.float64), self.ops, self.kernel_tables(tabs),
-            cfg.input_width, cfg.workspace,
+            cfg.input_width,
             probs, outcomes, taken, acceptance, status, status_step,
         )  # fmt: skip
         self.raise_failures(status, status_step, outcomes)
@@ -266,11 +267,13 @@ class CpuBackend:
         forced = (np.zeros((batch, steps), np.bool_), np.zeros((batch, steps)), np.zeros((batch, steps), np.int64),
                   np.zeros((batch, steps)))
         runs = self.chunks(batch)
+        tabs, dtabs = self.kernel_tables(tabs), self.kernel_tables(dtabs)
         run_threaded(
-            "loss_and_gradient", [(c, runs) for c in range(runs)],
+            "loss_and_gradient",
+            [(c, runs, cpu_gradient.run_buffers(self.dtype, steps, self.ops, tabs, cfg.input_width, cfg.workspace))
+             for c in range(runs)],
             kernel_array(io_inputs, np.int64), kernel_array(io_targets, np.int64),
-            kernel_array(scored, np.bool_), forced, self.ops, self.kernel_tables(tabs), self.kernel_tables(dtabs),
-            self.layout, cfg.input_width, cfg.workspace,
+            kernel_array(scored, np.bool_), forced, self.ops, tabs, dtabs, self.layout, cfg.input_width,
             probs, acceptance, loss_rows, grad_rows, status, status_step,
         )  # fmt: skip
         self.raise_failures(status, status_step, io_targets)

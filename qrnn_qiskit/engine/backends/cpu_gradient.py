@@ -19,6 +19,7 @@ from numba import njit, uint64
 from qrnn_qiskit.engine.backends.cpu_kernels import (
     LANES,
     advance,
+    aligned_empty,
     block_buffers,
     block_io,
     block_weights,
@@ -210,31 +211,32 @@ def end_of_step(full, q, z, probs, targets, scored, b0, t, alive, gp, loss, fact
                 g_full[x, lane] += (g_next[w, lane] - full[x, lane] / root * proj) / root
 
 
-@inner
-def buffers(steps, ops, tabs, num_in, num_ws):
-    """A run's buffers: a block's own (:func:`~qrnn_qiskit.engine.backends.cpu_kernels.block_buffers`),
-    each step's start state, the states kept within a step, the angle gradients (double), the
-    state gradients at a step's start and end, and the loss terms."""
+def run_buffers(dtype, steps, ops, tabs, num_in, num_ws) -> tuple:
+    """One run's (thread's) buffers for :func:`loss_and_gradient`: a block's own
+    (:func:`~qrnn_qiskit.engine.backends.cpu_kernels.block_buffers`, which says why numpy
+    allocates them), each step's start state, the states kept within a step (at least one slot
+    each), the angle gradients (double), the state gradients at a step's start and end, and the
+    loss terms."""
     num_outcomes, n_ws, n_full = 1 << num_in, 1 << num_ws, 1 << (num_ws + num_in)
-    dtype, n_neurons, n_unitary = tabs[0].dtype, tabs[0].shape[0], tabs[3].shape[0]
-    n_io, n_out = ops[0].shape[0], ops[3].shape[0]  # (at least one slot each; no max(): one function less)
-    return block_buffers(tabs[0], num_in, num_ws) + (
-        np.empty((steps, n_ws, LANES), dtype), np.empty((n_io if n_io > 0 else 1, n_ws, LANES), dtype),
-        np.empty((n_out if n_out > 0 else 1, n_full, LANES), dtype), np.empty((n_neurons, n_full, LANES), np.float64),
-        np.empty((n_neurons, n_ws, num_outcomes, LANES), np.float64), np.empty((n_unitary, LANES), np.float64),
-        np.empty((n_ws, LANES), dtype), np.empty((n_full, LANES), dtype), np.empty((LANES, num_outcomes), np.float64),
-        np.empty(LANES, np.float64), np.empty((num_outcomes, LANES), np.float64))
+    n_neurons, n_unitary = tabs[0].shape[0], tabs[3].shape[0]
+    n_io, n_out = max(ops[0].shape[0], 1), max(ops[3].shape[0], 1)
+    shapes = (((steps, n_ws, LANES), dtype), ((n_io, n_ws, LANES), dtype), ((n_out, n_full, LANES), dtype),
+              ((n_neurons, n_full, LANES), np.float64), ((n_neurons, n_ws, num_outcomes, LANES), np.float64),
+              ((n_unitary, LANES), np.float64), ((n_ws, LANES), dtype), ((n_full, LANES), dtype),
+              ((LANES, num_outcomes), np.float64), (LANES, np.float64), ((num_outcomes, LANES), np.float64))
+    return block_buffers(dtype, num_in, num_ws) + tuple(aligned_empty(shape, kind) for shape, kind in shapes)
 
 
 @njit(cache=True, nogil=True)
-def loss_and_gradient(c, chunks, io_inputs, io_targets, scored, forced, ops, tabs, dtabs, layout, num_in, num_ws,
+def loss_and_gradient(c, chunks, buffers, io_inputs, io_targets, scored, forced, ops, tabs, dtabs, layout, num_in,
                       probs, acceptance, loss_rows, grad_rows, status, status_step):
     """Teacher-forced forward pass and reverse-mode gradient of run ``c`` of ``chunks``, a block of
     sequences at a time.
 
     ``loss_rows[b]`` is the sum over scored steps of ``logsumexp(p) - p[target]`` and
     ``grad_rows[b]`` its gradient (neither divided by the count nor offset). The blocks are cut
-    into ``chunks`` runs (one per thread; the kernel releases the GIL), each with its own buffers;
+    into ``chunks`` runs (one per thread; the kernel releases the GIL), each with its own
+    ``buffers`` (:func:`run_buffers`);
     the forward pass keeps each step's start state (``T * 2**W * 8`` numbers a block) and the
     reverse pass recomputes the step from it. Each sequence's row depends on nothing but that
     sequence, so neither the chunks nor the threads change a bit of the result. ``forced`` is the
@@ -245,14 +247,13 @@ def loss_and_gradient(c, chunks, io_inputs, io_targets, scored, forced, ops, tab
     A block's passes are written here rather than in a function of their own: numba optimises
     and compiles every function it links into another once more as part of that one, and the
     block's function, nearly all of this kernel's code, cost 1.5 s of LLVM time a second time
-    in a fresh environment (``NUMBA_LLVM_PASS_TIMINGS``). Its buffers are allocated apart
-    (:func:`buffers`), where nothing of the passes' code is linked.
+    in a fresh environment (``NUMBA_LLVM_PASS_TIMINGS``).
     """
     batch, steps = io_inputs.shape
     blocks = (batch + LANES - 1) // LANES
     draw, uniforms, outcomes, taken = forced
     (psi, full, q, z, io, alive, starts, ws_saved, full_saved, d_full, d_ws, d_unitary, g_next, g_full, gp, loss,
-     factor) = buffers(steps, ops, tabs, num_in, num_ws)
+     factor) = buffers
     for block in range(c * blocks // chunks, (c + 1) * blocks // chunks):
         b0 = block * LANES
         start_block(psi, b0, batch, alive)

@@ -44,7 +44,7 @@ from qrnn_qiskit.engine.backends.cpu_lanes import WIDTH, load, pack, splat, stor
 from qrnn_qiskit.engine.backends.cpu_pick import pick8
 from qrnn_qiskit.engine.backends.reductions import NEURONS_VANISH, OK, OUTCOME_IMPOSSIBLE, TINY, draw
 
-__all__ = ["LANES", "block_buffers", "forward", "inner"]
+__all__ = ["ALIGN", "LANES", "aligned_empty", "block_buffers", "forward", "inner"]
 
 #: sequences per block: one row of the pair kernels' vectors (cpu_lanes.WIDTH)
 LANES = WIDTH
@@ -261,28 +261,43 @@ def advance(psi, full, q, z, io, alive, b0, t, io_inputs, io_targets, draw, unif
     return live
 
 
-@inner
-def block_buffers(like, num_in, num_ws):
+#: bytes: a cache line, and a row of eight float64 (an AVX-512 register)
+ALIGN = 64
+
+
+def aligned_empty(shape, dtype) -> np.ndarray:
+    """``np.empty(shape, dtype)`` starting at a multiple of :data:`ALIGN` bytes, so that a row of
+    eight lanes never straddles two cache lines. numpy aligns to 16 bytes only (numba's own
+    allocations are mostly aligned to 64); in numpy's buffers forward + gradient ran 0.92x as fast
+    (``benchmarks/engine_ab.py --same-process``)."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(size + ALIGN, np.uint8)
+    start = -raw.ctypes.data % ALIGN
+    return raw[start:start + size].view(dtype).reshape(shape)
+
+
+def block_buffers(dtype, num_in, num_ws) -> tuple:
     """A block's state ``psi``, its states after the neurons ``full``, the outcome weights ``q``
-    (of ``like``'s dtype), their sums ``z`` (double), the lanes' io patterns and which lanes are
-    alive, for both kernels, none of them set: :func:`start_block` and :func:`block_io` set every
-    lane before it is read. (numba compiles its ``np.empty`` once for each shape type, dtype and
-    calling function's flags, its ``np.zeros`` twice more: allocated in one place, and no zeros,
-    the kernels compile 9 allocation functions, not 25.)"""
-    dtype = like.dtype
-    return (np.empty((1 << num_ws, LANES), dtype), np.empty((1 << (num_ws + num_in), LANES), dtype),
-            np.empty((1 << num_in, LANES), dtype), np.empty(LANES, np.float64), np.empty(LANES, np.int64),
-            np.empty(LANES, np.bool_))
+    (of ``dtype``), their sums ``z`` (double), the lanes' io patterns and which lanes are alive:
+    one set per run (thread) of either kernel, none of them set (:func:`start_block` and
+    :func:`block_io` set every lane before it is read). Allocated here, by numpy, rather than in
+    the kernels: numba compiles its ``np.empty`` once for each shape type, dtype and calling
+    function, and every numba function costs 40-70 ms to compile in a fresh environment."""
+    return (aligned_empty((1 << num_ws, LANES), dtype), aligned_empty((1 << (num_ws + num_in), LANES), dtype),
+            aligned_empty((1 << num_in, LANES), dtype), aligned_empty(LANES, np.float64),
+            aligned_empty(LANES, np.int64), aligned_empty(LANES, np.bool_))
 
 
 @njit(cache=True, nogil=True)
-def forward(first, last, io_inputs, io_targets, draw, uniforms, ops, tabs, num_in, num_ws,
+def forward(first, last, buffers, io_inputs, io_targets, draw, uniforms, ops, tabs, num_in,
             probs, outcomes, taken, acceptance, status, status_step):
     """Forward pass of the blocks ``first .. last - 1`` of ``B`` sequences (outputs in io order,
-    written in place). Blocks touch only their own sequences' outputs, so threads may run disjoint
-    ranges at once (the kernel releases the GIL; :func:`~qrnn_qiskit.engine.backends.cpu.run_threaded`)."""
+    written in place), in the run's own ``buffers`` (:func:`block_buffers`). Blocks touch only
+    their own sequences' outputs, so threads may run disjoint ranges at once (the kernel releases
+    the GIL; :func:`~qrnn_qiskit.engine.backends.cpu.run_threaded`)."""
     batch, steps = io_inputs.shape
-    psi, full, q, z, io, alive = block_buffers(tabs[0], num_in, num_ws)
+    psi, full, q, z, io, alive = buffers
     for block in range(first, last):
         b0 = block * LANES
         start_block(psi, b0, batch, alive)
