@@ -6,8 +6,8 @@ Each round runs, per checkout, ``qrnn train --recipe digits01 --steps 1`` in a n
 in a new environment), then the same again with that cache filled (what every later run pays);
 every other round in reverse order. Prints per checkout the medians over rounds of both wall
 times, and the cold time's ratio to the first checkout's; also the cold run's CPU seconds (user +
-system) and their ratio, steadier than the wall time where other machines share the cores. The process's own imports and the
-data load are included: it is what a user waits for.
+system) and their ratio, steadier than the wall time where other machines share the cores. The
+process's own imports and the data load are included: it is what a user waits for.
 
 With ``--instructions`` it instead counts, once per checkout, the instructions the cold run
 executes, under valgrind's cachegrind (no cache simulation; about 20x slower): a count that does

@@ -220,11 +220,12 @@ class _ImageSet(Labelled):
         return "\n".join("".join("." if b else "#" for b in row_major[r * side : (r + 1) * side]) for r in range(side))
 
 
-def _bundled_digits_file() -> Path:
-    """Where scikit-learn keeps the digits' CSV, found without importing it."""
+def _bundled_digits_file() -> Path | None:
+    """Where scikit-learn keeps the digits' CSV, found without importing it (None where the
+    installed package has no folder to look in)."""
     spec = importlib.util.find_spec("sklearn")
     folders = list(spec.submodule_search_locations or []) if spec is not None else []
-    return Path(folders[0] if folders else ".") / "datasets" / "data" / "digits.csv.gz"
+    return Path(folders[0]) / "datasets" / "data" / "digits.csv.gz" if folders else None
 
 
 @functools.lru_cache(maxsize=1)
@@ -238,12 +239,13 @@ def bundled_digits() -> tuple[np.ndarray, np.ndarray]:
     to parse one 1797 x 65 table. Where the file is not where scikit-learn keeps it (1.3 to 1.9
     do) or not that table, ``load_digits`` reads it; a test compares the two."""
     optionals.require("sklearn", "the digits datasets")
-    table = None
-    try:
-        with gzip.open(_bundled_digits_file(), "rt", encoding="utf-8") as handle:
-            table = np.loadtxt(handle, delimiter=",")
-    except (OSError, ValueError, EOFError):
-        table = None
+    path, table = _bundled_digits_file(), None
+    if path is not None:
+        try:
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                table = np.loadtxt(handle, delimiter=",")
+        except (OSError, ValueError, EOFError):
+            pass  # load_digits below reads it, or says what is wrong
     if table is not None and table.ndim == 2 and table.shape[1] == 65:
         images, targets = table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(int)
     else:

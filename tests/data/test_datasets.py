@@ -236,14 +236,15 @@ def test_bundled_digits_are_load_digits(monkeypatch):
     np.testing.assert_array_equal(targets, expected.target)
     assert not pixels.flags.writeable
 
-    monkeypatch.setattr(image_data, "_bundled_digits_file", lambda: image_data.Path("/nonexistent/digits.csv.gz"))
-    image_data.bundled_digits.cache_clear()
-    try:
-        fallback_pixels, fallback_targets = image_data.bundled_digits()
-    finally:
+    for elsewhere in (image_data.Path("/nonexistent/digits.csv.gz"), None):  # moved, or no folder to look in
+        monkeypatch.setattr(image_data, "_bundled_digits_file", lambda where=elsewhere: where)
         image_data.bundled_digits.cache_clear()
-    np.testing.assert_array_equal(fallback_pixels, expected.images)
-    np.testing.assert_array_equal(fallback_targets, expected.target)
+        try:
+            fallback_pixels, fallback_targets = image_data.bundled_digits()
+        finally:
+            image_data.bundled_digits.cache_clear()
+        np.testing.assert_array_equal(fallback_pixels, expected.images)
+        np.testing.assert_array_equal(fallback_targets, expected.target)
 
 
 def test_digits_do_not_import_sklearn_datasets():

@@ -31,7 +31,7 @@ __all__ = ["CpuBackend", "DTYPES", "NOTICE_AFTER_S", "compile_notice", "kernel_a
 DTYPES = {"float64": np.float64, "float32": np.float32}
 logger = logging.getLogger("qrnn_qiskit")
 #: seconds a kernel's first call in a process may take before it is said to be compiling (loading
-#: the cached machine code takes about a second; compiling it 10-15 s on two cores)
+#: the cached machine code takes about half a second; compiling it 6-8 s on two cores)
 NOTICE_AFTER_S = 3.0
 _NOTICED: list = []  # non-empty once this process has explained the compilation
 _KERNELS = {"forward": cpu_kernels.forward, "loss_and_gradient": cpu_gradient.loss_and_gradient}
@@ -71,7 +71,7 @@ def compile_notice(kernel):
         said.append(True)
         if not _NOTICED:  # the explanation once a process; later kernels only say how long they took
             _NOTICED.append(True)
-            logger.info("Compiling the exact engine's kernels for this machine: once per installation, 10-15 s "
+            logger.info("Compiling the exact engine's kernels for this machine: once per installation, 6-8 s "
                         "on two cores (longer on a busy machine); later runs load them from numba's cache.")
 
     start = time.perf_counter()
